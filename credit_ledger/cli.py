@@ -1,0 +1,148 @@
+"""The ``credit-ledger`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import asyncpg
+
+from credit_ledger.logs import configure_logging
+from credit_ledger.settings import Settings, SettingsError, load_settings
+from proto.envelope import Role
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="credit-ledger", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser(
+        "dev", help="run the whole system (embedded PostgreSQL and NATS when no URLs are set)"
+    )
+    dev.add_argument("--fresh", action="store_true", help="delete the data directory first")
+    dev.add_argument("--no-demo", action="store_true", help="do not load the demo catalog")
+
+    sub.add_parser("serve", help="run the ledger service against DATABASE_URL and NATS_URL")
+    sub.add_parser("migrate", help="apply pending database migrations (DATABASE_URL)")
+
+    nats = sub.add_parser("nats", help="JetStream administration")
+    nats_sub = nats.add_subparsers(dest="nats_command", required=True)
+    nats_sub.add_parser("declare", help="declare the JetStream streams (NATS_URL)")
+
+    keys = sub.add_parser("keys", help="manage API keys (DATABASE_URL)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--institution", help="the institution of an institution key")
+    create.add_argument("--name", default="cli", help="what the key is for")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its key id")
+    revoke.add_argument("key_id")
+    keys_sub.add_parser("list", help="list keys (never their secrets)")
+
+    contracts = sub.add_parser("contracts", help="generate or check proto/ artefacts")
+    contracts.add_argument("action", choices=["generate", "check"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    command: str = args.command
+    if command == "dev":
+        from credit_ledger.devstack import run_dev
+
+        return run_dev(settings, fresh=args.fresh, load_demo=not args.no_demo)
+    if command == "contracts":
+        from proto.generate import main as contracts_main
+
+        return contracts_main([args.action])
+    if command == "nats":
+        return _with_nats(settings)
+    if settings.database_url is None:
+        print("DATABASE_URL is not set", file=sys.stderr)
+        return 2
+    if command == "serve":
+        return _serve(settings)
+    if command == "migrate":
+        from credit_ledger.infra import apply_migrations
+
+        applied = asyncio.run(apply_migrations(settings.database_url))
+        print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+        return 0
+    return asyncio.run(_keys(settings.database_url, args))
+
+
+def _with_nats(settings: Settings) -> int:
+    from credit_ledger.infra import declare_streams
+
+    if settings.nats_url is None:
+        print("NATS_URL is not set", file=sys.stderr)
+        return 2
+    asyncio.run(declare_streams(settings.nats_url, settings.nats_stream_replicas))
+    print("JetStream streams declared")
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from services.ledger.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+async def _keys(database_url: str, args: argparse.Namespace) -> int:
+    from services.ledger.api_keys import create_key, list_keys, revoke_key
+
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        if args.keys_command == "create":
+            role = Role(args.role)
+            if (role is Role.INSTITUTION) != (args.institution is not None):
+                print(
+                    "--institution is required for, and only for, --role institution",
+                    file=sys.stderr,
+                )
+                return 2
+            issued = await create_key(
+                conn, role=role, name=args.name, institution_id=args.institution
+            )
+            print(issued.token)
+            print(
+                f"key id {issued.key_id} ({issued.role}); store the key now, it is not shown again",
+                file=sys.stderr,
+            )
+            return 0
+        if args.keys_command == "revoke":
+            if await revoke_key(conn, args.key_id):
+                print(f"revoked {args.key_id}")
+                return 0
+            print(f"no active key {args.key_id}", file=sys.stderr)
+            return 1
+        for row in await list_keys(conn):
+            state = "revoked" if row["revoked_at"] else "active"
+            print(
+                f"{row['key_id']}  {row['role']:<11} {row['institution_id'] or '-':<16} {state:<8} {row['name']}"
+            )
+        return 0
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

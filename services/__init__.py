@@ -1,0 +1,1 @@
+"""The services of the credit ledger: ledger, projector and issuer."""

@@ -1,0 +1,134 @@
+"""The ledger service's composition root: one ``create_app()``, one lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from credit_ledger.settings import Settings
+from services.ledger import db
+from services.ledger.api_keys import KeyAuthenticator
+from services.ledger.append import GroupCommitter
+from services.ledger.http import admin, events, ops, reads
+from services.ledger.http.auth import bearer_auth
+from services.ledger.http.problems import EXCEPTION_HANDLERS
+from services.ledger.http.request_id import request_id_middleware
+from services.ledger.metrics import LedgerMetrics
+from services.ledger.relay import Relay, RelayConfig
+from services.ledger.runtime import LedgerRuntime
+
+API_VERSION = "1.0.0"
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Credit ledger",
+        version=API_VERSION,
+        description=(
+            "Append-only, hash-chained log of NSQF micro-credential events. "
+            "Authenticate with 'Authorization: Bearer <API key>'. Errors are RFC 9457 problem+json."
+        ),
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin()],
+        components=Components(
+            security_schemes={
+                "apiKey": SecurityScheme(
+                    type="http", scheme="bearer", description="A credit-ledger API key"
+                )
+            }
+        ),
+        security=[{"apiKey": []}],
+    )
+
+
+def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Litestar:
+    if settings.database_url is None:
+        raise ValueError("the ledger needs DATABASE_URL")
+    database_url = settings.database_url
+    run_relay = settings.relay_enabled if relay_enabled is None else relay_enabled
+    if run_relay and settings.nats_url is None:
+        raise ValueError("the relay needs NATS_URL (or set CREDIT_LEDGER_RELAY_ENABLED=false)")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        metrics = LedgerMetrics()
+        pool = await db.create_pool(database_url, settings.db_pool_size)
+        committer = GroupCommitter(
+            pool,
+            learner_id_pattern=settings.learner_id_pattern,
+            events_max=settings.group_commit_events_max,
+            wait_ms=settings.group_commit_wait_ms,
+            queue_max=settings.group_commit_queue_max,
+            metrics=metrics,
+        )
+        relay = None
+        if run_relay and settings.nats_url is not None:
+            relay = Relay(
+                RelayConfig(
+                    database_url=database_url,
+                    nats_url=settings.nats_url,
+                    ce_source=settings.ce_source,
+                    batch_max=settings.relay_batch_max,
+                    stream_replicas=settings.nats_stream_replicas,
+                ),
+                metrics,
+                lambda: db.connect(database_url),
+            )
+        app.state.runtime = LedgerRuntime(
+            settings=settings,
+            pool=pool,
+            committer=committer,
+            authenticator=KeyAuthenticator(pool, settings.api_key_cache_ttl_s),
+            metrics=metrics,
+            relay=relay,
+        )
+        committer.start()
+        if relay is not None:
+            relay.start()
+        try:
+            yield
+        finally:
+            if relay is not None:
+                await relay.stop()
+            await committer.stop()
+            await pool.close()
+
+    def runtime_of() -> LedgerRuntime:
+        runtime: LedgerRuntime = app.state.runtime
+        return runtime
+
+    app = Litestar(
+        route_handlers=[
+            events.append_event,
+            events.append_batch,
+            events.get_event,
+            reads.get_log,
+            reads.get_log_ndjson,
+            reads.get_stream,
+            reads.get_head,
+            admin.create_api_key,
+            admin.get_api_keys,
+            admin.delete_api_key,
+            admin.get_institutions,
+            admin.get_institution,
+            admin.get_micro_credentials,
+            admin.get_qualifications,
+            ops.health,
+            ops.ready,
+            ops.metrics,
+        ],
+        dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
+        middleware=[request_id_middleware, bearer_auth()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=openapi_config(),
+        request_max_body_size=settings.request_body_max_bytes,
+        debug=False,
+    )
+    return app

@@ -1,0 +1,362 @@
+"""Group commit: concurrent appends share one transaction and one fsync (DESIGN §3).
+
+Requests queue up; one loop takes whatever is waiting (up to ``group_commit_events_max``
+events, waiting at most ``group_commit_wait_ms`` for more), takes the append lock,
+decides every candidate against the write model, inserts the accepted ones with
+consecutive positions and a continued hash chain, and commits once. Each request gets its
+own result: one invalid event never fails its neighbours. A batch request is atomic: if any
+of its items is refused, none of them is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+import msgspec
+import structlog
+
+from proto.canonical import GENESIS_HASH, canonical_bytes, chain_hash
+from proto.envelope import AppendResult, EventMetadata
+from proto.events import SCHEMA_VERSION, Event
+from services.ledger.db import Conn
+from services.ledger.errors import Refused, conflict
+from services.ledger.metrics import LedgerMetrics
+from services.ledger.write_model import (
+    Candidate,
+    WriteState,
+    authorize,
+    check_learner_id,
+    decide,
+)
+from services.ledger.write_model_store import load_state, persist_changes
+
+log = structlog.get_logger(__name__)
+
+# Transaction-level advisory lock held from head read to commit: position order is commit
+# order, so a reader may trust "next position = last + 1" (a sequence cannot promise that).
+APPEND_LOCK_KEY = 0x4C45444745524150
+NOTIFY_CHANNEL = "ledger_appended"
+
+Outcome = AppendResult | Refused
+
+
+@dataclass
+class Submission:
+    candidates: list[Candidate]
+    atomic: bool
+    future: asyncio.Future[list[Outcome]]
+    enqueued_at: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class _Row:
+    position: int
+    event_id: str
+    stream: str
+    stream_version: int
+    type: str
+    data_json: bytes
+    metadata_json: bytes
+    recorded_at: dt.datetime
+    hash: bytes
+
+
+class LedgerBusy(Exception):
+    """The append queue is full; the client should retry later (503)."""
+
+
+def content_of(event: Event) -> bytes:
+    """What the client asked to record, for idempotency comparisons."""
+    builtins = msgspec.to_builtins(event)
+    builtins.pop("catalog_snapshot", None)
+    return msgspec.json.encode(builtins, order="sorted")
+
+
+class GroupCommitter:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        learner_id_pattern: str,
+        events_max: int,
+        wait_ms: float,
+        queue_max: int,
+        metrics: LedgerMetrics,
+    ) -> None:
+        self._pool = pool
+        self._learner_pattern = re.compile(learner_id_pattern)
+        self._events_max = events_max
+        self._wait_s = wait_ms / 1000.0
+        self._queue: asyncio.Queue[Submission] = asyncio.Queue(maxsize=queue_max)
+        self._metrics = metrics
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        while not self._queue.empty():
+            submission = self._queue.get_nowait()
+            if not submission.future.done():
+                submission.future.set_exception(LedgerBusy("the ledger is shutting down"))
+
+    async def submit(self, candidates: list[Candidate], *, atomic: bool) -> list[Outcome]:
+        """Append ``candidates``; returns one outcome per candidate, in order."""
+        outcomes: list[Outcome | None] = [None] * len(candidates)
+        for index, candidate in enumerate(candidates):
+            try:
+                authorize(candidate)
+                check_learner_id(candidate.event, self._learner_pattern)
+            except Refused as refusal:
+                outcomes[index] = refusal
+        if atomic and any(o is not None for o in outcomes):
+            return [o if o is not None else _not_written() for o in outcomes]
+        pending = [c for c, o in zip(candidates, outcomes, strict=True) if o is None]
+        if pending:
+            future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+            try:
+                self._queue.put_nowait(Submission(pending, atomic, future))
+            except asyncio.QueueFull as exc:
+                raise LedgerBusy("the append queue is full") from exc
+            results = iter(await future)
+            outcomes = [o if o is not None else next(results) for o in outcomes]
+        return [o for o in outcomes if o is not None]
+
+    async def _run(self) -> None:
+        while True:
+            group = await self._gather()
+            started = time.perf_counter()
+            try:
+                results = await self._commit(group)
+            except Exception as exc:
+                log.exception("group_commit_failed", submissions=len(group))
+                for submission in group:
+                    if not submission.future.done():
+                        submission.future.set_exception(exc)
+                continue
+            elapsed = time.perf_counter() - started
+            for submission, outcome in zip(group, results, strict=True):
+                if not submission.future.done():
+                    submission.future.set_result(outcome)
+                self._metrics.append_latency.observe(time.perf_counter() - submission.enqueued_at)
+            self._metrics.group_commit_seconds.observe(elapsed)
+
+    async def _gather(self) -> list[Submission]:
+        group = [await self._queue.get()]
+        size = len(group[0].candidates)
+        deadline = time.monotonic() + self._wait_s
+        while size < self._events_max:
+            try:
+                submission = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    submission = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            group.append(submission)
+            size += len(submission.candidates)
+        return group
+
+    async def _commit(self, group: list[Submission]) -> list[list[Outcome]]:
+        all_candidates = [c for s in group for c in s.candidates]
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK_KEY)
+            head = await conn.fetchrow(
+                "SELECT position, hash, recorded_at FROM ledger.events ORDER BY position DESC LIMIT 1"
+            )
+            position = head["position"] if head else 0
+            previous_hash = bytes(head["hash"]) if head else GENESIS_HASH
+            now = dt.datetime.now(dt.UTC)
+            # recorded_at never runs backwards along the log, even if the clock does.
+            recorded_at = max(now, head["recorded_at"]) if head else now
+            existing = await self._existing(conn, all_candidates)
+            state = await load_state(conn, all_candidates)
+            batch = _GroupBuilder(state, existing, position, previous_hash, recorded_at)
+            results = [batch.add(submission) for submission in group]
+            if batch.rows:
+                await _insert_rows(conn, batch.rows)
+                await persist_changes(conn, batch.state.changes)
+                await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(batch.position))
+        self._metrics.head_position.set(batch.position)
+        self._metrics.group_size.observe(len(all_candidates))
+        for submission, outcomes in zip(group, results, strict=True):
+            for candidate, outcome in zip(submission.candidates, outcomes, strict=True):
+                self._metrics.record_outcome(type(candidate.event).__name__, outcome)
+        return results
+
+    @staticmethod
+    async def _existing(conn: Conn, candidates: list[Candidate]) -> dict[str, asyncpg.Record]:
+        ids = [uuid.UUID(c.event_id) for c in candidates]
+        rows = await conn.fetch(
+            "SELECT event_id::text AS event_id, position, stream, stream_version, type,"
+            " data::text AS data, recorded_at, hash FROM ledger.events WHERE event_id = ANY($1::uuid[])",
+            ids,
+        )
+        return {r["event_id"]: r for r in rows}
+
+
+def _not_written() -> Refused:
+    return Refused(
+        409, "batch_refused", "not written: another item of this atomic batch was refused"
+    )
+
+
+class _GroupBuilder:
+    """Decides the candidates of one group in order, chaining the accepted ones."""
+
+    def __init__(
+        self,
+        state: WriteState,
+        existing: dict[str, asyncpg.Record],
+        position: int,
+        previous_hash: bytes,
+        recorded_at: dt.datetime,
+    ) -> None:
+        self.state = state
+        self.existing = existing
+        self.position = position
+        self.hash = previous_hash
+        self.recorded_at = recorded_at
+        self.rows: list[_Row] = []
+        self._accepted: dict[str, tuple[bytes, AppendResult]] = {}
+
+    def add(self, submission: Submission) -> list[Outcome]:
+        state = self.state.fork() if submission.atomic else self.state
+        saved = (self.position, self.hash, len(self.rows), dict(self._accepted))
+        outcomes: list[Outcome] = []
+        for candidate in submission.candidates:
+            try:
+                outcomes.append(self._decide(state, candidate))
+            except Refused as refusal:
+                outcomes.append(refusal)
+        if submission.atomic:
+            if any(isinstance(o, Refused) for o in outcomes):
+                self.position, self.hash, kept, self._accepted = saved
+                del self.rows[kept:]
+                return [o if isinstance(o, Refused) else _not_written() for o in outcomes]
+            self.state = state
+        return outcomes
+
+    def _decide(self, state: WriteState, candidate: Candidate) -> AppendResult:
+        content = content_of(candidate.event)
+        duplicate = self._duplicate(candidate, content)
+        if duplicate is not None:
+            return duplicate
+        position = self.position + 1
+        decision = decide(state, candidate, self.recorded_at, position)
+        metadata = EventMetadata(
+            actor=candidate.actor,
+            request_id=candidate.request_id,
+            correlation_id=candidate.correlation_id,
+            causation_id=candidate.causation_id,
+        )
+        data_builtins = msgspec.to_builtins(decision.data)
+        metadata_builtins = msgspec.to_builtins(metadata)
+        type_name = type(decision.data).__name__
+        digest = chain_hash(
+            self.hash,
+            canonical_bytes(
+                position=position,
+                event_id=candidate.event_id,
+                stream=candidate.stream,
+                stream_version=decision.stream_version,
+                type=type_name,
+                schema_version=SCHEMA_VERSION,
+                data=data_builtins,
+                metadata=metadata_builtins,
+                recorded_at=self.recorded_at,
+            ),
+        )
+        self.position, self.hash = position, digest
+        self.rows.append(
+            _Row(
+                position=position,
+                event_id=candidate.event_id,
+                stream=candidate.stream,
+                stream_version=decision.stream_version,
+                type=type_name,
+                data_json=msgspec.json.encode(data_builtins),
+                metadata_json=msgspec.json.encode(metadata_builtins),
+                recorded_at=self.recorded_at,
+                hash=digest,
+            )
+        )
+        result = AppendResult(
+            event_id=candidate.event_id,
+            position=position,
+            stream=candidate.stream,
+            stream_version=decision.stream_version,
+            recorded_at=self.recorded_at,
+            hash=digest.hex(),
+        )
+        self._accepted[candidate.event_id] = (content, result)
+        return result
+
+    def _duplicate(self, candidate: Candidate, content: bytes) -> AppendResult | None:
+        earlier = self._accepted.get(candidate.event_id)
+        if earlier is not None:
+            if earlier[0] != content:
+                raise _id_conflict(candidate.event_id)
+            return msgspec.structs.replace(earlier[1], duplicate=True)
+        row = self.existing.get(candidate.event_id)
+        if row is None:
+            return None
+        stored = msgspec.json.decode(row["data"])
+        stored.pop("catalog_snapshot", None)
+        if (
+            row["type"] != type(candidate.event).__name__
+            or msgspec.json.encode(stored, order="sorted") != content
+        ):
+            raise _id_conflict(candidate.event_id)
+        return AppendResult(
+            event_id=candidate.event_id,
+            position=row["position"],
+            stream=row["stream"],
+            stream_version=row["stream_version"],
+            recorded_at=row["recorded_at"],
+            hash=bytes(row["hash"]).hex(),
+            duplicate=True,
+        )
+
+
+def _id_conflict(event_id: str) -> Refused:
+    return conflict(
+        f"event {event_id} was already recorded with different content", "event_id_conflict"
+    )
+
+
+async def _insert_rows(conn: Conn, rows: list[_Row]) -> None:
+    await conn.execute(
+        """
+        INSERT INTO ledger.events
+            (position, event_id, stream, stream_version, type, schema_version, data, metadata,
+             recorded_at, hash)
+        SELECT p, e, s, v, t, $6, d::jsonb, m::jsonb, r, h
+        FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
+                    $7::text[], $8::text[], $9::timestamptz[], $10::bytea[])
+            AS u(p, e, s, v, t, d, m, r, h)
+        """,
+        [r.position for r in rows],
+        [uuid.UUID(r.event_id) for r in rows],
+        [r.stream for r in rows],
+        [r.stream_version for r in rows],
+        [r.type for r in rows],
+        SCHEMA_VERSION,
+        [r.data_json.decode() for r in rows],
+        [r.metadata_json.decode() for r in rows],
+        [r.recorded_at for r in rows],
+        [r.hash for r in rows],
+    )

@@ -1,0 +1,150 @@
+"""Admin: API keys; and the catalog and institutions as the write model knows them.
+
+Institutions and catalog entries are themselves events (InstitutionRegistered,
+MicroCredentialDefined, QualificationDefined), written with POST /v1/events by the admin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from litestar import delete, get, post
+from litestar.exceptions import NotFoundException
+
+from domain.units import halves_to_level
+from proto.envelope import Role
+from proto.types import InstitutionId
+from services.ledger.api_keys import create_key, list_keys, revoke_key
+from services.ledger.errors import unprocessable
+from services.ledger.http.auth import ANY_ROLE, requires
+from services.ledger.http.problems import RefusedException
+from services.ledger.runtime import LedgerRuntime
+
+ADMIN = requires(Role.ADMIN)
+
+
+class NewApiKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    role: Role
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    institution_id: InstitutionId | None = None
+
+
+class ApiKeyCreated(msgspec.Struct, frozen=True, kw_only=True):
+    key_id: str
+    key: str
+    role: Role
+    institution_id: str | None
+    name: str
+
+
+class ApiKeyInfo(msgspec.Struct, frozen=True, kw_only=True):
+    key_id: str
+    role: str
+    institution_id: str | None
+    name: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class InstitutionView(msgspec.Struct, frozen=True, kw_only=True):
+    institution_id: str
+    name: str
+    kind: str
+    accredited_sectors: list[str]
+    max_level: str
+    accredited: bool
+
+
+@post("/v1/admin/api-keys", guards=[ADMIN], summary="Create an API key (the key is shown once)")
+async def create_api_key(data: NewApiKey, runtime: LedgerRuntime) -> ApiKeyCreated:
+    if (data.role is Role.INSTITUTION) != (data.institution_id is not None):
+        raise RefusedException(
+            unprocessable(
+                "institution keys name their institution_id; other roles name none",
+                "bad_key_request",
+            )
+        )
+    if data.institution_id is not None:
+        known = await runtime.pool.fetchval(
+            "SELECT 1 FROM ledger.institutions WHERE institution_id = $1", data.institution_id
+        )
+        if known is None:
+            raise RefusedException(
+                unprocessable(
+                    f"institution {data.institution_id} is not registered", "institution_unknown"
+                )
+            )
+    issued = await create_key(
+        runtime.pool, role=data.role, name=data.name, institution_id=data.institution_id
+    )
+    return ApiKeyCreated(
+        key_id=issued.key_id,
+        key=issued.token,
+        role=issued.role,
+        institution_id=issued.institution_id,
+        name=issued.name,
+    )
+
+
+@get("/v1/admin/api-keys", guards=[ADMIN], summary="List API keys (never their secrets)")
+async def get_api_keys(runtime: LedgerRuntime) -> list[ApiKeyInfo]:
+    return [ApiKeyInfo(**dict(r)) for r in await list_keys(runtime.pool)]
+
+
+@delete(
+    "/v1/admin/api-keys/{key_id:str}", guards=[ADMIN], summary="Revoke an API key", status_code=204
+)
+async def delete_api_key(key_id: str, runtime: LedgerRuntime) -> None:
+    if not await revoke_key(runtime.pool, key_id):
+        raise NotFoundException(f"no active key {key_id}")
+
+
+def _institution(row: Any) -> InstitutionView:
+    return InstitutionView(
+        institution_id=row["institution_id"],
+        name=row["name"],
+        kind=row["kind"],
+        accredited_sectors=list(row["accredited_sectors"]),
+        max_level=halves_to_level(row["max_level_halves"]),
+        accredited=row["accredited"],
+    )
+
+
+@get(
+    "/v1/institutions", guards=[ANY_ROLE], summary="Registered institutions and their accreditation"
+)
+async def get_institutions(runtime: LedgerRuntime) -> list[InstitutionView]:
+    rows = await runtime.pool.fetch("SELECT * FROM ledger.institutions ORDER BY institution_id")
+    return [_institution(r) for r in rows]
+
+
+@get("/v1/institutions/{institution_id:str}", guards=[ANY_ROLE], summary="One institution")
+async def get_institution(institution_id: str, runtime: LedgerRuntime) -> InstitutionView:
+    row = await runtime.pool.fetchrow(
+        "SELECT * FROM ledger.institutions WHERE institution_id = $1", institution_id
+    )
+    if row is None:
+        raise NotFoundException(f"no institution {institution_id}")
+    return _institution(row)
+
+
+@get(
+    "/v1/catalog/micro-credentials",
+    guards=[ANY_ROLE],
+    summary="The current definition of every micro-credential",
+)
+async def get_micro_credentials(runtime: LedgerRuntime) -> list[dict[str, Any]]:
+    rows = await runtime.pool.fetch("SELECT definition FROM ledger.micro_credentials ORDER BY code")
+    return [r["definition"] for r in rows]
+
+
+@get(
+    "/v1/catalog/qualifications",
+    guards=[ANY_ROLE],
+    summary="The current definition (stacking rule) of every qualification",
+)
+async def get_qualifications(runtime: LedgerRuntime) -> list[dict[str, Any]]:
+    rows = await runtime.pool.fetch("SELECT definition FROM ledger.qualifications ORDER BY code")
+    return [r["definition"] for r in rows]

@@ -1,0 +1,156 @@
+"""Appending events: one at a time, or an atomic batch; reading one event by id."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from litestar import Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
+
+from proto.envelope import Actor, AppendResult, RecordedEvent, Role
+from proto.events import stream_of
+from proto.http import AppendRequest, BatchAppendRequest
+from services.ledger.errors import Problem, Refused
+from services.ledger.http.auth import ANY_ROLE, requires
+from services.ledger.http.problems import RefusedException
+from services.ledger.reads import read_event
+from services.ledger.runtime import LedgerRuntime
+from services.ledger.write_model import Candidate
+
+WRITERS = requires(Role.INSTITUTION, Role.ISSUER, Role.ADMIN)
+
+_PROBLEMS = {
+    status: ResponseSpec(Problem, description=text, media_type="application/problem+json")
+    for status, text in {
+        400: "Malformed JSON.",
+        401: "Missing, unknown or revoked API key.",
+        403: "The key's role or institution may not write this event.",
+        409: "Duplicate natural key, event id reused with other content, or wrong expected_version.",
+        413: "Request body over the limit.",
+        422: "Well-formed but invalid event (unknown code, unknown assessment, future date...).",
+        503: "The append queue is full; retry after the Retry-After delay.",
+    }.items()
+}
+
+
+def _candidate(item: AppendRequest, actor: Actor, request_id: str) -> Candidate:
+    return Candidate(
+        event_id=str(item.event_id),
+        event=item.event,
+        stream=stream_of(item.event),
+        expected_version=item.expected_version,
+        actor=actor,
+        request_id=request_id,
+        correlation_id=item.correlation_id,
+        causation_id=item.causation_id,
+    )
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+@post(
+    "/v1/events",
+    guards=[WRITERS],
+    summary="Append one event",
+    description=(
+        "Appends one event to its stream (derived from the event). 201 with its position and "
+        "hash; a retry with the same event_id and content returns the original result with "
+        "200 and duplicate=true."
+    ),
+    responses={
+        **_PROBLEMS,
+        200: ResponseSpec(AppendResult, description="Duplicate of an earlier append."),
+    },
+    status_code=201,
+)
+async def append_event(
+    request: Request[Actor, Any, Any], data: AppendRequest, runtime: LedgerRuntime
+) -> Response[AppendResult]:
+    outcome = (
+        await runtime.committer.submit(
+            [_candidate(data, request.user, _request_id(request))], atomic=True
+        )
+    )[0]
+    if isinstance(outcome, Refused):
+        raise RefusedException(outcome)
+    structlog.get_logger(__name__).info(
+        "event_appended",
+        event_id=outcome.event_id,
+        position=outcome.position,
+        stream=outcome.stream,
+        duplicate=outcome.duplicate,
+    )
+    return Response(outcome, status_code=200 if outcome.duplicate else 201)
+
+
+@post(
+    "/v1/events/batch",
+    guards=[WRITERS],
+    summary="Append a batch of events atomically",
+    description=(
+        "Appends up to CREDIT_LEDGER_BATCH_EVENTS_MAX events in one transaction: all or none. "
+        "When any item is refused nothing is written and the problem lists every item's error "
+        "under `errors` (index, status, code, detail)."
+    ),
+    responses=_PROBLEMS,
+    status_code=201,
+)
+async def append_batch(
+    request: Request[Actor, Any, Any], data: BatchAppendRequest, runtime: LedgerRuntime
+) -> list[AppendResult]:
+    limit = runtime.settings.batch_events_max
+    if len(data.events) > limit:
+        raise RefusedException(
+            Refused(
+                413,
+                "batch_too_large",
+                f"a batch holds at most {limit} events, got {len(data.events)}",
+            )
+        )
+    runtime.metrics.batch_size.observe(len(data.events))
+    request_id = _request_id(request)
+    candidates = [_candidate(item, request.user, request_id) for item in data.events]
+    outcomes = await runtime.committer.submit(candidates, atomic=True)
+    # Items refused only because a sibling was refused carry the code "batch_refused".
+    causes = [
+        (index, outcome)
+        for index, outcome in enumerate(outcomes)
+        if isinstance(outcome, Refused) and outcome.code != "batch_refused"
+    ]
+    if causes:
+        summary = Refused(
+            causes[0][1].status,
+            "batch_refused",
+            f"{len(causes)} of {len(outcomes)} events were refused; nothing was written",
+        )
+        raise RefusedException(summary, [refusal.as_item(index) for index, refusal in causes])
+    return [o for o in outcomes if isinstance(o, AppendResult)]
+
+
+@get(
+    "/v1/events/{event_id:uuid}",
+    guards=[ANY_ROLE],
+    summary="Read one event by id",
+    description="Institutions may read only the events they recorded.",
+    responses={
+        404: ResponseSpec(
+            Problem, description="No such event.", media_type="application/problem+json"
+        )
+    },
+)
+async def get_event(
+    request: Request[Actor, Any, Any], event_id: uuid.UUID, runtime: LedgerRuntime
+) -> RecordedEvent:
+    event = await read_event(runtime.pool, event_id)
+    actor = request.user
+    if event is None or (
+        actor.role is Role.INSTITUTION
+        and event.metadata.actor.institution_id != actor.institution_id
+    ):
+        raise NotFoundException(f"no event {event_id}")
+    return event

@@ -1,0 +1,104 @@
+"""Reading the log: paged, streamed as NDJSON, by stream, and the head."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, get
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from proto.envelope import Actor, LedgerHead, RecordedEvent, Role
+from services.ledger.http.auth import ANY_ROLE, READ_ALL
+from services.ledger.reads import read_head, read_log, read_stream, stream_log
+from services.ledger.runtime import LedgerRuntime
+
+PAGE_MAX = 1000
+STREAM_FETCH_ROWS = 2000
+
+
+class LogPage(msgspec.Struct, frozen=True, kw_only=True):
+    events: list[RecordedEvent]
+    next_after_position: int
+    head_position: int
+
+
+class StreamPage(msgspec.Struct, frozen=True, kw_only=True):
+    stream: str
+    events: list[RecordedEvent]
+    next_after_version: int
+
+
+@get(
+    "/v1/log",
+    guards=[READ_ALL],
+    summary="Read the global log, one page at a time",
+    description="Events with position > after_position, in position order. Resume with next_after_position.",
+)
+async def get_log(
+    runtime: LedgerRuntime,
+    after_position: Annotated[int, Parameter(ge=0)] = 0,
+    limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,
+) -> LogPage:
+    events = await read_log(runtime.pool, after_position, limit)
+    head = await read_head(runtime.pool)
+    next_after = events[-1].position if events else after_position
+    return LogPage(events=events, next_after_position=next_after, head_position=head.position)
+
+
+@get(
+    "/v1/log/ndjson",
+    guards=[READ_ALL],
+    summary="Stream the global log as NDJSON",
+    description=(
+        "One RecordedEvent per line (application/x-ndjson), from after_position up to "
+        "to_position (default: everything). Resumable: restart with the last position read."
+    ),
+    media_type="application/x-ndjson",
+)
+async def get_log_ndjson(
+    runtime: LedgerRuntime,
+    after_position: Annotated[int, Parameter(ge=0)] = 0,
+    to_position: Annotated[int | None, Parameter(ge=1)] = None,
+) -> Stream:
+    encoder = msgspec.json.Encoder()
+
+    async def lines() -> AsyncIterator[bytes]:
+        buffer = bytearray()
+        async for event in stream_log(runtime.pool, after_position, to_position, STREAM_FETCH_ROWS):
+            encoder.encode_into(event, buffer, len(buffer))
+            buffer.extend(b"\n")
+            if len(buffer) >= 256 * 1024:
+                yield bytes(buffer)
+                buffer.clear()
+        if buffer:
+            yield bytes(buffer)
+
+    return Stream(lines(), media_type="application/x-ndjson")
+
+
+@get(
+    "/v1/streams/{stream:str}",
+    guards=[ANY_ROLE],
+    summary="Read one stream",
+    description="Events of a stream (e.g. learner-123456789012) in version order. Institutions see only the events they recorded.",
+)
+async def get_stream(
+    request: Request[Actor, Any, Any],
+    stream: str,
+    runtime: LedgerRuntime,
+    after_version: Annotated[int, Parameter(ge=0)] = 0,
+    limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,
+) -> StreamPage:
+    actor = request.user
+    own = actor.institution_id if actor.role is Role.INSTITUTION else None
+    events = await read_stream(runtime.pool, stream, after_version, limit, own)
+    next_after = events[-1].stream_version if events else after_version
+    return StreamPage(stream=stream, events=events, next_after_version=next_after)
+
+
+@get("/v1/head", guards=[ANY_ROLE], summary="The ledger head: last position and its chain hash")
+async def get_head(runtime: LedgerRuntime) -> LedgerHead:
+    return await read_head(runtime.pool)

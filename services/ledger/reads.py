@@ -1,0 +1,104 @@
+"""Read queries over the log: by position, by stream, by event id, and the head."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import msgspec
+
+from proto.canonical import GENESIS_HASH
+from proto.envelope import EventMetadata, LedgerHead, RecordedEvent
+from proto.events import LedgerEvent
+
+_COLUMNS = (
+    "position, event_id::text AS event_id, stream, stream_version, type, schema_version,"
+    " data::text AS data, metadata::text AS metadata, recorded_at, hash"
+)
+_data_decoder = msgspec.json.Decoder(LedgerEvent)
+_metadata_decoder = msgspec.json.Decoder(EventMetadata)
+
+
+def to_recorded(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(
+        position=row["position"],
+        event_id=row["event_id"],
+        stream=row["stream"],
+        stream_version=row["stream_version"],
+        type=row["type"],
+        schema_version=row["schema_version"],
+        data=_data_decoder.decode(row["data"]),
+        metadata=_metadata_decoder.decode(row["metadata"]),
+        recorded_at=row["recorded_at"],
+        hash=bytes(row["hash"]).hex(),
+    )
+
+
+def _institution_filter(institution_id: str | None, arg: int) -> str:
+    if institution_id is None:
+        return ""
+    return f" AND metadata->'actor'->>'institution_id' = ${arg}"
+
+
+async def read_log(
+    pool: asyncpg.Pool, after_position: int, limit: int, institution_id: str | None = None
+) -> list[RecordedEvent]:
+    args: list[object] = [after_position, limit]
+    if institution_id is not None:
+        args.append(institution_id)
+    rows = await pool.fetch(
+        f"SELECT {_COLUMNS} FROM ledger.events WHERE position > $1"
+        f"{_institution_filter(institution_id, 3)} ORDER BY position LIMIT $2",
+        *args,
+    )
+    return [to_recorded(r) for r in rows]
+
+
+async def stream_log(
+    pool: asyncpg.Pool, after_position: int, to_position: int | None, fetch_rows: int
+) -> AsyncIterator[RecordedEvent]:
+    """Every event after ``after_position`` (up to ``to_position``), read with a cursor."""
+    upper = to_position if to_position is not None else 2**62
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        cursor = conn.cursor(
+            f"SELECT {_COLUMNS} FROM ledger.events WHERE position > $1 AND position <= $2"
+            " ORDER BY position",
+            after_position,
+            upper,
+            prefetch=fetch_rows,
+        )
+        async for row in cursor:
+            yield to_recorded(row)
+
+
+async def read_stream(
+    pool: asyncpg.Pool,
+    stream: str,
+    after_version: int,
+    limit: int,
+    institution_id: str | None = None,
+) -> list[RecordedEvent]:
+    args: list[object] = [stream, after_version, limit]
+    if institution_id is not None:
+        args.append(institution_id)
+    rows = await pool.fetch(
+        f"SELECT {_COLUMNS} FROM ledger.events WHERE stream = $1 AND stream_version > $2"
+        f"{_institution_filter(institution_id, 4)} ORDER BY stream_version LIMIT $3",
+        *args,
+    )
+    return [to_recorded(r) for r in rows]
+
+
+async def read_event(pool: asyncpg.Pool, event_id: uuid.UUID) -> RecordedEvent | None:
+    row = await pool.fetchrow(f"SELECT {_COLUMNS} FROM ledger.events WHERE event_id = $1", event_id)
+    return None if row is None else to_recorded(row)
+
+
+async def read_head(pool: asyncpg.Pool) -> LedgerHead:
+    row = await pool.fetchrow(
+        "SELECT position, hash FROM ledger.events ORDER BY position DESC LIMIT 1"
+    )
+    if row is None:
+        return LedgerHead(position=0, hash=GENESIS_HASH.hex())
+    return LedgerHead(position=row["position"], hash=bytes(row["hash"]).hex())

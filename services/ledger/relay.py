@@ -1,0 +1,196 @@
+"""The relay: publishes every committed event to JetStream, in position order (DESIGN §3-4).
+
+The log is its own outbox. One relay is active at a time (a session advisory lock held on
+a dedicated connection); it wakes on LISTEN/NOTIFY (the append transaction notifies on
+commit) rather than polling, resumes after a restart from the last message JetStream
+holds, and catches up by itself after NATS was down.
+
+Each message carries ``Nats-Msg-Id`` = event id (the broker drops re-publishes) and
+``Nats-Expected-Last-Msg-Id`` = the previous event's id, so the broker itself refuses a
+message that would land out of order after a lost publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from proto.canonical import format_recorded_at
+from proto.subjects import LEDGER_STREAM, ce_type, subject_for
+from services.ledger.append import NOTIFY_CHANNEL
+from services.ledger.metrics import LedgerMetrics
+from services.ledger.nats_streams import declare_ledger_stream
+
+log = structlog.get_logger(__name__)
+
+RELAY_LOCK_KEY = 0x4C45444745525259
+LEADERSHIP_RETRY_S = 1.0
+# A safety net only: NOTIFY wakes the relay; this bounds the wait if a notification is lost.
+IDLE_RECHECK_S = 2.0
+ACK_TIMEOUT_S = 5.0
+BACKOFF_MIN_S = 0.2
+BACKOFF_MAX_S = 5.0
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    database_url: str
+    nats_url: str
+    ce_source: str
+    batch_max: int
+    stream_replicas: int
+
+
+async def connect_nats(url: str, name: str) -> NatsClient:
+    """A NATS connection that keeps reconnecting for ever (every option explicit)."""
+    return await nats.connect(
+        servers=url.split(","),
+        name=name,
+        connect_timeout=2,
+        reconnect_time_wait=0.5,
+        max_reconnect_attempts=-1,
+        allow_reconnect=True,
+        ping_interval=10,
+        max_outstanding_pings=3,
+        pending_size=64 * 1024 * 1024,
+    )
+
+
+def message_headers(row: asyncpg.Record, ce_source: str, previous_id: str | None) -> dict[str, str]:
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": row["event_id"],
+        "ce-source": ce_source,
+        "ce-type": ce_type(row["type"]),
+        "ce-subject": row["stream"],
+        "ce-time": format_recorded_at(row["recorded_at"]),
+        "content-type": "application/json",
+        "Nats-Msg-Id": row["event_id"],
+        "Ledger-Position": str(row["position"]),
+        "Ledger-Stream-Version": str(row["stream_version"]),
+        "Ledger-Hash": bytes(row["hash"]).hex(),
+    }
+    if previous_id is not None:
+        headers["Nats-Expected-Last-Msg-Id"] = previous_id
+    return headers
+
+
+class Relay:
+    def __init__(
+        self,
+        config: RelayConfig,
+        metrics: LedgerMetrics,
+        connect_pg: Callable[[], Awaitable[asyncpg.Connection]],
+    ) -> None:
+        self._config = config
+        self._metrics = metrics
+        self._connect_pg = connect_pg
+        self._task: asyncio.Task[None] | None = None
+        self.is_leader = False
+        self.published_position = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        backoff = BACKOFF_MIN_S
+        while True:
+            try:
+                await self._lead_when_possible()
+                backoff = BACKOFF_MIN_S
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("relay_interrupted", error=repr(exc), retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+            finally:
+                self.is_leader = False
+
+    async def _lead_when_possible(self) -> None:
+        conn = await self._connect_pg()
+        nc: NatsClient | None = None
+        try:
+            # Polling a lock held by another process: nothing in-process could signal it.
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):  # noqa: ASYNC110
+                await asyncio.sleep(LEADERSHIP_RETRY_S)
+            self.is_leader = True
+            log.info("relay_leader")
+            nc = await connect_nats(self._config.nats_url, "credit-ledger-relay")
+            js = nc.jetstream(timeout=ACK_TIMEOUT_S)
+            await declare_ledger_stream(js, self._config.stream_replicas)
+            await self._publish_loop(conn, js)
+        finally:
+            if nc is not None:
+                with contextlib.suppress(Exception):
+                    await nc.close()
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
+
+    async def _resume_point(self, js: JetStreamContext) -> tuple[int, str | None]:
+        """(position, event id) of the last event JetStream holds; (0, None) if none."""
+        info = await js.stream_info(LEDGER_STREAM)
+        if info.state.messages == 0:
+            return 0, None
+        message = await js.get_msg(LEDGER_STREAM, seq=info.state.last_seq)
+        headers = message.headers or {}
+        return int(headers["Ledger-Position"]), headers["Nats-Msg-Id"]
+
+    async def _publish_loop(self, conn: asyncpg.Connection, js: JetStreamContext) -> None:
+        wake = asyncio.Event()
+        await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
+        position, previous_id = await self._resume_point(js)
+        self.published_position = position
+        log.info("relay_resumed", after_position=position)
+        while True:
+            wake.clear()
+            rows = await conn.fetch(
+                "SELECT position, event_id::text AS event_id, stream, stream_version, type,"
+                " data::text AS data, recorded_at, hash FROM ledger.events"
+                " WHERE position > $1 ORDER BY position LIMIT $2",
+                position,
+                self._config.batch_max,
+            )
+            if not rows:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), IDLE_RECHECK_S)
+                continue
+            if rows[0]["position"] != position + 1:
+                raise RuntimeError(
+                    f"log gap: expected position {position + 1}, read {rows[0]['position']}"
+                )
+            position, previous_id = await self._publish(js, rows, previous_id)
+            self.published_position = position
+
+    async def _publish(
+        self, js: JetStreamContext, rows: list[asyncpg.Record], previous_id: str | None
+    ) -> tuple[int, str | None]:
+        futures = []
+        for row in rows:
+            headers = message_headers(row, self._config.ce_source, previous_id)
+            subject = subject_for(row["stream"], row["type"])
+            futures.append(await js.publish_async(subject, row["data"].encode(), headers=headers))
+            previous_id = row["event_id"]
+        await asyncio.wait_for(asyncio.gather(*futures), ACK_TIMEOUT_S)
+        acked_at = time.time()
+        for row in rows:
+            lag = acked_at - row["recorded_at"].timestamp()
+            self._metrics.relay_lag_seconds.observe(max(lag, 0.0))
+        self._metrics.relay_published.inc(len(rows))
+        self._metrics.relay_position.set(rows[-1]["position"])
+        return rows[-1]["position"], previous_id

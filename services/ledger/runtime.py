@@ -1,0 +1,23 @@
+"""Everything the ledger's HTTP handlers need, owned by the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from credit_ledger.settings import Settings
+from services.ledger.api_keys import KeyAuthenticator
+from services.ledger.append import GroupCommitter
+from services.ledger.metrics import LedgerMetrics
+from services.ledger.relay import Relay
+
+
+@dataclass
+class LedgerRuntime:
+    settings: Settings
+    pool: asyncpg.Pool
+    committer: GroupCommitter
+    authenticator: KeyAuthenticator
+    metrics: LedgerMetrics
+    relay: Relay | None
