@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
+from litestar.di import NamedDependency
 
 from credit_ledger.settings import Settings
 from services.ledger.api_keys import KeyAuthenticator
@@ -21,3 +22,7 @@ class LedgerRuntime:
     authenticator: KeyAuthenticator
     metrics: LedgerMetrics
     relay: Relay | None
+
+
+# How handlers ask for the runtime: injected by name ("runtime") from the app's dependencies.
+Runtime = NamedDependency[LedgerRuntime]

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import delete, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, JSONBody
 
 from domain.units import halves_to_level
 from proto.envelope import Role
@@ -20,7 +21,7 @@ from services.ledger.api_keys import create_key, list_keys, revoke_key
 from services.ledger.errors import unprocessable
 from services.ledger.http.auth import ANY_ROLE, requires
 from services.ledger.http.problems import RefusedException
-from services.ledger.runtime import LedgerRuntime
+from services.ledger.runtime import Runtime
 
 ADMIN = requires(Role.ADMIN)
 
@@ -58,7 +59,7 @@ class InstitutionView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @post("/v1/admin/api-keys", guards=[ADMIN], summary="Create an API key (the key is shown once)")
-async def create_api_key(data: NewApiKey, runtime: LedgerRuntime) -> ApiKeyCreated:
+async def create_api_key(data: JSONBody[NewApiKey], runtime: Runtime) -> ApiKeyCreated:
     if (data.role is Role.INSTITUTION) != (data.institution_id is not None):
         raise RefusedException(
             unprocessable(
@@ -89,14 +90,14 @@ async def create_api_key(data: NewApiKey, runtime: LedgerRuntime) -> ApiKeyCreat
 
 
 @get("/v1/admin/api-keys", guards=[ADMIN], summary="List API keys (never their secrets)")
-async def get_api_keys(runtime: LedgerRuntime) -> list[ApiKeyInfo]:
+async def get_api_keys(runtime: Runtime) -> list[ApiKeyInfo]:
     return [ApiKeyInfo(**dict(r)) for r in await list_keys(runtime.pool)]
 
 
 @delete(
     "/v1/admin/api-keys/{key_id:str}", guards=[ADMIN], summary="Revoke an API key", status_code=204
 )
-async def delete_api_key(key_id: str, runtime: LedgerRuntime) -> None:
+async def delete_api_key(key_id: FromPath[str], runtime: Runtime) -> None:
     if not await revoke_key(runtime.pool, key_id):
         raise NotFoundException(f"no active key {key_id}")
 
@@ -115,13 +116,13 @@ def _institution(row: Any) -> InstitutionView:
 @get(
     "/v1/institutions", guards=[ANY_ROLE], summary="Registered institutions and their accreditation"
 )
-async def get_institutions(runtime: LedgerRuntime) -> list[InstitutionView]:
+async def get_institutions(runtime: Runtime) -> list[InstitutionView]:
     rows = await runtime.pool.fetch("SELECT * FROM ledger.institutions ORDER BY institution_id")
     return [_institution(r) for r in rows]
 
 
 @get("/v1/institutions/{institution_id:str}", guards=[ANY_ROLE], summary="One institution")
-async def get_institution(institution_id: str, runtime: LedgerRuntime) -> InstitutionView:
+async def get_institution(institution_id: FromPath[str], runtime: Runtime) -> InstitutionView:
     row = await runtime.pool.fetchrow(
         "SELECT * FROM ledger.institutions WHERE institution_id = $1", institution_id
     )
@@ -135,7 +136,7 @@ async def get_institution(institution_id: str, runtime: LedgerRuntime) -> Instit
     guards=[ANY_ROLE],
     summary="The current definition of every micro-credential",
 )
-async def get_micro_credentials(runtime: LedgerRuntime) -> list[dict[str, Any]]:
+async def get_micro_credentials(runtime: Runtime) -> list[dict[str, Any]]:
     rows = await runtime.pool.fetch("SELECT definition FROM ledger.micro_credentials ORDER BY code")
     return [r["definition"] for r in rows]
 
@@ -145,6 +146,6 @@ async def get_micro_credentials(runtime: LedgerRuntime) -> list[dict[str, Any]]:
     guards=[ANY_ROLE],
     summary="The current definition (stacking rule) of every qualification",
 )
-async def get_qualifications(runtime: LedgerRuntime) -> list[dict[str, Any]]:
+async def get_qualifications(runtime: Runtime) -> list[dict[str, Any]]:
     rows = await runtime.pool.fetch("SELECT definition FROM ledger.qualifications ORDER BY code")
     return [r["definition"] for r in rows]

@@ -7,6 +7,7 @@ from typing import Any
 
 import structlog
 from litestar import Request, Response, get, post
+from litestar.params import FromPath, JSONBody
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 
@@ -17,7 +18,7 @@ from services.ledger.errors import Problem, Refused
 from services.ledger.http.auth import ANY_ROLE, requires
 from services.ledger.http.problems import RefusedException
 from services.ledger.reads import read_event
-from services.ledger.runtime import LedgerRuntime
+from services.ledger.runtime import Runtime
 from services.ledger.write_model import Candidate
 
 WRITERS = requires(Role.INSTITUTION, Role.ISSUER, Role.ADMIN)
@@ -69,7 +70,7 @@ def _request_id(request: Request[Any, Any, Any]) -> str:
     status_code=201,
 )
 async def append_event(
-    request: Request[Actor, Any, Any], data: AppendRequest, runtime: LedgerRuntime
+    request: Request[Actor, Any, Any], data: JSONBody[AppendRequest], runtime: Runtime
 ) -> Response[AppendResult]:
     outcome = (
         await runtime.committer.submit(
@@ -101,7 +102,7 @@ async def append_event(
     status_code=201,
 )
 async def append_batch(
-    request: Request[Actor, Any, Any], data: BatchAppendRequest, runtime: LedgerRuntime
+    request: Request[Actor, Any, Any], data: JSONBody[BatchAppendRequest], runtime: Runtime
 ) -> list[AppendResult]:
     limit = runtime.settings.batch_events_max
     if len(data.events) > limit:
@@ -144,7 +145,7 @@ async def append_batch(
     },
 )
 async def get_event(
-    request: Request[Actor, Any, Any], event_id: uuid.UUID, runtime: LedgerRuntime
+    request: Request[Actor, Any, Any], event_id: FromPath[uuid.UUID], runtime: Runtime
 ) -> RecordedEvent:
     event = await read_event(runtime.pool, event_id)
     actor = request.user

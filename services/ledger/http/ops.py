@@ -6,7 +6,7 @@ import msgspec
 from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.ledger.runtime import LedgerRuntime
+from services.ledger.runtime import Runtime
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):
@@ -22,7 +22,7 @@ async def health() -> Health:
 
 
 @get("/ready", summary="Readiness: the database answers", include_in_schema=True)
-async def ready(runtime: LedgerRuntime) -> Response[Health]:
+async def ready(runtime: Runtime) -> Response[Health]:
     try:
         database = await runtime.pool.fetchval("SELECT true", timeout=2.0) is True
     except Exception:
@@ -38,5 +38,5 @@ async def ready(runtime: LedgerRuntime) -> Response[Health]:
 
 
 @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
-async def metrics(runtime: LedgerRuntime) -> Response[bytes]:
+async def metrics(runtime: Runtime) -> Response[bytes]:
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

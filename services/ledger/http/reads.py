@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 from litestar.response import Stream
 
 from proto.envelope import Actor, LedgerHead, RecordedEvent, Role
 from services.ledger.http.auth import ANY_ROLE, READ_ALL
 from services.ledger.reads import read_head, read_log, read_stream, stream_log
-from services.ledger.runtime import LedgerRuntime
+from services.ledger.runtime import Runtime
 
 PAGE_MAX = 1000
 STREAM_FETCH_ROWS = 2000
@@ -38,7 +38,7 @@ class StreamPage(msgspec.Struct, frozen=True, kw_only=True):
     description="Events with position > after_position, in position order. Resume with next_after_position.",
 )
 async def get_log(
-    runtime: LedgerRuntime,
+    runtime: Runtime,
     after_position: Annotated[int, Parameter(ge=0)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,
 ) -> LogPage:
@@ -59,7 +59,7 @@ async def get_log(
     media_type="application/x-ndjson",
 )
 async def get_log_ndjson(
-    runtime: LedgerRuntime,
+    runtime: Runtime,
     after_position: Annotated[int, Parameter(ge=0)] = 0,
     to_position: Annotated[int | None, Parameter(ge=1)] = None,
 ) -> Stream:
@@ -87,8 +87,8 @@ async def get_log_ndjson(
 )
 async def get_stream(
     request: Request[Actor, Any, Any],
-    stream: str,
-    runtime: LedgerRuntime,
+    stream: FromPath[str],
+    runtime: Runtime,
     after_version: Annotated[int, Parameter(ge=0)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,
 ) -> StreamPage:
@@ -100,5 +100,5 @@ async def get_stream(
 
 
 @get("/v1/head", guards=[ANY_ROLE], summary="The ledger head: last position and its chain hash")
-async def get_head(runtime: LedgerRuntime) -> LedgerHead:
+async def get_head(runtime: Runtime) -> LedgerHead:
     return await read_head(runtime.pool)

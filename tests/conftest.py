@@ -1,0 +1,72 @@
+"""Fixtures shared by every test; see tests/support/servers.py for where servers come from."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from credit_ledger.migrations import migrate
+from tests.support.servers import (
+    TEMPLATE_DB,
+    NatsHandle,
+    forget_ledger_stream,
+    nats_server,
+    postgres_cluster,
+    with_database,
+)
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def cluster_url(workdir: Path) -> Iterator[str]:
+    with postgres_cluster(workdir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def template_database(cluster_url: str) -> str:
+    """A migrated database that every test's database is cloned from (cheap isolation)."""
+    admin = await asyncpg.connect(cluster_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
+        await admin.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(with_database(cluster_url, TEMPLATE_DB))
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+async def database_url(cluster_url: str, template_database: str) -> AsyncIterator[str]:
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(cluster_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    finally:
+        await admin.close()
+    yield with_database(cluster_url, name)
+    admin = await asyncpg.connect(cluster_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def nats(workdir: Path) -> AsyncIterator[NatsHandle]:
+    with nats_server(workdir) as handle:
+        if handle.embedded is None:
+            await forget_ledger_stream(handle.url)
+        yield handle

@@ -1,0 +1,1 @@
+"""Test support: servers, example factories and HTTP helpers."""

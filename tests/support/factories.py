@@ -1,0 +1,110 @@
+"""Named example events, the way the domain speaks (Eventide's "controls")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import msgspec
+
+from credit_ledger.demo_catalog import demo_events
+from proto import events as ev
+
+CNC_LEARNER = "123456789012"
+OTHER_LEARNER = "210987654321"
+NSTI = "NSTI-CHENNAI"
+ATI = "ATI-MUMBAI"
+IHM = "IHM-GOA"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def catalog_batch() -> dict[str, Any]:
+    """The demo catalog as one batch request body."""
+    return {
+        "events": [
+            {"event_id": event_id, "event": msgspec.to_builtins(event)}
+            for event_id, event in demo_events()
+        ]
+    }
+
+
+def assessment_passed(
+    *,
+    assessment_id: str | None = None,
+    learner_id: str = CNC_LEARNER,
+    institution_id: str = NSTI,
+    code: str = "CNC-FUND",
+    mode: str = "training",
+    assessed_on: dt.date | str = "2026-03-01",
+) -> dict[str, Any]:
+    return {
+        "type": "AssessmentPassed",
+        "assessment_id": assessment_id or f"ASMT-{uuid.uuid4().hex[:12]}",
+        "learner_id": learner_id,
+        "institution_id": institution_id,
+        "micro_credential_code": code,
+        "mode": mode,
+        "assessed_on": str(assessed_on),
+    }
+
+
+def credential_issued(
+    *,
+    assessment_id: str,
+    credential_id: str | None = None,
+    learner_id: str = CNC_LEARNER,
+    institution_id: str = NSTI,
+    code: str = "CNC-FUND",
+    issued_on: str = "2026-03-02",
+) -> dict[str, Any]:
+    return {
+        "type": "CredentialIssued",
+        "credential_id": credential_id or f"CERT-{uuid.uuid4().hex[:12]}",
+        "assessment_id": assessment_id,
+        "learner_id": learner_id,
+        "institution_id": institution_id,
+        "micro_credential_code": code,
+        "issued_on": issued_on,
+    }
+
+
+def assessment_revoked(
+    *, assessment_id: str, learner_id: str = CNC_LEARNER, institution_id: str = NSTI
+) -> dict[str, Any]:
+    return {
+        "type": "AssessmentRevoked",
+        "assessment_id": assessment_id,
+        "learner_id": learner_id,
+        "institution_id": institution_id,
+        "reason": "malpractice found on review",
+    }
+
+
+def credits_redeemed(
+    *,
+    passes: list[tuple[str, str]],
+    learner_id: str = CNC_LEARNER,
+    institution_id: str = ATI,
+    redemption_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": "CreditsRedeemed",
+        "redemption_id": redemption_id or f"RDM-{uuid.uuid4().hex[:8]}",
+        "learner_id": learner_id,
+        "institution_id": institution_id,
+        "passes": [{"institution_id": i, "assessment_id": a} for i, a in passes],
+        "programme": "B.Voc. Manufacturing",
+    }
+
+
+def append_body(
+    event: dict[str, Any], *, event_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {"event_id": event_id or new_id(), "event": event, **extra}
+
+
+__all__ = ["ev"]
