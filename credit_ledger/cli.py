@@ -59,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_dev(settings, fresh=args.fresh, load_demo=not args.no_demo)
     if command == "contracts":
-        from proto.generate import main as contracts_main
-
-        return contracts_main([args.action])
+        return _contracts(args.action)
     if command == "nats":
         return _with_nats(settings)
     if settings.database_url is None:
@@ -76,6 +74,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
         return 0
     return asyncio.run(_keys(settings.database_url, args))
+
+
+def _contracts(action: str) -> int:
+    """proto/ artefacts and docs/openapi.json: rewrite them, or fail if any is stale."""
+    from pathlib import Path
+
+    from proto.generate import main as proto_main
+    from services.ledger.openapi_export import OPENAPI_PATH, openapi_is_stale, write_openapi
+
+    root = Path.cwd()
+    status = proto_main([action, "--root", str(root)])
+    if action == "generate":
+        print(f"wrote {write_openapi(root)}")
+        return status
+    if openapi_is_stale(root):
+        print(f"stale: {OPENAPI_PATH} (run: credit-ledger contracts generate)", file=sys.stderr)
+        return 1
+    return status
 
 
 def _with_nats(settings: Settings) -> int:

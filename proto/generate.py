@@ -227,6 +227,20 @@ def _headers_schema() -> dict[str, Any]:
             "pattern": "^[0-9a-f]{64}$",
             "description": "The hash chain after this event: SHA-256, lower-case hex.",
         },
+        "Ledger-Stream-Version": {
+            "type": "string",
+            "pattern": "^[1-9][0-9]*$",
+            "description": "The event's version within its stream, so a consumer can spot a gap.",
+        },
+    }
+    optional = {
+        "Nats-Expected-Last-Msg-Id": {
+            **event_id,
+            "description": (
+                "The previous event's id: JetStream refuses a message that would land out of"
+                " order after a lost publish (absent on the very first event)."
+            ),
+        },
     }
     return {
         "title": _HEADERS_SCHEMA,
@@ -235,7 +249,7 @@ def _headers_schema() -> dict[str, Any]:
             " de-duplication id and the event's place in the hash-chained log."
         ),
         "type": "object",
-        "properties": properties,
+        "properties": {**properties, **optional},
         "required": list(properties),
     }
 

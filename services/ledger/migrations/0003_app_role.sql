@@ -10,6 +10,10 @@ EXCEPTION
 END;
 $$;
 
+-- The migrating user must be able to switch to the role (PostgreSQL 16+ no longer lets a
+-- role's creator SET ROLE to it without membership, e.g. on managed PostgreSQL).
+GRANT credit_ledger_app TO CURRENT_USER;
+
 REVOKE ALL ON ALL TABLES IN SCHEMA ledger FROM PUBLIC;
 GRANT USAGE ON SCHEMA ledger TO credit_ledger_app;
 GRANT SELECT, INSERT ON ledger.events TO credit_ledger_app;

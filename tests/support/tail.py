@@ -1,0 +1,79 @@
+"""Readers that tail the ledger the way other services do: over HTTP and over JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import nats
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from proto.subjects import LEDGER_STREAM
+from tests.support.ledger import Ledger
+
+
+async def tail_http(ledger: Ledger, stop: asyncio.Event, page: int = 200) -> list[int]:
+    """Poll /v1/log trusting "next position = last + 1", as a tailing reader does."""
+    seen: list[int] = []
+    after = 0
+    while True:
+        body = (await ledger.get("/v1/log", after_position=after, limit=page)).json()
+        positions = [e["position"] for e in body["events"]]
+        seen.extend(positions)
+        if positions:
+            after = positions[-1]
+        elif stop.is_set():
+            return seen
+        else:
+            await asyncio.sleep(0.005)
+
+
+async def read_jetstream(url: str, count: int, timeout_s: float = 30.0) -> list[Msg]:
+    """The first ``count`` messages of the LEDGER stream, via an explicit pull consumer."""
+    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=5)
+    try:
+        js = nc.jetstream(timeout=10)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                await js.stream_info(LEDGER_STREAM)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+        subscription = await js.pull_subscribe(
+            "ledger.v1.>",
+            durable=None,
+            stream=LEDGER_STREAM,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=30,
+                max_deliver=5,
+                max_ack_pending=10_000,
+                inactive_threshold=60,
+            ),
+        )
+        messages: list[Msg] = []
+        while len(messages) < count and time.monotonic() < deadline:
+            try:
+                batch = await subscription.fetch(min(500, count - len(messages)), timeout=1)
+            except nats.errors.TimeoutError:
+                continue
+            for message in batch:
+                await message.ack()
+            messages.extend(batch)
+        return messages
+    finally:
+        await nc.close()
+
+
+def positions_of(messages: list[Msg]) -> list[int]:
+    return [int((m.headers or {})["Ledger-Position"]) for m in messages]
+
+
+def header_map(message: Msg) -> dict[str, Any]:
+    return dict(message.headers or {})

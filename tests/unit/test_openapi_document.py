@@ -1,0 +1,25 @@
+"""docs/openapi.json is the document the ledger serves, regenerated from the code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from services.ledger.openapi_export import OPENAPI_PATH, openapi_is_stale, render_openapi
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_committed_openapi_document_is_current() -> None:
+    assert not openapi_is_stale(ROOT), "run: credit-ledger contracts generate"
+
+
+def test_every_write_path_documents_its_refusals() -> None:
+    document = json.loads(render_openapi())
+    for path in ("/v1/events", "/v1/events/batch"):
+        responses = document["paths"][path]["post"]["responses"]
+        assert {"400", "401", "403", "409", "413", "422"} <= set(responses), path
+
+
+def test_the_document_is_committed_at_the_documented_path() -> None:
+    assert (ROOT / OPENAPI_PATH).exists()
