@@ -130,5 +130,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
         openapi_config=openapi_config(),
         request_max_body_size=settings.request_body_max_bytes,
         debug=False,
+        # Logging is configured once by the process (credit_ledger.logs), not by the framework.
+        logging_config=None,
     )
     return app

@@ -14,7 +14,9 @@ OPENAPI_PATH = Path("docs/openapi.json")
 
 def render_openapi() -> bytes:
     # Building the app opens no connection: only the lifespan does.
-    settings = load_settings({"DATABASE_URL": "postgresql://openapi/export", "CREDIT_LEDGER_RELAY_ENABLED": "false"})
+    settings = load_settings(
+        {"DATABASE_URL": "postgresql://openapi/export", "CREDIT_LEDGER_RELAY_ENABLED": "false"}
+    )
     document = create_app(settings).openapi_schema.to_schema()
     return msgspec.json.format(msgspec.json.encode(document, order="sorted"), indent=2) + b"\n"
 

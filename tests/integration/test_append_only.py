@@ -19,7 +19,9 @@ STATEMENTS = [
 
 
 @pytest.mark.parametrize("statement", STATEMENTS, ids=["update", "delete", "truncate"])
-async def test_the_application_role_cannot_rewrite_the_log(database_url: str, statement: str) -> None:
+async def test_the_application_role_cannot_rewrite_the_log(
+    database_url: str, statement: str
+) -> None:
     async with running_ledger(database_url) as ledger:
         await ledger.append(assessment_passed(), NSTI)
     conn = await asyncpg.connect(database_url, server_settings={"role": APP_ROLE})

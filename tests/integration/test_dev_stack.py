@@ -26,8 +26,9 @@ def _wait_for_banner(process: subprocess.Popen[str], log: Path) -> dict[str, str
     while time.monotonic() < deadline:
         text = log.read_text()
         if "Press Ctrl-C to stop." in text:
-            fields = dict(re.findall(r"^  (base URL|admin key|NATS|database)\s+(\S+)$", text, re.MULTILINE))
-            return fields
+            return dict(
+                re.findall(r"^  (base URL|admin key|NATS|database)\s+(\S+)$", text, re.MULTILINE)
+            )
         if process.poll() is not None:
             raise AssertionError(f"credit-ledger dev exited early:\n{text[-3000:]}")
         time.sleep(0.1)

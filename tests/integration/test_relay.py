@@ -17,7 +17,9 @@ pytestmark = pytest.mark.integration
 CATALOG_EVENTS = 28
 
 
-async def test_events_arrive_as_cloudevents_with_ledger_headers(database_url: str, nats: NatsHandle) -> None:
+async def test_events_arrive_as_cloudevents_with_ledger_headers(
+    database_url: str, nats: NatsHandle
+) -> None:
     async with running_ledger(database_url, nats.url) as ledger:
         appended = (await ledger.append(assessment_passed(assessment_id="CE-1"), NSTI)).json()
         messages = await read_jetstream(nats.url, CATALOG_EVENTS + 1)
@@ -53,7 +55,9 @@ async def test_events_appended_while_nats_is_down_arrive_once_in_order(
         assert positions_of(messages) == list(range(1, total + 1))
 
 
-async def test_a_restarted_relay_resumes_without_republishing(database_url: str, nats: NatsHandle) -> None:
+async def test_a_restarted_relay_resumes_without_republishing(
+    database_url: str, nats: NatsHandle
+) -> None:
     async with running_ledger(database_url, nats.url) as ledger:
         await ledger.append(assessment_passed(), NSTI)
         assert len(await read_jetstream(nats.url, CATALOG_EVENTS + 1)) == CATALOG_EVENTS + 1

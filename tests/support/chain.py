@@ -27,7 +27,9 @@ def canonical(event: dict[str, Any]) -> bytes:
         "stream_version": event["stream_version"],
         "type": event["type"],
     }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def first_mismatch(events: Iterable[dict[str, Any]]) -> int | None:

@@ -108,3 +108,59 @@ def append_body(
 
 
 __all__ = ["ev"]
+
+
+def institution_registered(
+    *,
+    institution_id: str,
+    sectors: list[str],
+    max_level: str,
+    name: str = "Example Institute",
+    kind: str = "training_provider",
+) -> dict[str, Any]:
+    return {
+        "type": "InstitutionRegistered",
+        "institution_id": institution_id,
+        "name": name,
+        "kind": kind,
+        "accredited_sectors": sectors,
+        "max_level": max_level,
+    }
+
+
+def micro_credential_defined(
+    *,
+    code: str = "CNC-FUND",
+    version: int = 1,
+    sector: str = "CAPITAL-GOODS",
+    level: str = "4",
+    notional_hours: int = 60,
+    learning_outcomes: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": "MicroCredentialDefined",
+        "code": code,
+        "version": version,
+        "title": f"Micro-credential {code}",
+        "sector": sector,
+        "level": level,
+        "notional_hours": notional_hours,
+        "learning_outcomes": learning_outcomes or [],
+    }
+
+
+def qualification_awarded(
+    *, learner_id: str = CNC_LEARNER, qualification_code: str = "ADV-CNC-MACHINING"
+) -> dict[str, Any]:
+    return {
+        "type": "QualificationAwarded",
+        "award_id": new_id(),
+        "learner_id": learner_id,
+        "qualification_code": qualification_code,
+        "qualification_version": 1,
+        "award_generation": 0,
+        "components": [],
+        "counted_hours": 0,
+        "credit_points": "0",
+        "decided_at_position": 1,
+    }

@@ -19,8 +19,15 @@ def _event(position: int, text: str) -> dict[str, Any]:
         "stream_version": position,
         "type": "AssessmentRevoked",
         "schema_version": 1,
-        "data": {"type": "AssessmentRevoked", "reason": text, "nested": {"z": [1, {"b": None, "a": True}]}},
-        "metadata": {"actor": {"role": "institution", "key_id": "k", "institution_id": "X"}, "request_id": "r"},
+        "data": {
+            "type": "AssessmentRevoked",
+            "reason": text,
+            "nested": {"z": [1, {"b": None, "a": True}]},
+        },
+        "metadata": {
+            "actor": {"role": "institution", "key_id": "k", "institution_id": "X"},
+            "request_id": "r",
+        },
         "recorded_at": "2026-11-29T10:00:00Z",
     }
 
@@ -41,7 +48,16 @@ def _production(event: dict[str, Any]) -> bytes:
 
 
 def test_both_encodings_agree_on_awkward_text() -> None:
-    for text in ["plain", "é ñ ü", "देवनागरी", "tab\tnew\nline", 'quote " back \\', "\x01\x1f", "\u2028", "emoji 🎓"]:
+    for text in [
+        "plain",
+        "é ñ ü",
+        "देवनागरी",
+        "tab\tnew\nline",
+        'quote " back \\',
+        "\x01\x1f",
+        "\u2028",
+        "emoji 🎓",
+    ]:
         event = _event(1, text)
         assert _production(event) == auditor_canonical(event), text
 
@@ -50,7 +66,10 @@ def test_recorded_at_always_has_six_fraction_digits() -> None:
     moment = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     assert format_recorded_at(moment) == "2026-01-02T03:04:05.000000Z"
     ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
-    assert format_recorded_at(dt.datetime(2026, 1, 2, 8, 34, 5, 7, tzinfo=ist)) == "2026-01-02T03:04:05.000007Z"
+    assert (
+        format_recorded_at(dt.datetime(2026, 1, 2, 8, 34, 5, 7, tzinfo=ist))
+        == "2026-01-02T03:04:05.000007Z"
+    )
 
 
 def test_a_chain_built_by_the_code_verifies_independently_and_an_edit_is_found() -> None:
@@ -65,5 +84,5 @@ def test_a_chain_built_by_the_code_verifies_independently_and_an_edit_is_found()
 
 
 def test_genesis_is_thirty_two_zero_bytes_and_the_hash_is_sha256() -> None:
-    assert GENESIS_HASH == bytes(32)
+    assert bytes(32) == GENESIS_HASH
     assert chain_hash(GENESIS_HASH, b"x") == hashlib.sha256(bytes(32) + b"x").digest()

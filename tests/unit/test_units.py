@@ -6,10 +6,19 @@ from fractions import Fraction
 
 import pytest
 
-from domain.units import credit_points, credits_from_hours, display, exact_text, halves_to_level, level_to_halves
+from domain.units import (
+    credit_points,
+    credits_from_hours,
+    display,
+    exact_text,
+    halves_to_level,
+    level_to_halves,
+)
 
 
-@pytest.mark.parametrize(("level", "halves"), [("1", 2), ("1.5", 3), ("4", 8), ("4.5", 9), ("8", 16), ("4.0", 8)])
+@pytest.mark.parametrize(
+    ("level", "halves"), [("1", 2), ("1.5", 3), ("4", 8), ("4.5", 9), ("8", 16), ("4.0", 8)]
+)
 def test_levels_are_counted_in_half_steps(level: str, halves: int) -> None:
     assert level_to_halves(level) == halves
 

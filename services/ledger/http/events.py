@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import structlog
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, JSONBody
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody
 
 from proto.envelope import Actor, AppendResult, RecordedEvent, Role
 from proto.events import stream_of
-from proto.http import AppendRequest, BatchAppendRequest
-from services.ledger.errors import Problem, Refused
+from proto.http import (
+    AppendRequest,
+    BatchAppendRequest,
+    append_request_decoder,
+    batch_request_decoder,
+)
+from services.ledger.errors import Problem, Refused, bad_request, unprocessable
 from services.ledger.http.auth import ANY_ROLE, requires
 from services.ledger.http.problems import RefusedException
 from services.ledger.reads import read_event
 from services.ledger.runtime import Runtime
 from services.ledger.write_model import Candidate
 
+T = TypeVar("T")
+
 WRITERS = requires(Role.INSTITUTION, Role.ISSUER, Role.ADMIN)
 
 _PROBLEMS = {
-    status: ResponseSpec(Problem, description=text, media_type="application/problem+json")
+    status: ResponseSpec(
+        Problem, description=text, media_type="application/problem+json", generate_examples=False
+    )
     for status, text in {
         400: "Malformed JSON.",
         401: "Missing, unknown or revoked API key.",
@@ -50,6 +60,16 @@ def _candidate(item: AppendRequest, actor: Actor, request_id: str) -> Candidate:
     )
 
 
+async def _strict(request: Request[Any, Any, Any], decoder: msgspec.json.Decoder[T]) -> T:
+    """Decode the body again, strictly: Litestar converts ``data`` leniently ("60" -> 60)."""
+    try:
+        return decoder.decode(await request.body())
+    except msgspec.ValidationError as exc:
+        raise RefusedException(unprocessable(str(exc), "invalid_body")) from exc
+    except msgspec.DecodeError as exc:
+        raise RefusedException(bad_request(f"malformed JSON: {exc}")) from exc
+
+
 def _request_id(request: Request[Any, Any, Any]) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
@@ -65,13 +85,16 @@ def _request_id(request: Request[Any, Any, Any]) -> str:
     ),
     responses={
         **_PROBLEMS,
-        200: ResponseSpec(AppendResult, description="Duplicate of an earlier append."),
+        200: ResponseSpec(
+            AppendResult, description="Duplicate of an earlier append.", generate_examples=False
+        ),
     },
     status_code=201,
 )
 async def append_event(
     request: Request[Actor, Any, Any], data: JSONBody[AppendRequest], runtime: Runtime
 ) -> Response[AppendResult]:
+    data = await _strict(request, append_request_decoder)
     outcome = (
         await runtime.committer.submit(
             [_candidate(data, request.user, _request_id(request))], atomic=True
@@ -104,6 +127,7 @@ async def append_event(
 async def append_batch(
     request: Request[Actor, Any, Any], data: JSONBody[BatchAppendRequest], runtime: Runtime
 ) -> list[AppendResult]:
+    data = await _strict(request, batch_request_decoder)
     limit = runtime.settings.batch_events_max
     if len(data.events) > limit:
         raise RefusedException(

@@ -68,10 +68,8 @@ def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[by
 
 
 def _validation_status(exc: ValidationException) -> tuple[int, str]:
-    text = str(exc.extra) + str(exc.detail)
-    # Malformed JSON is 400; well-formed JSON of the wrong shape is 422.
-    if "JSON is malformed" in text or "invalid character" in text or "truncated" in text:
-        return 400, "malformed_json"
+    # Well-formed input of the wrong shape (body or query); malformed JSON arrives as a
+    # plain 400 ClientException instead.
     return 422, "invalid_body"
 
 
