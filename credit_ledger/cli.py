@@ -24,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--no-demo", action="store_true", help="do not load the demo catalog")
 
     sub.add_parser("serve", help="run the ledger service against DATABASE_URL and NATS_URL")
+    projector = sub.add_parser("projector", help="run the projector (credit banks, eligibility)")
+    projector.add_argument(
+        "action",
+        choices=["serve", "rebuild"],
+        help="serve: consume live; rebuild: drop the read model, rebuild from position 0, then serve",
+    )
     sub.add_parser("migrate", help="apply pending database migrations (DATABASE_URL)")
 
     nats = sub.add_parser("nats", help="JetStream administration")
@@ -67,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if command == "serve":
         return _serve(settings)
+    if command == "projector":
+        return _projector(settings, rebuild_first=args.action == "rebuild")
     if command == "migrate":
         from credit_ledger.infra import apply_migrations
 
@@ -114,6 +122,43 @@ def _serve(settings: Settings) -> int:
         create_app(settings),
         host=settings.http_host,
         port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _projector(settings: Settings, *, rebuild_first: bool) -> int:
+    import uvicorn
+
+    from services.projector.app import PROJECTOR_ROLE, create_projector_app
+    from services.projector.rebuild import ProjectorRunning, rebuild
+
+    if settings.projector_api_key is None or settings.database_url is None:
+        print(
+            "the projector needs DATABASE_URL and CREDIT_LEDGER_PROJECTOR_API_KEY", file=sys.stderr
+        )
+        return 2
+    if rebuild_first:
+        try:
+            asyncio.run(
+                rebuild(
+                    settings.database_url,
+                    settings.ledger_url,
+                    settings.projector_api_key,
+                    settings.projector_cache_learners,
+                    PROJECTOR_ROLE,
+                )
+            )
+        except ProjectorRunning as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+    uvicorn.run(
+        create_projector_app(settings),
+        host=settings.http_host,
+        port=settings.projector_port,
         log_config=None,
         access_log=False,
         lifespan="on",

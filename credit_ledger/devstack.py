@@ -18,6 +18,7 @@ from pathlib import Path
 import msgspec
 import structlog
 import uvicorn
+from litestar import Litestar
 
 from credit_ledger.demo_catalog import demo_events
 from credit_ledger.infra import apply_migrations, declare_streams, embedded_servers
@@ -29,9 +30,11 @@ from services.ledger.app import create_app
 from services.ledger.errors import Refused
 from services.ledger.runtime import LedgerRuntime
 from services.ledger.write_model import Candidate
+from services.projector.app import create_projector_app
 
 log = structlog.get_logger(__name__)
 ADMIN_KEY_FILE = "admin.key"
+PROJECTOR_KEY_FILE = "projector.key"
 
 
 def run_dev(settings: Settings, *, fresh: bool, load_demo: bool) -> int:
@@ -53,30 +56,47 @@ async def _serve(settings: Settings, *, load_demo: bool) -> None:
         raise RuntimeError("the dev stack resolves both URLs before serving")
     await apply_migrations(settings.database_url)
     await declare_streams(settings.nats_url, settings.nats_stream_replicas)
-    app = create_app(settings)
-    server = uvicorn.Server(
+    ledger_app = create_app(settings)
+    ledger_server = _server(ledger_app, settings.http_host, settings.http_port)
+    ledger_task = asyncio.create_task(ledger_server.serve())
+    await _started(ledger_server, ledger_task)
+    runtime: LedgerRuntime = ledger_app.state.runtime
+    if load_demo:
+        await load_demo_catalog(runtime)
+    admin_key = await _admin_key(runtime, settings.data_dir / ADMIN_KEY_FILE)
+    projector_key = settings.projector_api_key or await _service_key(
+        runtime, settings.data_dir / PROJECTOR_KEY_FILE, Role.AUDITOR, "projector"
+    )
+    projector_settings = msgspec.structs.replace(settings, projector_api_key=projector_key)
+    projector_server = _server(
+        create_projector_app(projector_settings), settings.http_host, settings.projector_port
+    )
+    projector_task = asyncio.create_task(projector_server.serve())
+    await _started(projector_server, projector_task)
+    _announce(settings, admin_key)
+    await asyncio.gather(ledger_task, projector_task)
+
+
+def _server(app: Litestar, host: str, port: int) -> uvicorn.Server:
+    return uvicorn.Server(
         uvicorn.Config(
             app,
-            host=settings.http_host,
-            port=settings.http_port,
+            host=host,
+            port=port,
             log_config=None,
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=10,
         )
     )
-    serving = asyncio.create_task(server.serve())
+
+
+async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
     while not server.started:
-        if serving.done():
-            await serving  # surfaces the startup error
-            return
+        if task.done():
+            await task  # surfaces the start-up error
+            raise RuntimeError("the server stopped before it started")
         await asyncio.sleep(0.05)
-    runtime: LedgerRuntime = app.state.runtime
-    if load_demo:
-        await load_demo_catalog(runtime)
-    admin_key = await _admin_key(runtime, settings.data_dir / ADMIN_KEY_FILE)
-    _announce(settings, admin_key)
-    await serving
 
 
 async def load_demo_catalog(runtime: LedgerRuntime) -> None:
@@ -101,12 +121,16 @@ async def load_demo_catalog(runtime: LedgerRuntime) -> None:
 
 
 async def _admin_key(runtime: LedgerRuntime, path: Path) -> str:
-    """The admin key kept in the data directory, or a new one if it is gone or revoked."""
+    return await _service_key(runtime, path, Role.ADMIN, "dev admin")
+
+
+async def _service_key(runtime: LedgerRuntime, path: Path, role: Role, name: str) -> str:
+    """A key kept in the data directory, or a new one if it is gone or revoked."""
     if path.exists():
         token = path.read_text().strip()
         if await runtime.authenticator.authenticate(token) is not None:
             return token
-    issued = await create_key(runtime.pool, role=Role.ADMIN, name="dev admin")
+    issued = await create_key(runtime.pool, role=role, name=name)
     path.write_text(issued.token + "\n")
     path.chmod(0o600)
     return issued.token
@@ -120,6 +144,7 @@ def _announce(settings: Settings, admin_key: str) -> None:
                 "",
                 "credit-ledger is running.",
                 f"  base URL   {base}",
+                f"  projector  {settings.http_host}:{settings.projector_port} (credit banks, progress)",
                 f"  API docs   {base}/schema/swagger",
                 f"  admin key  {admin_key}",
                 f"  database   {settings.database_url}",

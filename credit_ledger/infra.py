@@ -14,6 +14,7 @@ from credit_ledger.embedded.postgres import EmbeddedPostgres
 from credit_ledger.migrations import migrate
 from services.ledger.nats_streams import declare_ledger_stream
 from services.ledger.relay import connect_nats
+from services.projector.nats_setup import declare_credit_stream, declare_projector_consumer
 
 
 async def apply_migrations(database_url: str) -> list[str]:
@@ -25,9 +26,13 @@ async def apply_migrations(database_url: str) -> list[str]:
 
 
 async def declare_streams(nats_url: str, replicas: int) -> None:
+    """Every JetStream stream and durable consumer the services use, declared explicitly."""
     nc = await connect_nats(nats_url, "credit-ledger-admin")
     try:
-        await declare_ledger_stream(nc.jetstream(timeout=10), replicas)
+        js = nc.jetstream(timeout=10)
+        await declare_ledger_stream(js, replicas)
+        await declare_credit_stream(js, replicas)
+        await declare_projector_consumer(js)
     finally:
         await nc.close()
 

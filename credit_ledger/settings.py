@@ -38,6 +38,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_key_cache_ttl_s: float
     nats_stream_replicas: int
     ce_source: str
+    ledger_url: str
+    projector_api_key: str | None
+    projector_port: int
+    projector_cache_learners: int
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -124,4 +128,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_key_cache_ttl_s=_float(env, "CREDIT_LEDGER_API_KEY_CACHE_TTL_S", 2.0, 0.0, 300.0),
         nats_stream_replicas=_int(env, "CREDIT_LEDGER_NATS_STREAM_REPLICAS", 1, 1, 5),
         ce_source=env.get("CREDIT_LEDGER_CE_SOURCE") or "urn:credit-ledger:ledger",
+        ledger_url=(env.get("CREDIT_LEDGER_LEDGER_URL") or f"http://{host}:{port}").rstrip("/"),
+        projector_api_key=env.get("CREDIT_LEDGER_PROJECTOR_API_KEY") or None,
+        projector_port=_int(env, "CREDIT_LEDGER_PROJECTOR_PORT", port + 1 if port else 0, 0, 65535),
+        projector_cache_learners=_int(
+            env, "CREDIT_LEDGER_PROJECTOR_CACHE_LEARNERS", 10_000, 1, 10_000_000
+        ),
     )

@@ -119,6 +119,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
             admin.get_institution,
             admin.get_micro_credentials,
             admin.get_qualifications,
+            admin.whoami,
             ops.health,
             ops.ready,
             ops.metrics,

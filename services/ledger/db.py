@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TypeAlias
 
 import asyncpg
@@ -24,19 +25,20 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-def connection_settings() -> dict[str, str]:
-    # Every connection of the app runs as the role that may only SELECT and INSERT the log.
-    return {"role": APP_ROLE, "application_name": "credit-ledger"}
+def connection_settings(role: str = APP_ROLE) -> dict[str, str]:
+    # Every connection of a service runs as that service's role: the ledger's may only
+    # SELECT and INSERT the log; the projector's reaches only its own schema.
+    return {"role": role, "application_name": f"credit-ledger:{role}"}
 
 
-async def create_pool(database_url: str, size: int) -> asyncpg.Pool:
+async def create_pool(database_url: str, size: int, role: str = APP_ROLE) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         database_url,
         min_size=min(2, size),
         max_size=size,
         command_timeout=COMMAND_TIMEOUT_S,
         max_inactive_connection_lifetime=300.0,
-        server_settings=connection_settings(),
+        server_settings=connection_settings(role),
         init=_init_connection,
     )
     if pool is None:
@@ -44,12 +46,26 @@ async def create_pool(database_url: str, size: int) -> asyncpg.Pool:
     return pool
 
 
-async def connect(database_url: str) -> asyncpg.Connection:
-    """A dedicated connection (relay leadership, LISTEN) as the application role."""
+async def connect(database_url: str, role: str = APP_ROLE) -> asyncpg.Connection:
+    """A dedicated connection (leadership locks, LISTEN) as a service's role."""
     conn: asyncpg.Connection = await asyncpg.connect(
         database_url,
         command_timeout=COMMAND_TIMEOUT_S,
-        server_settings=connection_settings(),
+        server_settings=connection_settings(role),
         timeout=5.0,
     )
     return conn
+
+
+LEADERSHIP_RETRY_S = 1.0
+
+
+async def await_leadership(conn: asyncpg.Connection, lock_key: int) -> None:
+    """Block until this connection holds the session advisory lock ``lock_key``.
+
+    One leader at a time (the relay, the projector): the lock is released when the
+    connection closes, so a crashed leader's successor takes over by itself.
+    """
+    # Polling a lock another process holds: nothing in-process could signal its release.
+    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):  # noqa: ASYNC110
+        await asyncio.sleep(LEADERSHIP_RETRY_S)

@@ -27,13 +27,13 @@ from nats.js import JetStreamContext
 from proto.canonical import format_recorded_at
 from proto.subjects import LEDGER_STREAM, ce_type, subject_for
 from services.ledger.append import NOTIFY_CHANNEL
+from services.ledger.db import await_leadership
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.nats_streams import declare_ledger_stream
 
 log = structlog.get_logger(__name__)
 
 RELAY_LOCK_KEY = 0x4C45444745525259
-LEADERSHIP_RETRY_S = 1.0
 # A safety net only: NOTIFY wakes the relay; this bounds the wait if a notification is lost.
 IDLE_RECHECK_S = 2.0
 ACK_TIMEOUT_S = 5.0
@@ -126,9 +126,7 @@ class Relay:
         conn = await self._connect_pg()
         nc: NatsClient | None = None
         try:
-            # Polling a lock held by another process: nothing in-process could signal it.
-            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):  # noqa: ASYNC110
-                await asyncio.sleep(LEADERSHIP_RETRY_S)
+            await await_leadership(conn, RELAY_LOCK_KEY)
             self.is_leader = True
             log.info("relay_leader")
             nc = await connect_nats(self._config.nats_url, "credit-ledger-relay")

@@ -10,12 +10,12 @@ import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
-from litestar import delete, get, post
+from litestar import Request, delete, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 
 from domain.units import halves_to_level
-from proto.envelope import Role
+from proto.envelope import Actor, Role
 from proto.types import InstitutionId
 from services.ledger.api_keys import create_key, list_keys, revoke_key
 from services.ledger.errors import unprocessable
@@ -149,3 +149,9 @@ async def get_micro_credentials(runtime: Runtime) -> list[dict[str, Any]]:
 async def get_qualifications(runtime: Runtime) -> list[dict[str, Any]]:
     rows = await runtime.pool.fetch("SELECT definition FROM ledger.qualifications ORDER BY code")
     return [r["definition"] for r in rows]
+
+
+@get("/v1/whoami", guards=[ANY_ROLE], summary="The role and institution of the calling key")
+async def whoami(request: Request[Actor, Any, Any]) -> Actor:
+    # Other services (the projector's query API) authenticate callers by asking this.
+    return request.user

@@ -1,0 +1,100 @@
+"""The projector's composition root: the worker, the outbox publisher and the query API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from credit_ledger.settings import Settings
+from services.ledger import db
+from services.ledger.http.problems import EXCEPTION_HANDLERS
+from services.ledger.http.request_id import request_id_middleware
+from services.projector.http import ops, queries
+from services.projector.http.auth import KeyCache, ledger_key_auth
+from services.projector.ledger_client import LedgerClient
+from services.projector.metrics import ProjectorMetrics
+from services.projector.outbox import OutboxPublisher
+from services.projector.runtime import ProjectorRuntime
+from services.projector.worker import ProjectorWorker, WorkerConfig
+
+PROJECTOR_ROLE = "credit_ledger_projector"
+KEY_CACHE_TTL_S = 30.0
+
+
+def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Litestar:
+    if settings.database_url is None:
+        raise ValueError("the projector needs DATABASE_URL")
+    if settings.projector_api_key is None:
+        raise ValueError("the projector needs CREDIT_LEDGER_PROJECTOR_API_KEY (an auditor key)")
+    database_url, api_key = settings.database_url, settings.projector_api_key
+    if run_worker and settings.nats_url is None:
+        raise ValueError("the projector's worker needs NATS_URL")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        metrics = ProjectorMetrics()
+        pool = await db.create_pool(database_url, settings.db_pool_size, role=PROJECTOR_ROLE)
+        ledger = LedgerClient(settings.ledger_url, api_key)
+        committed = asyncio.Event()
+        worker = outbox = None
+        if run_worker and settings.nats_url is not None:
+            worker = ProjectorWorker(
+                WorkerConfig(
+                    nats_url=settings.nats_url, cache_learners=settings.projector_cache_learners
+                ),
+                pool,
+                lambda: db.connect(database_url, role=PROJECTOR_ROLE),
+                ledger,
+                metrics,
+                committed,
+            )
+            outbox = OutboxPublisher(
+                pool, settings.nats_url, settings.nats_stream_replicas, committed, metrics
+            )
+        app.state.runtime = ProjectorRuntime(
+            pool=pool, keys=KeyCache(ledger, KEY_CACHE_TTL_S), metrics=metrics, worker=worker
+        )
+        for task in (worker, outbox):
+            if task is not None:
+                task.start()
+        try:
+            yield
+        finally:
+            for task in (outbox, worker):
+                if task is not None:
+                    await task.stop()
+            await ledger.close()
+            await pool.close()
+
+    def runtime_of() -> ProjectorRuntime:
+        runtime: ProjectorRuntime = app.state.runtime
+        return runtime
+
+    app = Litestar(
+        route_handlers=[
+            queries.get_credit_bank,
+            queries.get_progress,
+            queries.get_eligible,
+            ops.health,
+            ops.ready,
+            ops.metrics,
+        ],
+        dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
+        middleware=[request_id_middleware, ledger_key_auth()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="Credit ledger projector",
+            version="1.0.0",
+            path="/schema",
+            description="Credit banks, qualification progress and eligibility, live or as of any point.",
+        ),
+        debug=False,
+        logging_config=None,
+    )
+    return app

@@ -1,0 +1,112 @@
+"""Query API: a learner's credit bank, progress with explanations, eligible learners.
+
+Every read accepts ``as_of_position`` or ``as_of_time`` and answers by replaying the
+learner's history through the pure core; without them it answers as of the checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+from litestar import get
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import FromPath, Parameter
+
+from services.projector.replay import decide_one, position_as_of, replay
+from services.projector.runtime import Runtime
+from services.projector.views import BankView, DecisionView, bank_view, decision_view
+
+PAGE_MAX = 1000
+
+AsOfPosition = Annotated[int | None, Parameter(ge=0, description="Answer as of this log position.")]
+AsOfTime = Annotated[
+    dt.datetime | None, Parameter(description="Answer as of this time (RFC 3339, with a zone).")
+]
+
+
+class LearnerBank(msgspec.Struct, frozen=True, kw_only=True):
+    as_of_position: int
+    as_of_time: dt.datetime
+    credit_bank: BankView
+    progress: list[DecisionView]
+
+
+class EligibleLearners(msgspec.Struct, frozen=True, kw_only=True):
+    qualification_code: str
+    learners: list[str]
+    next_after_learner: str | None
+
+
+def _check_as_of(as_of_position: int | None, as_of_time: dt.datetime | None) -> None:
+    if as_of_position is not None and as_of_time is not None:
+        raise ValidationException("give as_of_position or as_of_time, not both")
+    if as_of_time is not None and as_of_time.tzinfo is None:
+        raise ValidationException("as_of_time needs a time zone, e.g. 2026-03-01T00:00:00Z")
+
+
+@get("/v1/learners/{learner_id:str}/credit-bank", summary="A learner's credit bank and progress")
+async def get_credit_bank(
+    learner_id: FromPath[str],
+    runtime: Runtime,
+    as_of_position: AsOfPosition = None,
+    as_of_time: AsOfTime = None,
+) -> LearnerBank:
+    _check_as_of(as_of_position, as_of_time)
+    async with runtime.pool.acquire() as conn:
+        position = await position_as_of(conn, as_of_position, as_of_time)
+        answer = await replay(conn, learner_id, position, as_of_time)
+    if not answer.bank.passes and not answer.bank.awards:
+        raise NotFoundException(f"no events for learner {learner_id} as of position {position}")
+    return LearnerBank(
+        as_of_position=position,
+        as_of_time=answer.at,
+        credit_bank=bank_view(answer.summary),
+        progress=[decision_view(d) for d in answer.decisions],
+    )
+
+
+@get(
+    "/v1/learners/{learner_id:str}/progress/{qualification_code:str}",
+    summary="Progress towards one qualification, with the explanation an auditor needs",
+)
+async def get_progress(
+    learner_id: FromPath[str],
+    qualification_code: FromPath[str],
+    runtime: Runtime,
+    as_of_position: AsOfPosition = None,
+    as_of_time: AsOfTime = None,
+) -> DecisionView:
+    _check_as_of(as_of_position, as_of_time)
+    async with runtime.pool.acquire() as conn:
+        position = await position_as_of(conn, as_of_position, as_of_time)
+        decision = await decide_one(conn, learner_id, qualification_code, position, as_of_time)
+    if decision is None:
+        raise NotFoundException(f"no qualification {qualification_code} as of position {position}")
+    return decision_view(decision)
+
+
+@get(
+    "/v1/qualifications/{qualification_code:str}/eligible-learners",
+    summary="Learners who currently satisfy a qualification's rule (paged by learner id)",
+)
+async def get_eligible(
+    qualification_code: FromPath[str],
+    runtime: Runtime,
+    after_learner: str = "",
+    limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,
+) -> EligibleLearners:
+    rows = await runtime.pool.fetch(
+        "SELECT learner_id FROM projector.progress WHERE qualification_code = $1 AND satisfied"
+        " AND learner_id > $2 ORDER BY learner_id LIMIT $3",
+        qualification_code,
+        after_learner,
+        limit,
+    )
+    learners = [r["learner_id"] for r in rows]
+    return EligibleLearners(
+        qualification_code=qualification_code,
+        learners=learners,
+        next_after_learner=learners[-1] if len(learners) == limit else None,
+    )

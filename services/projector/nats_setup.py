@@ -1,0 +1,80 @@
+"""The projector's JetStream objects, declared explicitly with every setting spelled out."""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    ReplayPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from proto.derived import CREDIT_STREAM, CREDIT_SUBJECTS
+from proto.subjects import LEDGER_STREAM, LEDGER_SUBJECTS
+
+PROJECTOR_CONSUMER = "projector"
+ACK_WAIT_S = 30.0
+# Redelivery backoff; max_deliver is unbounded because the projector must never skip an
+# event: a message that keeps failing stops the projector loudly instead.
+BACKOFF_S = [1.0, 2.0, 5.0, 10.0, 30.0]
+MAX_ACK_PENDING = 5000
+
+
+def credit_stream_config(replicas: int) -> StreamConfig:
+    return StreamConfig(
+        name=CREDIT_STREAM,
+        description="Messages derived from the log: eligibility thresholds, credit bank changes.",
+        subjects=[CREDIT_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_msgs=-1,
+        max_bytes=-1,
+        max_age=0,
+        max_msg_size=1024 * 1024,
+        max_msgs_per_subject=-1,
+        num_replicas=replicas,
+        duplicate_window=120.0,
+        allow_direct=True,
+        deny_delete=True,
+        deny_purge=False,
+    )
+
+
+def projector_consumer_config() -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=PROJECTOR_CONSUMER,
+        description="Folds every ledger event into the credit bank read model.",
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ACK_WAIT_S,
+        max_deliver=-1,
+        backoff=BACKOFF_S,
+        max_ack_pending=MAX_ACK_PENDING,
+        max_waiting=64,
+        filter_subject=LEDGER_SUBJECTS,
+        replay_policy=ReplayPolicy.INSTANT,
+        inactive_threshold=None,
+        num_replicas=0,
+        mem_storage=False,
+    )
+
+
+async def declare_credit_stream(js: JetStreamContext, replicas: int) -> None:
+    try:
+        await js.stream_info(CREDIT_STREAM)
+    except NotFoundError:
+        await js.add_stream(credit_stream_config(replicas))
+        return
+    await js.update_stream(credit_stream_config(replicas))
+
+
+async def declare_projector_consumer(js: JetStreamContext) -> None:
+    """Create the durable consumer (never left to a library to create implicitly)."""
+    await js.add_consumer(LEDGER_STREAM, projector_consumer_config())

@@ -1,0 +1,115 @@
+"""Applies log entries to learners' credit banks and decides progress and thresholds.
+
+The fold and the rules are the pure core's (``domain``); this module only stages their
+results for one batch, so the store can commit them with the checkpoint, and keeps a
+bounded cache of banks so memory does not grow with the number of learners.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from domain.awards import award_generation
+from domain.catalog import Catalog, evolve_catalog
+from domain.credit_bank import CreditBank, evolve
+from domain.decision import Decision
+from domain.rules import evaluate
+from services.projector.log_entry import LogEntry
+
+BankLoader = Callable[[str], Awaitable[CreditBank]]
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A rule newly satisfied for a learner who holds no unrevoked award of it."""
+
+    decision: Decision
+    award_generation: int
+    position: int
+
+
+@dataclass
+class BatchOutcome:
+    entries: list[LogEntry]
+    catalog: Catalog
+    banks: dict[str, CreditBank] = field(default_factory=dict)
+    progress: dict[tuple[str, str], Decision] = field(default_factory=dict)
+    thresholds: list[Threshold] = field(default_factory=list)
+
+    @property
+    def last_position(self) -> int:
+        return self.entries[-1].position
+
+
+def relevant_decisions(
+    catalog: Catalog, bank: CreditBank, position: int, at: dt.datetime
+) -> list[Decision]:
+    """Every qualification whose rule names something the learner holds, evaluated at ``at``."""
+    codes = {p.code for p in bank.passes.values()} | {
+        a.qualification_code for a in bank.awards.values()
+    }
+    decisions = []
+    for current in catalog.rules_naming(codes):
+        rule = catalog.rule_in_force(current.code, position)
+        if rule is not None:
+            decisions.append(evaluate(rule, bank, at))
+    return decisions
+
+
+def thresholds_of(bank: CreditBank, decisions: list[Decision], position: int) -> list[Threshold]:
+    return [
+        Threshold(d, award_generation(bank, d.qualification_code), position)
+        for d in decisions
+        if d.satisfied and bank.held_award(d.qualification_code) is None
+    ]
+
+
+class Projection:
+    """The live state between batches: the catalog, and a bounded cache of banks."""
+
+    def __init__(self, catalog: Catalog, cache_learners: int) -> None:
+        if cache_learners < 1:
+            raise ValueError("the bank cache holds at least one learner")
+        self.catalog = catalog
+        self._cache: OrderedDict[str, CreditBank] = OrderedDict()
+        self._cache_max = cache_learners
+
+    @property
+    def cached_learners(self) -> int:
+        return len(self._cache)
+
+    async def apply(self, entries: list[LogEntry], load_bank: BankLoader) -> BatchOutcome:
+        """Stage a batch; nothing here changes until ``commit`` is called after the DB commit."""
+        outcome = BatchOutcome(entries=entries, catalog=self.catalog)
+        for entry in entries:
+            learner = entry.learner_id
+            if learner is None:
+                outcome.catalog = evolve_catalog(
+                    outcome.catalog, entry.event, entry.position, entry.recorded_at
+                )
+                continue
+            bank = (
+                outcome.banks.get(learner) or self._cache.get(learner) or await load_bank(learner)
+            )
+            bank = evolve(bank, entry.event, entry.position, entry.recorded_at)
+            outcome.banks[learner] = bank
+            decisions = relevant_decisions(outcome.catalog, bank, entry.position, entry.recorded_at)
+            for decision in decisions:
+                outcome.progress[(learner, decision.qualification_code)] = decision
+            outcome.thresholds.extend(thresholds_of(bank, decisions, entry.position))
+        return outcome
+
+    def commit(self, outcome: BatchOutcome) -> None:
+        self.catalog = outcome.catalog
+        for learner, bank in outcome.banks.items():
+            self._cache[learner] = bank
+            self._cache.move_to_end(learner)
+        while len(self._cache) > self._cache_max:
+            self._cache.popitem(last=False)
+
+    def forget(self) -> None:
+        """Drop cached banks (after a failed batch, or before a rebuild)."""
+        self._cache.clear()

@@ -1,0 +1,23 @@
+"""Everything the projector's handlers need, owned by its lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from litestar.di import NamedDependency
+
+from services.projector.http.auth import KeyCache
+from services.projector.metrics import ProjectorMetrics
+from services.projector.worker import ProjectorWorker
+
+
+@dataclass
+class ProjectorRuntime:
+    pool: asyncpg.Pool
+    keys: KeyCache
+    metrics: ProjectorMetrics
+    worker: ProjectorWorker | None
+
+
+Runtime = NamedDependency[ProjectorRuntime]

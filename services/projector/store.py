@@ -1,0 +1,235 @@
+"""The projector's tables: checkpoint, its copy of the log, read model, thresholds, outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from domain.bank_summary import summarize
+from domain.catalog import Catalog, fold_catalog
+from domain.credit_bank import CreditBank, fold
+from domain.shelf_life import utc_day
+from domain.units import exact_text
+from proto.derived import (
+    CreditBankUpdated,
+    EligibleComponent,
+    QualificationEligible,
+    bank_message_id,
+    bank_subject,
+    eligible_message_id,
+    eligible_subject,
+)
+from proto.events import Event, PassRef, decode_event
+from services.ledger.db import Conn
+from services.projector.projection import BatchOutcome, Threshold
+from services.projector.views import bank_view, decision_view
+
+# Only one projector applies events at a time (a session lock held by the leader).
+PROJECTOR_LOCK_KEY = 0x50524F4A4543544F
+_encoder = msgspec.json.Encoder()
+
+History = list[tuple[Event, int, dt.datetime]]
+
+
+async def checkpoint(conn: Conn, *, for_update: bool = False) -> int:
+    suffix = " FOR UPDATE" if for_update else ""
+    position: int = await conn.fetchval(f"SELECT position FROM projector.checkpoint{suffix}")
+    return position
+
+
+def _history(rows: list[asyncpg.Record]) -> History:
+    return [(decode_event(r["data"]), r["position"], r["recorded_at"]) for r in rows]
+
+
+async def learner_history(conn: Conn, learner_id: str, up_to: int | None = None) -> History:
+    rows = await conn.fetch(
+        "SELECT data::text AS data, position, recorded_at FROM projector.events"
+        " WHERE learner_id = $1 AND position <= $2 ORDER BY position",
+        learner_id,
+        up_to if up_to is not None else 2**62,
+    )
+    return _history(rows)
+
+
+async def catalog_history(conn: Conn, up_to: int | None = None) -> History:
+    rows = await conn.fetch(
+        "SELECT data::text AS data, position, recorded_at FROM projector.events"
+        " WHERE learner_id IS NULL AND position <= $1 ORDER BY position",
+        up_to if up_to is not None else 2**62,
+    )
+    return _history(rows)
+
+
+async def load_bank(conn: Conn, learner_id: str) -> CreditBank:
+    return fold(learner_id, await learner_history(conn, learner_id))
+
+
+async def load_catalog(conn: Conn) -> Catalog:
+    return fold_catalog(await catalog_history(conn))
+
+
+async def write_batch(conn: Conn, outcome: BatchOutcome, *, publish_bank_updates: bool) -> int:
+    """Persist one staged batch with its checkpoint; returns how many messages it queued."""
+    entries = outcome.entries
+    await conn.execute(
+        """
+        INSERT INTO projector.events (position, stream, type, data, recorded_at, learner_id)
+        SELECT p, s, t, d::jsonb, r, l
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+            AS u(p, s, t, d, r, l)
+        """,
+        [e.position for e in entries],
+        [e.stream for e in entries],
+        [e.type for e in entries],
+        [e.data_json.decode() for e in entries],
+        [e.recorded_at for e in entries],
+        [e.learner_id for e in entries],
+    )
+    last = entries[-1]
+    await _write_banks(conn, outcome, last.recorded_at)
+    await _write_progress(conn, outcome)
+    queued = await _write_thresholds(conn, outcome.thresholds)
+    if publish_bank_updates:
+        queued += await _queue_bank_updates(conn, outcome, last.recorded_at)
+    await conn.execute("UPDATE projector.checkpoint SET position = $1", outcome.last_position)
+    return queued
+
+
+async def _write_banks(conn: Conn, outcome: BatchOutcome, at: dt.datetime) -> None:
+    if not outcome.banks:
+        return
+    rows = []
+    for learner, bank in outcome.banks.items():
+        view = bank_view(summarize(bank, utc_day(bank.recorded_at or at)))
+        rows.append(
+            (learner, bank.position, _encoder.encode(view).decode(), bank.recorded_at or at)
+        )
+    await conn.executemany(
+        """
+        INSERT INTO projector.credit_banks (learner_id, position, summary, updated_at)
+        VALUES ($1, $2, $3::text::jsonb, $4)
+        ON CONFLICT (learner_id) DO UPDATE SET
+            position = EXCLUDED.position, summary = EXCLUDED.summary, updated_at = EXCLUDED.updated_at
+        """,
+        rows,
+    )
+
+
+async def _write_progress(conn: Conn, outcome: BatchOutcome) -> None:
+    if not outcome.progress:
+        return
+    await conn.executemany(
+        """
+        INSERT INTO projector.progress
+            (learner_id, qualification_code, rule_version, satisfied, position, decision)
+        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)
+        ON CONFLICT (learner_id, qualification_code) DO UPDATE SET
+            rule_version = EXCLUDED.rule_version, satisfied = EXCLUDED.satisfied,
+            position = EXCLUDED.position, decision = EXCLUDED.decision
+        """,
+        [
+            (
+                learner,
+                code,
+                d.rule_version,
+                d.satisfied,
+                d.bank_position,
+                _encoder.encode(decision_view(d)).decode(),
+            )
+            for (learner, code), d in outcome.progress.items()
+        ],
+    )
+
+
+def eligible_message(threshold: Threshold) -> QualificationEligible:
+    d = threshold.decision
+    return QualificationEligible(
+        message_id=eligible_message_id(
+            d.learner_id, d.qualification_code, d.rule_version, threshold.award_generation
+        ),
+        learner_id=d.learner_id,
+        qualification_code=d.qualification_code,
+        qualification_version=d.rule_version,
+        award_generation=threshold.award_generation,
+        components=[
+            EligibleComponent(
+                micro_credential_code=c.code,
+                pass_ref=PassRef(
+                    institution_id=c.pass_key.institution_id, assessment_id=c.pass_key.assessment_id
+                ),
+                counted_hours=c.counted_hours,
+                via_qualification=c.via_qualification,
+            )
+            for c in d.counted
+        ],
+        counted_hours=d.counted_hours,
+        decided_at_position=threshold.position,
+        decided_at=d.evaluated_at,
+    )
+
+
+async def _write_thresholds(conn: Conn, thresholds: list[Threshold]) -> int:
+    """Record each threshold once; only the newly recorded ones go to the outbox."""
+    queued = 0
+    for threshold in thresholds:
+        message = eligible_message(threshold)
+        inserted = await conn.fetchval(
+            """
+            INSERT INTO projector.thresholds
+                (learner_id, qualification_code, rule_version, award_generation, position, message_id)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT DO NOTHING
+            RETURNING true
+            """,
+            message.learner_id,
+            message.qualification_code,
+            message.qualification_version,
+            message.award_generation,
+            message.decided_at_position,
+            message.message_id,
+        )
+        if inserted:
+            queued += await _enqueue(
+                conn,
+                message.message_id,
+                eligible_subject(message.qualification_code, message.learner_id),
+                message,
+            )
+    return queued
+
+
+async def _queue_bank_updates(conn: Conn, outcome: BatchOutcome, at: dt.datetime) -> int:
+    queued = 0
+    for learner, bank in outcome.banks.items():
+        summary = summarize(bank, utc_day(bank.recorded_at or at))
+        message = CreditBankUpdated(
+            message_id=bank_message_id(learner, bank.position),
+            learner_id=learner,
+            position=bank.position,
+            total_hours=summary.total_hours,
+            total_credits=exact_text(summary.total_credits),
+            credit_points=exact_text(summary.credit_points),
+            held_qualifications=sorted({a.qualification_code for a in summary.qualifications}),
+        )
+        queued += await _enqueue(conn, message.message_id, bank_subject(learner), message)
+    return queued
+
+
+async def _enqueue(conn: Conn, message_id: str, subject: str, message: Any) -> int:
+    status: str = await conn.execute(
+        "INSERT INTO projector.outbox (message_id, subject, payload) VALUES ($1, $2, $3)"
+        " ON CONFLICT (message_id) DO NOTHING",
+        message_id,
+        subject,
+        _encoder.encode(message),
+    )
+    return 1 if status.endswith(" 1") else 0
+
+
+async def reset_read_model(conn: Conn) -> None:
+    """Drop what a rebuild recomputes; thresholds and the outbox stay (nothing twice)."""
+    await conn.execute("TRUNCATE projector.events, projector.credit_banks, projector.progress")
+    await conn.execute("UPDATE projector.checkpoint SET position = 0")

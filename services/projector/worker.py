@@ -1,0 +1,190 @@
+"""The projector's worker: pulls LEDGER messages, applies them in order, commits each batch
+with its checkpoint, then acknowledges. Gaps (lost or truncated messages) are filled from
+the ledger's read API before going on, and an idle worker checks the ledger head, so an
+event lost at the tail is found too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from proto.subjects import LEDGER_STREAM
+from services.ledger import db
+from services.ledger.relay import connect_nats
+from services.projector import store
+from services.projector.applier import apply_batch
+from services.projector.ledger_client import LedgerClient
+from services.projector.log_entry import LogEntry, from_message, from_recorded
+from services.projector.metrics import ProjectorMetrics
+from services.projector.nats_setup import PROJECTOR_CONSUMER, declare_projector_consumer
+from services.projector.projection import Projection
+
+log = structlog.get_logger(__name__)
+
+FETCH_MESSAGES_MAX = 500
+FETCH_TIMEOUT_S = 1.0
+IDLE_HEAD_CHECK_S = 5.0
+BACKOFF_MIN_S = 0.2
+BACKOFF_MAX_S = 5.0
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    nats_url: str
+    cache_learners: int
+    publish_bank_updates: bool = True
+
+
+class ProjectorWorker:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        pool: asyncpg.Pool,
+        connect_lock: Callable[[], Awaitable[asyncpg.Connection]],
+        ledger: LedgerClient,
+        metrics: ProjectorMetrics,
+        on_commit: asyncio.Event,
+    ) -> None:
+        self._config = config
+        self._pool = pool
+        self._connect = connect_lock
+        self._ledger = ledger
+        self._metrics = metrics
+        self._on_commit = on_commit
+        self._task: asyncio.Task[None] | None = None
+        self.projection: Projection | None = None
+        self.is_leader = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="projector")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        backoff = BACKOFF_MIN_S
+        while True:
+            try:
+                await self._lead()
+                backoff = BACKOFF_MIN_S
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("projector_interrupted", error=repr(exc), retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+            finally:
+                self.is_leader = False
+
+    async def _lead(self) -> None:
+        lock_conn = await self._connect()
+        nc: NatsClient | None = None
+        try:
+            await db.await_leadership(lock_conn, store.PROJECTOR_LOCK_KEY)
+            self.is_leader = True
+            async with self._pool.acquire() as conn:
+                self.projection = Projection(
+                    await store.load_catalog(conn), self._config.cache_learners
+                )
+            nc = await connect_nats(self._config.nats_url, "credit-ledger-projector")
+            js = nc.jetstream(timeout=10)
+            await declare_projector_consumer(js)
+            await self._consume(js)
+        finally:
+            if nc is not None:
+                with contextlib.suppress(Exception):
+                    await nc.close()
+            with contextlib.suppress(Exception):
+                await lock_conn.close(timeout=2)
+
+    async def _consume(self, js: JetStreamContext) -> None:
+        subscription = await js.pull_subscribe_bind(
+            durable=PROJECTOR_CONSUMER, stream=LEDGER_STREAM
+        )
+        idle_since = time.monotonic()
+        while True:
+            try:
+                messages = await subscription.fetch(FETCH_MESSAGES_MAX, timeout=FETCH_TIMEOUT_S)
+            except TimeoutError:  # nats.errors.TimeoutError is one too
+                if time.monotonic() - idle_since >= IDLE_HEAD_CHECK_S:
+                    await self._catch_up_to(await self._ledger.head())
+                    idle_since = time.monotonic()
+                continue
+            idle_since = time.monotonic()
+            await self._handle(messages)
+
+    async def _handle(self, messages: list[Msg]) -> None:
+        entries = sorted(
+            (from_message(m.data, dict(m.headers or {})) for m in messages),
+            key=lambda e: e.position,
+        )
+        await self.apply(entries)
+        for message in messages:
+            await message.ack()
+        for entry in entries:
+            self._metrics.lag_seconds.observe(max(time.time() - entry.recorded_at.timestamp(), 0.0))
+
+    async def _catch_up_to(self, head: int) -> None:
+        async with self._pool.acquire() as conn:
+            done = await store.checkpoint(conn)
+        if head > done:
+            log.info("projector_filling_from_ledger", after=done, up_to=head)
+            await self._apply_range(done, head)
+
+    async def _apply_range(self, after: int, up_to: int) -> None:
+        recorded = await self._ledger.read_range(after, up_to)
+        self._metrics.gap_filled.inc(len(recorded))
+        await self._apply_in_order([from_recorded(r) for r in recorded])
+
+    async def apply(self, entries: list[LogEntry]) -> None:
+        """Apply entries after the checkpoint, filling any gap before them from the ledger."""
+        if not entries:
+            return
+        async with self._pool.acquire() as conn:
+            done = await store.checkpoint(conn)
+        fresh = [e for e in entries if e.position > done]
+        if not fresh:
+            return
+        if fresh[0].position != done + 1:
+            log.warning("projector_gap", after=done, next_seen=fresh[0].position)
+            await self._apply_range(done, fresh[0].position - 1)
+            done = fresh[0].position - 1
+        expected = done + 1
+        contiguous: list[LogEntry] = []
+        for entry in fresh:
+            if entry.position != expected:
+                await self._apply_in_order(contiguous)
+                await self._apply_range(expected - 1, entry.position - 1)
+                contiguous = []
+            contiguous.append(entry)
+            expected = entry.position + 1
+        await self._apply_in_order(contiguous)
+
+    async def _apply_in_order(self, entries: list[LogEntry]) -> None:
+        if not entries:
+            return
+        projection = self.projection
+        if projection is None:
+            raise RuntimeError("the projector applies events only while it leads")
+        started = time.perf_counter()
+        outcome, queued = await apply_batch(
+            self._pool, projection, entries, publish_bank_updates=self._config.publish_bank_updates
+        )
+        self._metrics.applied.inc(len(entries))
+        self._metrics.checkpoint.set(outcome.last_position)
+        self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        if queued:
+            self._on_commit.set()
