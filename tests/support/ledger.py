@@ -15,6 +15,7 @@ from proto.envelope import Role
 from services.ledger.api_keys import create_key
 from services.ledger.app import create_app
 from tests.support.factories import catalog_batch
+from tests.support.serving import serve
 
 
 def test_settings(database_url: str, nats_url: str | None, **overrides: str) -> Settings:
@@ -31,10 +32,11 @@ def test_settings(database_url: str, nats_url: str | None, **overrides: str) -> 
 class Ledger:
     """The HTTP client of a running ledger, with keys for each role."""
 
-    def __init__(self, client: AsyncTestClient[Any], database_url: str) -> None:
+    def __init__(self, client: AsyncTestClient[Any] | httpx.AsyncClient, database_url: str) -> None:
         self.client = client
         self.database_url = database_url
         self.keys: dict[str, str] = {}
+        self.base_url = "http://testserver.local"
 
     async def key(self, role: Role, institution_id: str | None = None) -> str:
         name = f"{role}:{institution_id or '-'}"
@@ -87,6 +89,22 @@ async def running_ledger(
     app = create_app(test_settings(database_url, nats_url, **overrides))
     async with AsyncTestClient(app=app, timeout=30) as client:
         ledger = Ledger(client, database_url)
+        if catalog:
+            await ledger.load_catalog()
+        yield ledger
+
+
+@contextlib.asynccontextmanager
+async def served_ledger(
+    database_url: str, nats_url: str | None = None, *, catalog: bool = True, **overrides: str
+) -> AsyncIterator[Ledger]:
+    """The ledger on a real loopback port, for services that call it over HTTP."""
+    async with (
+        serve(create_app(test_settings(database_url, nats_url, **overrides))) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=30) as client,
+    ):
+        ledger = Ledger(client, database_url)
+        ledger.base_url = base_url
         if catalog:
             await ledger.load_catalog()
         yield ledger

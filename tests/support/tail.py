@@ -77,3 +77,49 @@ def positions_of(messages: list[Msg]) -> list[int]:
 
 def header_map(message: Msg) -> dict[str, Any]:
     return dict(message.headers or {})
+
+
+async def read_stream_messages(
+    url: str, stream: str, subject: str, count: int, timeout_s: float = 15.0
+) -> list[Msg]:
+    """Up to ``count`` messages of ``stream`` on ``subject``; waits for the stream to exist,
+    then for ``count`` messages (returns what arrived, so a test can also check "no more")."""
+    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=5)
+    try:
+        js = nc.jetstream(timeout=10)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                await js.stream_info(stream)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+        subscription = await js.pull_subscribe(
+            subject,
+            durable=None,
+            stream=stream,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=30,
+                max_deliver=5,
+                max_ack_pending=10_000,
+                inactive_threshold=60,
+            ),
+        )
+        messages: list[Msg] = []
+        while len(messages) < count + 1 and time.monotonic() < deadline:
+            try:
+                batch = await subscription.fetch(count + 1 - len(messages), timeout=1)
+            except nats.errors.TimeoutError:
+                if len(messages) >= count:
+                    break
+                continue
+            for message in batch:
+                await message.ack()
+            messages.extend(batch)
+        return messages
+    finally:
+        await nc.close()

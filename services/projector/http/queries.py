@@ -94,7 +94,9 @@ async def get_progress(
 async def get_eligible(
     qualification_code: FromPath[str],
     runtime: Runtime,
-    after_learner: str = "",
+    after_learner: Annotated[
+        str, Parameter(max_length=64, description="Page after this learner id.")
+    ] = "",
     limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,
 ) -> EligibleLearners:
     rows = await runtime.pool.fetch(

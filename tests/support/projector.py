@@ -1,0 +1,73 @@
+"""A running projector for a test: the real app, its worker on the test's NATS, reading the
+ledger over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from proto.envelope import Role
+from services.projector.app import create_projector_app
+from tests.support.ledger import Ledger, test_settings
+from tests.support.serving import serve
+
+
+class Projector:
+    def __init__(self, client: httpx.AsyncClient, ledger: Ledger) -> None:
+        self.client = client
+        self.ledger = ledger
+
+    async def get(self, path: str, role: Role = Role.AUDITOR, **params: Any) -> httpx.Response:
+        return await self.client.get(path, params=params, headers=await self.ledger.headers(role))
+
+    async def checkpoint(self) -> int:
+        body = (await self.client.get("/ready")).json()
+        return int(body["checkpoint"])
+
+    async def caught_up(self, timeout_s: float = 30.0) -> int:
+        """Wait until the read model has applied everything the ledger holds."""
+        head = (await self.ledger.get("/v1/head")).json()["position"]
+        deadline = time.monotonic() + timeout_s
+        while (done := await self.checkpoint()) < head:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"projector at {done}, ledger at {head}")
+            await asyncio.sleep(0.05)
+        return done
+
+    async def bank(self, learner_id: str, **as_of: Any) -> dict[str, Any]:
+        response = await self.get(f"/v1/learners/{learner_id}/credit-bank", **as_of)
+        if response.status_code != 200:
+            raise AssertionError(f"{response.status_code} {response.text}")
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def progress(self, learner_id: str, qualification: str, **as_of: Any) -> dict[str, Any]:
+        response = await self.get(f"/v1/learners/{learner_id}/progress/{qualification}", **as_of)
+        if response.status_code != 200:
+            raise AssertionError(f"{response.status_code} {response.text}")
+        result: dict[str, Any] = response.json()
+        return result
+
+
+@contextlib.asynccontextmanager
+async def running_projector(
+    ledger: Ledger, database_url: str, nats_url: str, **overrides: str
+) -> AsyncIterator[Projector]:
+    key = await ledger.key(Role.AUDITOR)
+    settings = test_settings(
+        database_url,
+        nats_url,
+        CREDIT_LEDGER_LEDGER_URL=ledger.base_url,
+        CREDIT_LEDGER_PROJECTOR_API_KEY=key,
+        **overrides,
+    )
+    async with (
+        serve(create_projector_app(settings)) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=30) as client,
+    ):
+        yield Projector(client, ledger)
