@@ -79,5 +79,7 @@ async def test_only_one_relay_publishes_at_a_time(database_url: str, nats: NatsH
         total = CATALOG_EVENTS + 10
         messages = await read_jetstream(nats.url, total + 1, timeout_s=3)
         assert positions_of(messages) == list(range(1, total + 1))
-        relays = [first.client.app.state.runtime.relay, second.client.app.state.runtime.relay]
-        assert sorted(r.is_leader for r in relays) == [False, True]
+        leaders = [
+            (await ledger.client.get("/ready")).json()["relay_leader"] for ledger in (first, second)
+        ]
+        assert sorted(leaders) == [False, True]
