@@ -89,17 +89,18 @@ def _contracts(action: str) -> int:
     from pathlib import Path
 
     from proto.generate import main as proto_main
-    from services.ledger.openapi_export import OPENAPI_PATH, openapi_is_stale, write_openapi
+    from services.ledger.openapi_export import stale_openapi, write_openapi
 
     root = Path.cwd()
     status = proto_main([action, "--root", str(root)])
     if action == "generate":
-        print(f"wrote {write_openapi(root)}")
+        for path in write_openapi(root):
+            print(f"wrote {path}")
         return status
-    if openapi_is_stale(root):
-        print(f"stale: {OPENAPI_PATH} (run: credit-ledger contracts generate)", file=sys.stderr)
-        return 1
-    return status
+    stale = stale_openapi(root)
+    for path in stale:
+        print(f"stale: {path} (run: credit-ledger contracts generate)", file=sys.stderr)
+    return 1 if stale else status
 
 
 def _with_nats(settings: Settings) -> int:

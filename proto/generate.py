@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from proto.derived import CREDIT_STREAM, CREDIT_SUBJECTS, DERIVED_TYPES
 from proto.envelope import RecordedEvent
 from proto.events import EVENT_TYPES, SCHEMA_VERSION
 from proto.subjects import (
@@ -35,8 +36,13 @@ from proto.subjects import (
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ASYNCAPI_VERSION = "3.0.0"
-# The envelope has its own version line; it is at 1 like the events.
+# The envelope and the derived messages have version lines of their own; all are at 1.
 ENVELOPE_VERSION = 1
+DERIVED_VERSION = 1
+_DERIVED_SUBJECTS = {
+    "QualificationEligible": "credit.v1.eligible.{qualification}.{learner}",
+    "CreditBankUpdated": "credit.v1.bank.{learner}",
+}
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = Path("proto/schemas")
@@ -71,7 +77,8 @@ def json_schema_document(struct: type[msgspec.Struct], version: int) -> dict[str
 
 def _schema_sources() -> list[tuple[type[msgspec.Struct], int]]:
     events: list[tuple[type[msgspec.Struct], int]] = [(t, SCHEMA_VERSION) for t in EVENT_TYPES]
-    return [*events, (RecordedEvent, ENVELOPE_VERSION)]
+    derived: list[tuple[type[msgspec.Struct], int]] = [(t, DERIVED_VERSION) for t in DERIVED_TYPES]
+    return [*events, (RecordedEvent, ENVELOPE_VERSION), *derived]
 
 
 def render_json_schemas() -> dict[str, bytes]:
@@ -111,16 +118,28 @@ def asyncapi_document() -> dict[str, Any]:
                 "description": "Development nats-server with JetStream; deployments set NATS_URL.",
             }
         },
-        "channels": {name: _channel(name) for name in names},
-        "operations": {f"publish{name}": _operation(name) for name in names},
+        "channels": {
+            **{name: _channel(name) for name in names},
+            **{t.__name__: _derived_channel(t.__name__) for t in DERIVED_TYPES},
+        },
+        "operations": {
+            **{f"publish{name}": _operation(name) for name in names},
+            **{f"publish{t.__name__}": _derived_operation(t) for t in DERIVED_TYPES},
+        },
         "components": {
             "schemas": _component_schemas(),
-            "messages": {t.__name__: _message(t) for t in EVENT_TYPES},
+            "messages": {
+                **{t.__name__: _message(t) for t in EVENT_TYPES},
+                **{t.__name__: _derived_message(t) for t in DERIVED_TYPES},
+            },
             "parameters": _parameters(),
         },
         # AsyncAPI has no notion of a JetStream stream; an extension keeps it in the contract.
         "x-nats-jetstream": {
-            "streams": {LEDGER_STREAM: {"subjects": [LEDGER_SUBJECTS], "storage": "file"}}
+            "streams": {
+                LEDGER_STREAM: {"subjects": [LEDGER_SUBJECTS], "storage": "file"},
+                CREDIT_STREAM: {"subjects": [CREDIT_SUBJECTS], "storage": "file"},
+            }
         },
     }
 
@@ -155,6 +174,55 @@ def _operation(name: str) -> dict[str, Any]:
     }
 
 
+def _derived_channel(name: str) -> dict[str, Any]:
+    address = _DERIVED_SUBJECTS[name]
+    parameters = {
+        part.strip("{}"): {"$ref": f"#/components/parameters/{part.strip('{}')}"}
+        for part in address.split(".")
+        if part.startswith("{")
+    }
+    return {
+        "address": address,
+        "title": name,
+        "description": f"{name} messages of the projector, in stream `{CREDIT_STREAM}`.",
+        "parameters": parameters,
+        "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+    }
+
+
+def _derived_operation(struct: type[msgspec.Struct]) -> dict[str, Any]:
+    name = struct.__name__
+    return {
+        "action": "send",
+        "title": f"Publish {name}",
+        "summary": f"The projector publishes {name} through its outbox, with a deterministic message id.",
+        "channel": {"$ref": f"#/channels/{name}"},
+        "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
+    }
+
+
+def _derived_message(struct: type[msgspec.Struct]) -> dict[str, Any]:
+    name = struct.__name__
+    return {
+        "name": name,
+        "title": name,
+        "summary": _summary(struct),
+        "contentType": "application/json",
+        "headers": {
+            "type": "object",
+            "properties": {
+                "Nats-Msg-Id": {
+                    "type": "string",
+                    "description": "The message_id: deterministic, so a re-publish is dropped.",
+                },
+                "content-type": {"type": "string", "const": "application/json"},
+            },
+            "required": ["Nats-Msg-Id"],
+        },
+        "payload": {"$ref": f"#/components/schemas/{name}"},
+    }
+
+
 def _message(event_type: type[msgspec.Struct]) -> dict[str, Any]:
     name = event_type.__name__
     return {
@@ -180,7 +248,7 @@ def _summary(struct: type[msgspec.Struct]) -> str:
 
 def _component_schemas() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        EVENT_TYPES, ref_template="#/components/schemas/{name}"
+        (*EVENT_TYPES, *DERIVED_TYPES), ref_template="#/components/schemas/{name}"
     )
     if _HEADERS_SCHEMA in components:
         raise ValueError(f"a Struct is named {_HEADERS_SCHEMA}, like the header schema")
@@ -268,6 +336,14 @@ def _parameters() -> dict[str, Any]:
                 " one subject token."
             ),
             "examples": ["123456789012", "CNC-FUND-01"],
+        },
+        "qualification": {
+            "description": "A qualification code (derived messages).",
+            "examples": ["ADV-CNC-MACHINING"],
+        },
+        "learner": {
+            "description": "A learner id (derived messages).",
+            "examples": ["123456789012"],
         },
     }
 
