@@ -140,19 +140,29 @@ class Relay:
             with contextlib.suppress(Exception):
                 await conn.close(timeout=2)
 
-    async def _resume_point(self, js: JetStreamContext) -> tuple[int, str | None]:
-        """(position, event id) of the last event JetStream holds; (0, None) if none."""
+    async def _resume_point(
+        self, conn: asyncpg.Connection, js: JetStreamContext
+    ) -> tuple[int, str | None]:
+        """(position, event id) to continue after: the last event JetStream holds.
+
+        An emptied stream (purged, truncated) that once held messages resumes after what
+        the relay last saw acknowledged instead of re-sending the whole log; consumers
+        fill whatever the stream lost from the ledger's read API.
+        """
         info = await js.stream_info(LEDGER_STREAM)
-        if info.state.messages == 0:
+        if info.state.messages > 0:
+            message = await js.get_msg(LEDGER_STREAM, seq=info.state.last_seq)
+            headers = message.headers or {}
+            return int(headers["Ledger-Position"]), headers["Nats-Msg-Id"]
+        if info.state.last_seq == 0:
             return 0, None
-        message = await js.get_msg(LEDGER_STREAM, seq=info.state.last_seq)
-        headers = message.headers or {}
-        return int(headers["Ledger-Position"]), headers["Nats-Msg-Id"]
+        position: int = await conn.fetchval("SELECT position FROM ledger.relay_progress")
+        return position, None
 
     async def _publish_loop(self, conn: asyncpg.Connection, js: JetStreamContext) -> None:
         wake = asyncio.Event()
         await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
-        position, previous_id = await self._resume_point(js)
+        position, previous_id = await self._resume_point(conn, js)
         self.published_position = position
         log.info("relay_resumed", after_position=position)
         while True:
@@ -173,6 +183,7 @@ class Relay:
                     f"log gap: expected position {position + 1}, read {rows[0]['position']}"
                 )
             position, previous_id = await self._publish(js, rows, previous_id)
+            await conn.execute("UPDATE ledger.relay_progress SET position = $1", position)
             self.published_position = position
 
     async def _publish(

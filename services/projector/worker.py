@@ -34,6 +34,7 @@ log = structlog.get_logger(__name__)
 FETCH_MESSAGES_MAX = 500
 FETCH_TIMEOUT_S = 1.0
 IDLE_HEAD_CHECK_S = 5.0
+GAP_PAGE_EVENTS = 1000
 BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 5.0
 
@@ -145,9 +146,13 @@ class ProjectorWorker:
             await self._apply_range(done, head)
 
     async def _apply_range(self, after: int, up_to: int) -> None:
-        recorded = await self._ledger.read_range(after, up_to)
-        self._metrics.gap_filled.inc(len(recorded))
-        await self._apply_in_order([from_recorded(r) for r in recorded])
+        """Fill (after, up_to] from the ledger, a bounded page per transaction."""
+        while after < up_to:
+            page_end = min(up_to, after + GAP_PAGE_EVENTS)
+            recorded = await self._ledger.read_range(after, page_end)
+            self._metrics.gap_filled.inc(len(recorded))
+            await self._apply_in_order([from_recorded(r) for r in recorded])
+            after = page_end
 
     async def apply(self, entries: list[LogEntry]) -> None:
         """Apply entries after the checkpoint, filling any gap before them from the ledger."""
@@ -155,7 +160,7 @@ class ProjectorWorker:
             return
         async with self._pool.acquire() as conn:
             done = await store.checkpoint(conn)
-        fresh = [e for e in entries if e.position > done]
+        fresh = _after(entries, done)
         if not fresh:
             return
         if fresh[0].position != done + 1:
@@ -188,3 +193,12 @@ class ProjectorWorker:
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         if queued:
             self._on_commit.set()
+
+
+def _after(entries: list[LogEntry], done: int) -> list[LogEntry]:
+    """Entries past the checkpoint, in order, each position once (a redelivery can repeat one)."""
+    fresh: list[LogEntry] = []
+    for entry in sorted(entries, key=lambda e: e.position):
+        if entry.position > done and (not fresh or entry.position > fresh[-1].position):
+            fresh.append(entry)
+    return fresh

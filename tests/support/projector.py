@@ -71,3 +71,37 @@ async def running_projector(
         httpx.AsyncClient(base_url=base_url, timeout=30) as client,
     ):
         yield Projector(client, ledger)
+
+
+async def metric_value(projector: Projector, name: str) -> float:
+    """One unlabelled sample of the projector's /metrics (0 when it is not exposed yet)."""
+    text = (await projector.client.get("/metrics")).text
+    for line in text.splitlines():
+        sample, _, value = line.partition(" ")
+        if sample == name:
+            return float(value)
+    return 0.0
+
+
+async def record_pass(
+    ledger: Ledger,
+    learner_id: str,
+    institution_id: str,
+    code: str,
+    assessed_on: str,
+    mode: str = "training",
+) -> tuple[str, int]:
+    """Append one assessment pass; returns its assessment id and log position."""
+    from tests.support.factories import assessment_passed
+
+    event = assessment_passed(
+        learner_id=learner_id,
+        institution_id=institution_id,
+        code=code,
+        mode=mode,
+        assessed_on=assessed_on,
+    )
+    response = await ledger.append(event, institution_id)
+    if response.status_code != 201:
+        raise AssertionError(f"{code} not recorded: {response.status_code} {response.text}")
+    return str(event["assessment_id"]), int(response.json()["position"])
