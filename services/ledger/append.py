@@ -18,22 +18,14 @@ import uuid
 from dataclasses import dataclass, field
 
 import asyncpg
-import msgspec
 import structlog
 
-from proto.canonical import GENESIS_HASH, canonical_bytes, chain_hash
-from proto.envelope import AppendResult, EventMetadata
-from proto.events import SCHEMA_VERSION, Event
+from proto.canonical import GENESIS_HASH
+from proto.events import SCHEMA_VERSION
 from services.ledger.db import Conn
-from services.ledger.errors import Refused, conflict
+from services.ledger.group import GroupBuilder, LogRow, Outcome, not_written, precheck
 from services.ledger.metrics import LedgerMetrics
-from services.ledger.write_model import (
-    Candidate,
-    WriteState,
-    authorize,
-    check_learner_id,
-    decide,
-)
+from services.ledger.write_model import Candidate
 from services.ledger.write_model_store import load_state, persist_changes
 
 log = structlog.get_logger(__name__)
@@ -42,8 +34,6 @@ log = structlog.get_logger(__name__)
 # order, so a reader may trust "next position = last + 1" (a sequence cannot promise that).
 APPEND_LOCK_KEY = 0x4C45444745524150
 NOTIFY_CHANNEL = "ledger_appended"
-
-Outcome = AppendResult | Refused
 
 
 @dataclass
@@ -54,28 +44,8 @@ class Submission:
     enqueued_at: float = field(default_factory=time.perf_counter)
 
 
-@dataclass
-class _Row:
-    position: int
-    event_id: str
-    stream: str
-    stream_version: int
-    type: str
-    data_json: bytes
-    metadata_json: bytes
-    recorded_at: dt.datetime
-    hash: bytes
-
-
 class LedgerBusy(Exception):
     """The append queue is full; the client should retry later (503)."""
-
-
-def content_of(event: Event) -> bytes:
-    """What the client asked to record, for idempotency comparisons."""
-    builtins = msgspec.to_builtins(event)
-    builtins.pop("catalog_snapshot", None)
-    return msgspec.json.encode(builtins, order="sorted")
 
 
 class GroupCommitter:
@@ -112,15 +82,9 @@ class GroupCommitter:
 
     async def submit(self, candidates: list[Candidate], *, atomic: bool) -> list[Outcome]:
         """Append ``candidates``; returns one outcome per candidate, in order."""
-        outcomes: list[Outcome | None] = [None] * len(candidates)
-        for index, candidate in enumerate(candidates):
-            try:
-                authorize(candidate)
-                check_learner_id(candidate.event, self._learner_pattern)
-            except Refused as refusal:
-                outcomes[index] = refusal
+        outcomes = precheck(candidates, self._learner_pattern)
         if atomic and any(o is not None for o in outcomes):
-            return [o if o is not None else _not_written() for o in outcomes]
+            return [o if o is not None else not_written() for o in outcomes]
         pending = [c for c, o in zip(candidates, outcomes, strict=True) if o is None]
         if pending:
             future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
@@ -184,8 +148,8 @@ class GroupCommitter:
             recorded_at = max(now, head["recorded_at"]) if head else now
             existing = await self._existing(conn, all_candidates)
             state = await load_state(conn, all_candidates)
-            batch = _GroupBuilder(state, existing, position, previous_hash, recorded_at)
-            results = [batch.add(submission) for submission in group]
+            batch = GroupBuilder(state, existing, position, previous_hash, recorded_at)
+            results = [batch.add(s.candidates, atomic=s.atomic) for s in group]
             if batch.rows:
                 await _insert_rows(conn, batch.rows)
                 await persist_changes(conn, batch.state.changes)
@@ -208,137 +172,7 @@ class GroupCommitter:
         return {r["event_id"]: r for r in rows}
 
 
-def _not_written() -> Refused:
-    return Refused(
-        409, "batch_refused", "not written: another item of this atomic batch was refused"
-    )
-
-
-class _GroupBuilder:
-    """Decides the candidates of one group in order, chaining the accepted ones."""
-
-    def __init__(
-        self,
-        state: WriteState,
-        existing: dict[str, asyncpg.Record],
-        position: int,
-        previous_hash: bytes,
-        recorded_at: dt.datetime,
-    ) -> None:
-        self.state = state
-        self.existing = existing
-        self.position = position
-        self.hash = previous_hash
-        self.recorded_at = recorded_at
-        self.rows: list[_Row] = []
-        self._accepted: dict[str, tuple[bytes, AppendResult]] = {}
-
-    def add(self, submission: Submission) -> list[Outcome]:
-        state = self.state.fork() if submission.atomic else self.state
-        saved = (self.position, self.hash, len(self.rows), dict(self._accepted))
-        outcomes: list[Outcome] = []
-        for candidate in submission.candidates:
-            try:
-                outcomes.append(self._decide(state, candidate))
-            except Refused as refusal:
-                outcomes.append(refusal)
-        if submission.atomic:
-            if any(isinstance(o, Refused) for o in outcomes):
-                self.position, self.hash, kept, self._accepted = saved
-                del self.rows[kept:]
-                return [o if isinstance(o, Refused) else _not_written() for o in outcomes]
-            self.state = state
-        return outcomes
-
-    def _decide(self, state: WriteState, candidate: Candidate) -> AppendResult:
-        content = content_of(candidate.event)
-        duplicate = self._duplicate(candidate, content)
-        if duplicate is not None:
-            return duplicate
-        position = self.position + 1
-        decision = decide(state, candidate, self.recorded_at, position)
-        metadata = EventMetadata(
-            actor=candidate.actor,
-            request_id=candidate.request_id,
-            correlation_id=candidate.correlation_id,
-            causation_id=candidate.causation_id,
-        )
-        data_builtins = msgspec.to_builtins(decision.data)
-        metadata_builtins = msgspec.to_builtins(metadata)
-        type_name = type(decision.data).__name__
-        digest = chain_hash(
-            self.hash,
-            canonical_bytes(
-                position=position,
-                event_id=candidate.event_id,
-                stream=candidate.stream,
-                stream_version=decision.stream_version,
-                type=type_name,
-                schema_version=SCHEMA_VERSION,
-                data=data_builtins,
-                metadata=metadata_builtins,
-                recorded_at=self.recorded_at,
-            ),
-        )
-        self.position, self.hash = position, digest
-        self.rows.append(
-            _Row(
-                position=position,
-                event_id=candidate.event_id,
-                stream=candidate.stream,
-                stream_version=decision.stream_version,
-                type=type_name,
-                data_json=msgspec.json.encode(data_builtins),
-                metadata_json=msgspec.json.encode(metadata_builtins),
-                recorded_at=self.recorded_at,
-                hash=digest,
-            )
-        )
-        result = AppendResult(
-            event_id=candidate.event_id,
-            position=position,
-            stream=candidate.stream,
-            stream_version=decision.stream_version,
-            recorded_at=self.recorded_at,
-            hash=digest.hex(),
-        )
-        self._accepted[candidate.event_id] = (content, result)
-        return result
-
-    def _duplicate(self, candidate: Candidate, content: bytes) -> AppendResult | None:
-        earlier = self._accepted.get(candidate.event_id)
-        if earlier is not None:
-            if earlier[0] != content:
-                raise _id_conflict(candidate.event_id)
-            return msgspec.structs.replace(earlier[1], duplicate=True)
-        row = self.existing.get(candidate.event_id)
-        if row is None:
-            return None
-        stored = msgspec.json.decode(row["data"])
-        stored.pop("catalog_snapshot", None)
-        if (
-            row["type"] != type(candidate.event).__name__
-            or msgspec.json.encode(stored, order="sorted") != content
-        ):
-            raise _id_conflict(candidate.event_id)
-        return AppendResult(
-            event_id=candidate.event_id,
-            position=row["position"],
-            stream=row["stream"],
-            stream_version=row["stream_version"],
-            recorded_at=row["recorded_at"],
-            hash=bytes(row["hash"]).hex(),
-            duplicate=True,
-        )
-
-
-def _id_conflict(event_id: str) -> Refused:
-    return conflict(
-        f"event {event_id} was already recorded with different content", "event_id_conflict"
-    )
-
-
-async def _insert_rows(conn: Conn, rows: list[_Row]) -> None:
+async def _insert_rows(conn: Conn, rows: list[LogRow]) -> None:
     await conn.execute(
         """
         INSERT INTO ledger.events

@@ -1,0 +1,191 @@
+"""Decides the candidates of one commit group in order and chains the accepted ones.
+
+Pure: it reads only the ``WriteState`` and the already-recorded events it is given, so
+the Postgres group commit and the in-memory event store decide exactly alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from proto.canonical import canonical_bytes, chain_hash
+from proto.envelope import AppendResult, EventMetadata
+from proto.events import SCHEMA_VERSION, Event
+from services.ledger.errors import Refused, conflict
+from services.ledger.write_model import Candidate, WriteState, authorize, check_learner_id, decide
+
+Outcome = AppendResult | Refused
+# An already-recorded event as the duplicate check reads it: an asyncpg Record, or a dict
+# with the same keys (event_id, position, stream, stream_version, type, data, recorded_at,
+# hash) in the in-memory store.
+RecordedRow = Any
+
+
+def precheck(candidates: list[Candidate], learner_pattern: re.Pattern[str]) -> list[Outcome | None]:
+    """Refusals that need no state (role, institution, learner id); None where none."""
+    outcomes: list[Outcome | None] = [None] * len(candidates)
+    for index, candidate in enumerate(candidates):
+        try:
+            authorize(candidate)
+            check_learner_id(candidate.event, learner_pattern)
+        except Refused as refusal:
+            outcomes[index] = refusal
+    return outcomes
+
+
+@dataclass
+class LogRow:
+    """One accepted event, ready to insert."""
+
+    position: int
+    event_id: str
+    stream: str
+    stream_version: int
+    type: str
+    data_json: bytes
+    metadata_json: bytes
+    recorded_at: dt.datetime
+    hash: bytes
+
+
+def content_of(event: Event) -> bytes:
+    """What the client asked to record, for idempotency comparisons."""
+    builtins = msgspec.to_builtins(event)
+    builtins.pop("catalog_snapshot", None)
+    return msgspec.json.encode(builtins, order="sorted")
+
+
+def not_written() -> Refused:
+    return Refused(
+        409, "batch_refused", "not written: another item of this atomic batch was refused"
+    )
+
+
+class GroupBuilder:
+    """Decides the candidates of one group in order, chaining the accepted ones."""
+
+    def __init__(
+        self,
+        state: WriteState,
+        existing: Mapping[str, RecordedRow],
+        position: int,
+        previous_hash: bytes,
+        recorded_at: dt.datetime,
+    ) -> None:
+        self.state = state
+        self.existing = existing
+        self.position = position
+        self.hash = previous_hash
+        self.recorded_at = recorded_at
+        self.rows: list[LogRow] = []
+        self._accepted: dict[str, tuple[bytes, AppendResult]] = {}
+
+    def add(self, candidates: list[Candidate], *, atomic: bool) -> list[Outcome]:
+        state = self.state.fork() if atomic else self.state
+        saved = (self.position, self.hash, len(self.rows), dict(self._accepted))
+        outcomes: list[Outcome] = []
+        for candidate in candidates:
+            try:
+                outcomes.append(self._decide(state, candidate))
+            except Refused as refusal:
+                outcomes.append(refusal)
+        if atomic:
+            if any(isinstance(o, Refused) for o in outcomes):
+                self.position, self.hash, kept, self._accepted = saved
+                del self.rows[kept:]
+                return [o if isinstance(o, Refused) else not_written() for o in outcomes]
+            self.state = state
+        return outcomes
+
+    def _decide(self, state: WriteState, candidate: Candidate) -> AppendResult:
+        content = content_of(candidate.event)
+        duplicate = self._duplicate(candidate, content)
+        if duplicate is not None:
+            return duplicate
+        position = self.position + 1
+        decision = decide(state, candidate, self.recorded_at, position)
+        metadata = EventMetadata(
+            actor=candidate.actor,
+            request_id=candidate.request_id,
+            correlation_id=candidate.correlation_id,
+            causation_id=candidate.causation_id,
+        )
+        data_builtins = msgspec.to_builtins(decision.data)
+        metadata_builtins = msgspec.to_builtins(metadata)
+        type_name = type(decision.data).__name__
+        digest = chain_hash(
+            self.hash,
+            canonical_bytes(
+                position=position,
+                event_id=candidate.event_id,
+                stream=candidate.stream,
+                stream_version=decision.stream_version,
+                type=type_name,
+                schema_version=SCHEMA_VERSION,
+                data=data_builtins,
+                metadata=metadata_builtins,
+                recorded_at=self.recorded_at,
+            ),
+        )
+        self.position, self.hash = position, digest
+        self.rows.append(
+            LogRow(
+                position=position,
+                event_id=candidate.event_id,
+                stream=candidate.stream,
+                stream_version=decision.stream_version,
+                type=type_name,
+                data_json=msgspec.json.encode(data_builtins),
+                metadata_json=msgspec.json.encode(metadata_builtins),
+                recorded_at=self.recorded_at,
+                hash=digest,
+            )
+        )
+        result = AppendResult(
+            event_id=candidate.event_id,
+            position=position,
+            stream=candidate.stream,
+            stream_version=decision.stream_version,
+            recorded_at=self.recorded_at,
+            hash=digest.hex(),
+        )
+        self._accepted[candidate.event_id] = (content, result)
+        return result
+
+    def _duplicate(self, candidate: Candidate, content: bytes) -> AppendResult | None:
+        earlier = self._accepted.get(candidate.event_id)
+        if earlier is not None:
+            if earlier[0] != content:
+                raise _id_conflict(candidate.event_id)
+            return msgspec.structs.replace(earlier[1], duplicate=True)
+        row = self.existing.get(candidate.event_id)
+        if row is None:
+            return None
+        stored = msgspec.json.decode(row["data"])
+        stored.pop("catalog_snapshot", None)
+        if (
+            row["type"] != type(candidate.event).__name__
+            or msgspec.json.encode(stored, order="sorted") != content
+        ):
+            raise _id_conflict(candidate.event_id)
+        return AppendResult(
+            event_id=candidate.event_id,
+            position=row["position"],
+            stream=row["stream"],
+            stream_version=row["stream_version"],
+            recorded_at=row["recorded_at"],
+            hash=bytes(row["hash"]).hex(),
+            duplicate=True,
+        )
+
+
+def _id_conflict(event_id: str) -> Refused:
+    return conflict(
+        f"event {event_id} was already recorded with different content", "event_id_conflict"
+    )

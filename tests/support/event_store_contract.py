@@ -1,0 +1,153 @@
+"""One contract, two event stores: the abstract test class both implementations pass.
+
+Subclasses provide the ``store`` fixture (STYLE 6: the in-memory twin and the real
+Postgres store are checked by the same tests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import msgspec
+
+from credit_ledger.demo_catalog import demo_events
+from proto import events as ev
+from proto.envelope import Actor, Role
+from proto.events import stream_of
+from services.ledger.errors import Refused
+from services.ledger.event_store import EventStore
+from services.ledger.group import Outcome
+from services.ledger.write_model import Candidate
+from tests.support.chain import first_mismatch
+
+ADMIN = Actor(role=Role.ADMIN, key_id="admin")
+NSTI = Actor(role=Role.INSTITUTION, key_id="nsti", institution_id="NSTI-CHENNAI")
+
+
+def candidate(
+    event: ev.Event, actor: Actor, *, event_id: str | None = None, expected: int | None = None
+) -> Candidate:
+    return Candidate(
+        event_id=event_id or str(uuid.uuid4()),
+        event=event,
+        stream=stream_of(event),
+        expected_version=expected,
+        actor=actor,
+        request_id="contract",
+    )
+
+
+def a_pass(
+    assessment_id: str = "A-1", code: str = "CNC-FUND", learner: str = "123456789012"
+) -> ev.AssessmentPassed:
+    return ev.AssessmentPassed(
+        assessment_id=assessment_id,
+        learner_id=learner,
+        institution_id="NSTI-CHENNAI",
+        micro_credential_code=code,
+        mode=ev.AssessmentMode.TRAINING,
+        assessed_on=dt.date(2026, 3, 1),
+    )
+
+
+async def with_catalog(store: EventStore) -> None:
+    outcomes = await store.append(
+        [candidate(e, ADMIN, event_id=i) for i, e in demo_events()], atomic=True
+    )
+    assert not any(isinstance(o, Refused) for o in outcomes)
+
+
+async def one(store: EventStore, c: Candidate) -> Outcome:
+    return (await store.append([c], atomic=True))[0]
+
+
+class EventStoreContract:
+    async def test_positions_start_at_one_and_have_no_gaps(self, store: EventStore) -> None:
+        await with_catalog(store)
+        for n in range(5):
+            await one(store, candidate(a_pass(f"A-{n}"), NSTI))
+        events = await store.read_log(0, 1000)
+        assert [e.position for e in events] == list(range(1, len(events) + 1))
+        assert (await store.head()).position == len(events)
+
+    async def test_a_pass_keeps_the_catalog_as_it_stood(self, store: EventStore) -> None:
+        await with_catalog(store)
+        await one(store, candidate(a_pass(), NSTI))
+        recorded = (await store.read_stream("learner-123456789012", 0, 10))[0]
+        assert isinstance(recorded.data, ev.AssessmentPassed)
+        assert recorded.data.catalog_snapshot == ev.CatalogSnapshot(
+            version=1, level="4", notional_hours=60, sector="CAPITAL-GOODS", validity_years=7
+        )
+
+    async def test_a_retry_returns_the_original_result(self, store: EventStore) -> None:
+        await with_catalog(store)
+        event_id = str(uuid.uuid4())
+        first = await one(store, candidate(a_pass(), NSTI, event_id=event_id))
+        again = await one(store, candidate(a_pass(), NSTI, event_id=event_id))
+        assert not isinstance(first, Refused)
+        assert not isinstance(again, Refused)
+        assert (again.position, again.hash, again.duplicate) == (first.position, first.hash, True)
+
+    async def test_the_same_event_id_with_other_content_conflicts(self, store: EventStore) -> None:
+        await with_catalog(store)
+        event_id = str(uuid.uuid4())
+        await one(store, candidate(a_pass(), NSTI, event_id=event_id))
+        other = await one(store, candidate(a_pass(code="CNC-PROG"), NSTI, event_id=event_id))
+        assert isinstance(other, Refused)
+        assert (other.status, other.code) == (409, "event_id_conflict")
+
+    async def test_a_wrong_expected_version_writes_nothing(self, store: EventStore) -> None:
+        await with_catalog(store)
+        before = await store.head()
+        stale = await one(store, candidate(a_pass(), NSTI, expected=3))
+        assert isinstance(stale, Refused)
+        assert stale.code == "wrong_expected_version"
+        assert await store.head() == before
+
+    async def test_an_atomic_batch_with_one_bad_item_writes_nothing(
+        self, store: EventStore
+    ) -> None:
+        await with_catalog(store)
+        before = await store.head()
+        outcomes = await store.append(
+            [candidate(a_pass("B-1"), NSTI), candidate(a_pass("B-2", code="NO-SUCH-CODE"), NSTI)],
+            atomic=True,
+        )
+        assert [getattr(o, "code", None) for o in outcomes] == [
+            "batch_refused",
+            "unknown_micro_credential",
+        ]
+        assert await store.head() == before
+
+    async def test_items_of_a_batch_see_each_other(self, store: EventStore) -> None:
+        await with_catalog(store)
+        issued = ev.CredentialIssued(
+            credential_id="C-1",
+            assessment_id="A-1",
+            learner_id="123456789012",
+            institution_id="NSTI-CHENNAI",
+            micro_credential_code="CNC-FUND",
+            issued_on=dt.date(2026, 3, 2),
+        )
+        outcomes = await store.append(
+            [candidate(a_pass(), NSTI), candidate(issued, NSTI)], atomic=True
+        )
+        assert not any(isinstance(o, Refused) for o in outcomes)
+
+    async def test_another_institutions_name_is_refused_before_any_state(
+        self, store: EventStore
+    ) -> None:
+        await with_catalog(store)
+        other = Actor(role=Role.INSTITUTION, key_id="ati", institution_id="ATI-MUMBAI")
+        refused = await one(store, candidate(a_pass(), other))
+        assert isinstance(refused, Refused)
+        assert (refused.status, refused.code) == (403, "not_own_institution")
+
+    async def test_the_chain_verifies_independently(self, store: EventStore) -> None:
+        await with_catalog(store)
+        for n in range(3):
+            await one(store, candidate(a_pass(f"C-{n}", learner=f"12345678900{n}"), NSTI))
+        events: list[dict[str, Any]] = msgspec.to_builtins(await store.read_log(0, 1000))
+        assert first_mismatch(events) is None
