@@ -8,6 +8,7 @@ import sys
 
 import asyncpg
 
+from credit_ledger import audit_cli
 from credit_ledger.logs import configure_logging
 from credit_ledger.settings import Settings, SettingsError, load_settings
 from proto.envelope import Role
@@ -30,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=["serve", "rebuild"],
         help="serve: consume live; rebuild: drop the read model, rebuild from position 0, then serve",
     )
+    issuer = sub.add_parser("issuer", help="run the issuer (awards, Open Badges 3.0 credentials)")
+    issuer.add_argument("action", choices=["serve"])
     sub.add_parser("migrate", help="apply pending database migrations (DATABASE_URL)")
 
     nats = sub.add_parser("nats", help="JetStream administration")
@@ -48,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
     contracts = sub.add_parser("contracts", help="generate or check proto/ artefacts")
     contracts.add_argument("action", choices=["generate", "check"])
+    audit_cli.add_parser(sub)
     return parser
 
 
@@ -68,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         return _contracts(args.action)
     if command == "nats":
         return _with_nats(settings)
+    if command == "issuer":
+        from services.issuer.__main__ import main as issuer_main
+
+        return issuer_main([args.action])
+    if command == "audit":
+        return audit_cli.run(settings, args)
     if settings.database_url is None:
         print("DATABASE_URL is not set", file=sys.stderr)
         return 2

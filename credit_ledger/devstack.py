@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -25,8 +26,12 @@ from credit_ledger.infra import apply_migrations, declare_streams, embedded_serv
 from credit_ledger.settings import Settings
 from proto.envelope import Actor, Role
 from proto.events import stream_of
+from services.issuer.app import create_issuer_app
+from services.issuer.credentials.keys import ensure_dev_keys
+from services.issuer.settings import IssuerSettings, ensure_dev_salt, load_issuer_settings
 from services.ledger.api_keys import create_key
 from services.ledger.app import create_app
+from services.ledger.audit.signing import create_key_file
 from services.ledger.errors import Refused
 from services.ledger.runtime import LedgerRuntime
 from services.ledger.write_model import Candidate
@@ -34,7 +39,9 @@ from services.projector.app import create_projector_app
 
 log = structlog.get_logger(__name__)
 ADMIN_KEY_FILE = "admin.key"
+TREE_SIGNING_KEY_FILE = "tree-signing-key.pem"
 PROJECTOR_KEY_FILE = "projector.key"
+ISSUER_KEY_FILE = "issuer.key"
 
 
 def run_dev(settings: Settings, *, fresh: bool, load_demo: bool) -> int:
@@ -43,12 +50,26 @@ def run_dev(settings: Settings, *, fresh: bool, load_demo: bool) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with embedded_servers(settings.data_dir, settings.database_url, settings.nats_url) as endpoints:
         effective = msgspec.structs.replace(
-            settings, database_url=endpoints.database_url, nats_url=endpoints.nats_url
+            settings,
+            database_url=endpoints.database_url,
+            nats_url=endpoints.nats_url,
+            tree_signing_key_file=tree_signing_key(settings),
         )
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve(effective, load_demo=load_demo))
     print("credit-ledger stopped.", file=sys.stderr)
     return 0
+
+
+def tree_signing_key(settings: Settings) -> Path:
+    """The configured tree-signing key, or one kept in the data directory (made once:
+    heads signed with it stay verifiable for as long as the data is kept)."""
+    if settings.tree_signing_key_file is not None:
+        return settings.tree_signing_key_file
+    path = settings.data_dir / TREE_SIGNING_KEY_FILE
+    if not path.exists():
+        create_key_file(path)
+    return path
 
 
 async def _serve(settings: Settings, *, load_demo: bool) -> None:
@@ -73,8 +94,26 @@ async def _serve(settings: Settings, *, load_demo: bool) -> None:
     )
     projector_task = asyncio.create_task(projector_server.serve())
     await _started(projector_server, projector_task)
-    _announce(settings, admin_key)
-    await asyncio.gather(ledger_task, projector_task)
+    issuer_settings = await _issuer_settings(settings, runtime)
+    issuer_server = _server(
+        create_issuer_app(settings, issuer_settings), settings.http_host, issuer_settings.port
+    )
+    issuer_task = asyncio.create_task(issuer_server.serve())
+    await _started(issuer_server, issuer_task)
+    _announce(settings, admin_key, issuer_settings.port)
+    await asyncio.gather(ledger_task, projector_task, issuer_task)
+
+
+async def _issuer_settings(settings: Settings, runtime: LedgerRuntime) -> IssuerSettings:
+    """The issuer's settings, with a key, a signing key file and a salt kept in the data dir."""
+    env = dict(os.environ)
+    env.setdefault(
+        "CREDIT_LEDGER_ISSUER_API_KEY",
+        await _service_key(runtime, settings.data_dir / ISSUER_KEY_FILE, Role.ISSUER, "issuer"),
+    )
+    env.setdefault("CREDIT_LEDGER_ISSUER_KEY_FILE", str(ensure_dev_keys(settings.data_dir)))
+    env.setdefault("CREDIT_LEDGER_ISSUER_LEARNER_HASH_SALT", ensure_dev_salt(settings.data_dir))
+    return load_issuer_settings(env)
 
 
 def _server(app: Litestar, host: str, port: int) -> uvicorn.Server:
@@ -112,7 +151,7 @@ async def load_demo_catalog(runtime: LedgerRuntime) -> None:
         )
         for event_id, event in demo_events()
     ]
-    outcomes = await runtime.committer.submit(candidates, atomic=True)
+    outcomes = await runtime.store.append(candidates, atomic=True)
     refused = [o for o in outcomes if isinstance(o, Refused) and o.code != "batch_refused"]
     if refused:
         log.warning("demo_catalog_not_loaded", reasons=[o.detail for o in refused][:5])
@@ -136,7 +175,7 @@ async def _service_key(runtime: LedgerRuntime, path: Path, role: Role, name: str
     return issued.token
 
 
-def _announce(settings: Settings, admin_key: str) -> None:
+def _announce(settings: Settings, admin_key: str, issuer_port: int) -> None:
     base = settings.public_base_url
     print(
         "\n".join(
@@ -144,7 +183,8 @@ def _announce(settings: Settings, admin_key: str) -> None:
                 "",
                 "credit-ledger is running.",
                 f"  base URL   {base}",
-                f"  projector  {settings.http_host}:{settings.projector_port} (credit banks, progress)",
+                f"  projector  http://{settings.http_host}:{settings.projector_port} (credit banks, progress)",
+                f"  issuer     http://{settings.http_host}:{issuer_port} (awards, credentials, /verify)",
                 f"  API docs   {base}/schema/swagger",
                 f"  admin key  {admin_key}",
                 f"  database   {settings.database_url}",

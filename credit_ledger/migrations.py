@@ -17,7 +17,7 @@ log = structlog.get_logger(__name__)
 
 # Any fixed 64-bit number: serializes concurrent migrators across processes.
 MIGRATION_LOCK_KEY = 0x4C45444745524D47
-MIGRATION_PACKAGES = ("services.ledger", "services.projector")
+MIGRATION_PACKAGES = ("services.ledger", "services.projector", "services.issuer")
 
 
 @dataclass(frozen=True)

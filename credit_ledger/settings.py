@@ -42,6 +42,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     projector_api_key: str | None
     projector_port: int
     projector_cache_learners: int
+    # The transparency log (services/ledger/audit): see README.md, "Auditing".
+    tree_signing_key_file: Path | None
+    tree_head_interval_s: float
+    tree_builder_enabled: bool
+    tree_batch_max: int
+    audit_url: str
+    audit_api_key: str | None
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -99,6 +106,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"CREDIT_LEDGER_LEARNER_ID_PATTERN is not a regex: {exc}") from exc
     host = env.get("CREDIT_LEDGER_HTTP_HOST") or "127.0.0.1"
     port = _int(env, "CREDIT_LEDGER_HTTP_PORT", 8000, 0, 65535)
+    ledger_url = (env.get("CREDIT_LEDGER_LEDGER_URL") or f"http://{host}:{port}").rstrip("/")
+    key_file = env.get("CREDIT_LEDGER_TREE_SIGNING_KEY_FILE") or None
     return Settings(
         database_url=env.get("DATABASE_URL") or None,
         nats_url=env.get("NATS_URL") or None,
@@ -128,10 +137,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_key_cache_ttl_s=_float(env, "CREDIT_LEDGER_API_KEY_CACHE_TTL_S", 2.0, 0.0, 300.0),
         nats_stream_replicas=_int(env, "CREDIT_LEDGER_NATS_STREAM_REPLICAS", 1, 1, 5),
         ce_source=env.get("CREDIT_LEDGER_CE_SOURCE") or "urn:credit-ledger:ledger",
-        ledger_url=(env.get("CREDIT_LEDGER_LEDGER_URL") or f"http://{host}:{port}").rstrip("/"),
+        ledger_url=ledger_url,
         projector_api_key=env.get("CREDIT_LEDGER_PROJECTOR_API_KEY") or None,
         projector_port=_int(env, "CREDIT_LEDGER_PROJECTOR_PORT", port + 1 if port else 0, 0, 65535),
         projector_cache_learners=_int(
             env, "CREDIT_LEDGER_PROJECTOR_CACHE_LEARNERS", 10_000, 1, 10_000_000
         ),
+        tree_signing_key_file=Path(key_file).resolve() if key_file else None,
+        tree_head_interval_s=_float(env, "CREDIT_LEDGER_TREE_HEAD_INTERVAL_S", 60.0, 0.1, 86_400.0),
+        tree_builder_enabled=_bool(env, "CREDIT_LEDGER_TREE_BUILDER_ENABLED", True),
+        tree_batch_max=_int(env, "CREDIT_LEDGER_TREE_BATCH_MAX", 5000, 1, 100_000),
+        audit_url=(env.get("CREDIT_LEDGER_AUDIT_URL") or ledger_url).rstrip("/"),
+        audit_api_key=env.get("CREDIT_LEDGER_AUDIT_API_KEY") or None,
     )

@@ -26,6 +26,7 @@ import msgspec
 from proto.derived import CREDIT_STREAM, CREDIT_SUBJECTS, DERIVED_TYPES
 from proto.envelope import RecordedEvent
 from proto.events import EVENT_TYPES, SCHEMA_VERSION
+from proto.issuer import ISSUER_MESSAGE_TYPES, ISSUER_STREAM, ISSUER_SUBJECTS
 from proto.subjects import (
     LEDGER_STREAM,
     LEDGER_SUBJECTS,
@@ -42,7 +43,10 @@ DERIVED_VERSION = 1
 _DERIVED_SUBJECTS = {
     "QualificationEligible": "credit.v1.eligible.{qualification}.{learner}",
     "CreditBankUpdated": "credit.v1.bank.{learner}",
+    "BadgeCredentialIssued": "issuer.v1.credential.issued.{qualification}.{learnerHash}",
+    "BadgeCredentialRevoked": "issuer.v1.credential.revoked.{qualification}.{learnerHash}",
 }
+ISSUER_VERSION = 1
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = Path("proto/schemas")
@@ -78,7 +82,10 @@ def json_schema_document(struct: type[msgspec.Struct], version: int) -> dict[str
 def _schema_sources() -> list[tuple[type[msgspec.Struct], int]]:
     events: list[tuple[type[msgspec.Struct], int]] = [(t, SCHEMA_VERSION) for t in EVENT_TYPES]
     derived: list[tuple[type[msgspec.Struct], int]] = [(t, DERIVED_VERSION) for t in DERIVED_TYPES]
-    return [*events, (RecordedEvent, ENVELOPE_VERSION), *derived]
+    issued: list[tuple[type[msgspec.Struct], int]] = [
+        (t, ISSUER_VERSION) for t in ISSUER_MESSAGE_TYPES
+    ]
+    return [*events, (RecordedEvent, ENVELOPE_VERSION), *derived, *issued]
 
 
 def render_json_schemas() -> dict[str, bytes]:
@@ -121,16 +128,19 @@ def asyncapi_document() -> dict[str, Any]:
         "channels": {
             **{name: _channel(name) for name in names},
             **{t.__name__: _derived_channel(t.__name__) for t in DERIVED_TYPES},
+            **{t.__name__: _derived_channel(t.__name__) for t in ISSUER_MESSAGE_TYPES},
         },
         "operations": {
             **{f"publish{name}": _operation(name) for name in names},
             **{f"publish{t.__name__}": _derived_operation(t) for t in DERIVED_TYPES},
+            **{f"publish{t.__name__}": _derived_operation(t) for t in ISSUER_MESSAGE_TYPES},
         },
         "components": {
             "schemas": _component_schemas(),
             "messages": {
                 **{t.__name__: _message(t) for t in EVENT_TYPES},
                 **{t.__name__: _derived_message(t) for t in DERIVED_TYPES},
+                **{t.__name__: _derived_message(t) for t in ISSUER_MESSAGE_TYPES},
             },
             "parameters": _parameters(),
         },
@@ -139,6 +149,7 @@ def asyncapi_document() -> dict[str, Any]:
             "streams": {
                 LEDGER_STREAM: {"subjects": [LEDGER_SUBJECTS], "storage": "file"},
                 CREDIT_STREAM: {"subjects": [CREDIT_SUBJECTS], "storage": "file"},
+                ISSUER_STREAM: {"subjects": [ISSUER_SUBJECTS], "storage": "file"},
             }
         },
     }
@@ -174,8 +185,16 @@ def _operation(name: str) -> dict[str, Any]:
     }
 
 
+def _producer(name: str) -> tuple[str, str]:
+    """(service, stream) of a derived message."""
+    if name in {t.__name__ for t in ISSUER_MESSAGE_TYPES}:
+        return "issuer", ISSUER_STREAM
+    return "projector", CREDIT_STREAM
+
+
 def _derived_channel(name: str) -> dict[str, Any]:
     address = _DERIVED_SUBJECTS[name]
+    service, stream = _producer(name)
     parameters = {
         part.strip("{}"): {"$ref": f"#/components/parameters/{part.strip('{}')}"}
         for part in address.split(".")
@@ -184,7 +203,7 @@ def _derived_channel(name: str) -> dict[str, Any]:
     return {
         "address": address,
         "title": name,
-        "description": f"{name} messages of the projector, in stream `{CREDIT_STREAM}`.",
+        "description": f"{name} messages of the {service}, in stream `{stream}`.",
         "parameters": parameters,
         "messages": {name: {"$ref": f"#/components/messages/{name}"}},
     }
@@ -195,7 +214,10 @@ def _derived_operation(struct: type[msgspec.Struct]) -> dict[str, Any]:
     return {
         "action": "send",
         "title": f"Publish {name}",
-        "summary": f"The projector publishes {name} through its outbox, with a deterministic message id.",
+        "summary": (
+            f"The {_producer(name)[0]} publishes {name} through its outbox, with a"
+            " deterministic message id."
+        ),
         "channel": {"$ref": f"#/channels/{name}"},
         "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
     }
@@ -248,7 +270,8 @@ def _summary(struct: type[msgspec.Struct]) -> str:
 
 def _component_schemas() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        (*EVENT_TYPES, *DERIVED_TYPES), ref_template="#/components/schemas/{name}"
+        (*EVENT_TYPES, *DERIVED_TYPES, *ISSUER_MESSAGE_TYPES),
+        ref_template="#/components/schemas/{name}",
     )
     if _HEADERS_SCHEMA in components:
         raise ValueError(f"a Struct is named {_HEADERS_SCHEMA}, like the header schema")
@@ -344,6 +367,10 @@ def _parameters() -> dict[str, Any]:
         "learner": {
             "description": "A learner id (derived messages).",
             "examples": ["123456789012"],
+        },
+        "learnerHash": {
+            "description": "HMAC-SHA-256 of the learner id under the issuer's secret (32 hex).",
+            "examples": ["3f1c0e9a5b7d4c2e8a6f1b0d9c7e5a31"],
         },
     }
 

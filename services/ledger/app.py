@@ -15,6 +15,9 @@ from credit_ledger.settings import Settings
 from services.ledger import db
 from services.ledger.api_keys import KeyAuthenticator
 from services.ledger.append import GroupCommitter
+from services.ledger.event_store import PostgresEventStore
+from services.ledger.audit import routes as audit_routes
+from services.ledger.audit.runtime import create_audit_runtime
 from services.ledger.http import admin, events, ops, reads
 from services.ledger.http.auth import bearer_auth
 from services.ledger.http.problems import EXCEPTION_HANDLERS
@@ -80,20 +83,27 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
                 metrics,
                 lambda: db.connect(database_url),
             )
+        audit = create_audit_runtime(
+            settings, pool, metrics.registry, lambda: db.connect(database_url)
+        )
         app.state.runtime = LedgerRuntime(
             settings=settings,
             pool=pool,
             committer=committer,
+            store=PostgresEventStore(pool, committer),
             authenticator=KeyAuthenticator(pool, settings.api_key_cache_ttl_s),
             metrics=metrics,
             relay=relay,
+            audit=audit,
         )
         committer.start()
         if relay is not None:
             relay.start()
+        await audit.start()
         try:
             yield
         finally:
+            await audit.stop()
             if relay is not None:
                 await relay.stop()
             await committer.stop()
@@ -123,6 +133,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
             ops.health,
             ops.ready,
             ops.metrics,
+            *audit_routes.ROUTES,
         ],
         dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
         middleware=[request_id_middleware, bearer_auth()],

@@ -10,6 +10,8 @@ from litestar.di import NamedDependency
 from credit_ledger.settings import Settings
 from services.ledger.api_keys import KeyAuthenticator
 from services.ledger.append import GroupCommitter
+from services.ledger.event_store import EventStore
+from services.ledger.audit.runtime import AuditRuntime
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.relay import Relay
 
@@ -19,9 +21,11 @@ class LedgerRuntime:
     settings: Settings
     pool: asyncpg.Pool
     committer: GroupCommitter
+    store: EventStore
     authenticator: KeyAuthenticator
     metrics: LedgerMetrics
     relay: Relay | None
+    audit: AuditRuntime
 
 
 # How handlers ask for the runtime: injected by name ("runtime") from the app's dependencies.

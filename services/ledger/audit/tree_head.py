@@ -105,6 +105,16 @@ def _parse_root(text: str) -> bytes:
     return root
 
 
+def timestamp_ms_of(head: TreeHead) -> int:
+    """The signed integer behind ``head.timestamp`` (ValueError if it is misspelt)."""
+    return _parse_timestamp(head.timestamp)
+
+
+def format_timestamp_ms(timestamp_ms: int) -> str:
+    """The JSON spelling of a signed millisecond timestamp."""
+    return _format_milliseconds(timestamp_ms)
+
+
 # --- signing and verification ------------------------------------------------------------
 
 

@@ -96,7 +96,7 @@ async def append_event(
 ) -> Response[AppendResult]:
     data = await _strict(request, append_request_decoder)
     outcome = (
-        await runtime.committer.submit(
+        await runtime.store.append(
             [_candidate(data, request.user, _request_id(request))], atomic=True
         )
     )[0]
@@ -140,7 +140,7 @@ async def append_batch(
     runtime.metrics.batch_size.observe(len(data.events))
     request_id = _request_id(request)
     candidates = [_candidate(item, request.user, request_id) for item in data.events]
-    outcomes = await runtime.committer.submit(candidates, atomic=True)
+    outcomes = await runtime.store.append(candidates, atomic=True)
     # Items refused only because a sibling was refused carry the code "batch_refused".
     causes = [
         (index, outcome)

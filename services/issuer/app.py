@@ -1,0 +1,139 @@
+"""The issuer's composition root: its consumers, the outbox publisher and the HTTP API."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from credit_ledger.settings import Settings
+from services.issuer.credentials.achievement import IssuerProfile
+from services.issuer.credentials.did import did_web
+from services.issuer.credentials.keys import KeySet, key_set
+from services.issuer.handlers import IssuerContext
+from services.issuer.http import learners, ops, public
+from services.issuer.http.auth import KeyCache
+from services.issuer.ledger_client import IssuerLedgerClient
+from services.issuer.metrics import IssuerMetrics
+from services.issuer.outbox import OutboxPublisher
+from services.issuer.readers import CatalogReader, HistoryReader
+from services.issuer.runtime import IssuerRuntime
+from services.issuer.settings import IssuerSettings
+from services.issuer.workers import WorkerConfig, consumer_workers
+from services.ledger import db
+from services.ledger.http.problems import EXCEPTION_HANDLERS
+from services.ledger.http.request_id import request_id_middleware
+
+ISSUER_ROLE = "credit_ledger_issuer"
+KEY_CACHE_TTL_S = 30.0
+REQUEST_BODY_MAX_BYTES = 1024 * 1024
+
+
+def load_key_set(issuer: IssuerSettings) -> KeySet:
+    if issuer.key_file is None:
+        raise ValueError("the issuer needs CREDIT_LEDGER_ISSUER_KEY_FILE (a JWKS or PEM file)")
+    return key_set(issuer.key_file, issuer.alg, issuer.signing_kid, issuer.public_url)
+
+
+def create_issuer_app(
+    settings: Settings, issuer: IssuerSettings, *, run_workers: bool = True
+) -> Litestar:
+    if settings.database_url is None:
+        raise ValueError("the issuer needs DATABASE_URL")
+    if issuer.api_key is None:
+        raise ValueError("the issuer needs CREDIT_LEDGER_ISSUER_API_KEY (an issuer-role key)")
+    if issuer.learner_hash_salt is None:
+        raise ValueError("the issuer needs CREDIT_LEDGER_ISSUER_LEARNER_HASH_SALT")
+    if run_workers and settings.nats_url is None:
+        raise ValueError("the issuer's consumers need NATS_URL")
+    database_url, api_key = settings.database_url, issuer.api_key
+    keys = load_key_set(issuer)  # at start-up: a bad key file fails the deploy, not a request
+    profile = IssuerProfile(id=did_web(issuer.public_url), name=issuer.name, url=issuer.public_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        metrics = IssuerMetrics()
+        pool = await db.create_pool(database_url, settings.db_pool_size, role=ISSUER_ROLE)
+        ledger = IssuerLedgerClient(settings.ledger_url, api_key)
+        ctx = IssuerContext(
+            settings=issuer,
+            pool=pool,
+            ledger=ledger,
+            histories=HistoryReader(ledger, issuer.history_cache_learners),
+            catalogs=CatalogReader(ledger),
+            keys=keys,
+            issuer=profile,
+            metrics=metrics,
+        )
+        runtime = IssuerRuntime(ctx=ctx, keys_cache=KeyCache(ledger, KEY_CACHE_TTL_S))
+        outbox = None
+        if run_workers and settings.nats_url is not None:
+            config = WorkerConfig(
+                nats_url=settings.nats_url, stream_replicas=settings.nats_stream_replicas
+            )
+            runtime.workers = consumer_workers(config, ctx)
+            outbox = OutboxPublisher(
+                pool, settings.nats_url, settings.nats_stream_replicas, metrics, ctx.outbox_wake
+            )
+        app.state.runtime = runtime
+        for worker in runtime.workers:
+            worker.start()
+        if outbox is not None:
+            outbox.start()
+        try:
+            yield
+        finally:
+            if outbox is not None:
+                await outbox.stop()
+            for worker in runtime.workers:
+                await worker.stop()
+            await ledger.close()
+            await pool.close()
+
+    def runtime_of() -> IssuerRuntime:
+        runtime: IssuerRuntime = app.state.runtime
+        return runtime
+
+    app = Litestar(
+        route_handlers=[
+            public.jwks,
+            public.did_json,
+            public.public_key,
+            public.status_list,
+            public.credential_by_id,
+            public.verify,
+            public.verify_page,
+            learners.learner_credentials,
+            ops.health,
+            ops.ready,
+            ops.metrics,
+        ],
+        dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
+        middleware=[request_id_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="Credit ledger issuer",
+            version="1.0.0",
+            path="/schema",
+            description=(
+                "Open Badges 3.0 credentials of qualification awards: public keys (JWKS,"
+                " did:web), status lists, verification; learners' credentials with a ledger key."
+            ),
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="http", scheme="bearer", description="A credit-ledger API key"
+                    )
+                }
+            ),
+        ),
+        request_max_body_size=REQUEST_BODY_MAX_BYTES,
+        debug=False,
+        logging_config=None,
+    )
+    return app

@@ -1,0 +1,80 @@
+"""A learner's credentials, for callers with a ledger key of the admin, auditor or issuer
+role (institutions see only their own records, and these are not theirs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+from litestar import get
+from litestar.params import FromPath, Parameter
+
+from proto.envelope import Role
+from proto.types import LearnerId
+from services.issuer import store
+from services.issuer.credentials.jws import parse_compact
+from services.issuer.http.auth import ledger_key_auth, requires
+from services.issuer.runtime import Runtime
+
+CREDENTIALS_PAGE_MAX = 500
+
+
+class CredentialView(msgspec.Struct, frozen=True, kw_only=True):
+    credential_id: str
+    award_id: str
+    qualification_code: str
+    qualification_version: int
+    award_generation: int
+    status: str
+    valid_from: dt.datetime
+    issued_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    revocation_reason: str | None
+    key_id: str
+    credential_url: str
+    jwt: str
+    credential: msgspec.Raw
+
+
+class LearnerCredentials(msgspec.Struct, frozen=True, kw_only=True):
+    learner_id: str
+    credentials: list[CredentialView]
+
+
+@get(
+    "/v1/learners/{learner_id:str}/credentials",
+    summary="A learner's credentials, revoked ones included, oldest award first",
+    guards=[requires(Role.ADMIN, Role.AUDITOR, Role.ISSUER)],
+    middleware=[ledger_key_auth()],
+    security=[{"apiKey": []}],
+)
+async def learner_credentials(
+    learner_id: FromPath[LearnerId],
+    runtime: Runtime,
+    limit: Annotated[int, Parameter(ge=1, le=CREDENTIALS_PAGE_MAX)] = 100,
+) -> LearnerCredentials:
+    async with runtime.ctx.pool.acquire() as conn:
+        rows = await store.credentials_of(conn, learner_id, limit)
+    return LearnerCredentials(
+        learner_id=learner_id,
+        credentials=[
+            CredentialView(
+                credential_id=f"urn:uuid:{row.credential_id}",
+                award_id=row.award_id,
+                qualification_code=row.qualification_code,
+                qualification_version=row.qualification_version,
+                award_generation=row.award_generation,
+                status="revoked" if row.revoked_at else "active",
+                valid_from=row.valid_from,
+                issued_at=row.issued_at,
+                revoked_at=row.revoked_at,
+                revocation_reason=row.revocation_reason,
+                key_id=row.key_id,
+                credential_url=runtime.ctx.credential_url(row.credential_id),
+                jwt=row.jwt,
+                credential=msgspec.Raw(parse_compact(row.jwt).payload),
+            )
+            for row in rows
+        ],
+    )

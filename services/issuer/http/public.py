@@ -1,0 +1,163 @@
+"""Public endpoints (DESIGN §6): keys, the DID document, status lists, credentials by id,
+and verification."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+import msgspec
+from litestar import Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, JSONBody, Parameter
+
+from services.issuer import store
+from services.issuer.credentials.did import did_document
+from services.issuer.credentials.jws import TOKEN_MAX_CHARS, parse_compact
+from services.issuer.credentials.status_list import is_set, status_list_credential
+from services.issuer.credentials.vc_jwt import (
+    VerificationReport,
+    sign_credential,
+    verify_credential,
+)
+from services.issuer.http.verify_page import VERIFY_PAGE
+from services.issuer.runtime import IssuerRuntime, Runtime
+
+VC_JWT_MEDIA_TYPE = "application/vc+jwt"
+JSON_MEDIA_TYPE = "application/json"
+STATUS_LIST_CACHE_MAX = 1000
+CACHE_PUBLIC_S = 60
+
+
+class VerifyRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A credential as a compact JWS (VC-JWT)."""
+
+    credential: Annotated[str, msgspec.Meta(min_length=1, max_length=TOKEN_MAX_CHARS)]
+
+
+class PublicCredential(msgspec.Struct, frozen=True, kw_only=True):
+    credential_id: str
+    status: str
+    revoked_at: dt.datetime | None
+    jwt: str
+    credential: msgspec.Raw
+
+
+def _cacheable(body: object, media_type: str = JSON_MEDIA_TYPE) -> Response[object]:
+    return Response(
+        body, media_type=media_type, headers={"Cache-Control": f"public, max-age={CACHE_PUBLIC_S}"}
+    )
+
+
+@get("/.well-known/jwks.json", summary="The issuer's public keys (JWKS), old ones included")
+async def jwks(runtime: Runtime) -> Response[object]:
+    return _cacheable(runtime.ctx.keys.jwks())
+
+
+@get(
+    ["/.well-known/did.json", "/did.json"],
+    summary="The issuer's did:web document",
+    description="/did.json serves a did:web whose public URL has a path.",
+)
+async def did_json(runtime: Runtime) -> Response[object]:
+    return _cacheable(did_document(runtime.did, runtime.ctx.keys), "application/did+json")
+
+
+@get("/v1/keys/{thumbprint:str}", summary="One public key as a JWK (what a kid dereferences to)")
+async def public_key(thumbprint: FromPath[str], runtime: Runtime) -> Response[object]:
+    keys = runtime.ctx.keys
+    key = keys.by_thumbprint(thumbprint)
+    if key is None:
+        raise NotFoundException(f"no key {thumbprint}")
+    return _cacheable(keys.public_jwk(key), "application/jwk+json")
+
+
+async def _status_list_jwt(runtime: IssuerRuntime, list_id: int) -> str | None:
+    async with runtime.ctx.pool.acquire() as conn:
+        found = await store.status_list(conn, list_id)
+    if found is None:
+        return None
+    bits, version, updated_at = found
+    keys = runtime.ctx.keys
+    cache_key = (list_id, version, keys.kid(keys.active))
+    cached = runtime.status_list_jwts.get(cache_key)
+    if cached is not None:
+        return cached
+    credential = status_list_credential(
+        list_url=runtime.ctx.status_list_url(list_id),
+        issuer_id=runtime.did,
+        bits=bits,
+        valid_from=updated_at,
+    )
+    token, _ = sign_credential(credential, keys)
+    if len(runtime.status_list_jwts) >= STATUS_LIST_CACHE_MAX:
+        runtime.status_list_jwts.clear()
+    runtime.status_list_jwts[cache_key] = token
+    return token
+
+
+@get(
+    "/v1/status-lists/{list_id:int}",
+    summary="A revocation status list: a signed BitstringStatusListCredential (VC-JWT)",
+    description="Updated on every revocation. `?format=json` shows the signed payload as JSON.",
+)
+async def status_list(
+    list_id: FromPath[int],
+    runtime: Runtime,
+    format: Annotated[str, Parameter(pattern="^(jwt|json)$")] = "jwt",
+) -> Response[object]:
+    token = await _status_list_jwt(runtime, list_id)
+    if token is None:
+        raise NotFoundException(f"no status list {list_id}")
+    headers = {"Cache-Control": "no-cache"}
+    if format == "json":
+        return Response(msgspec.Raw(parse_compact(token).payload), headers=headers)
+    return Response(token, media_type=VC_JWT_MEDIA_TYPE, headers=headers)
+
+
+@get("/v1/credentials/{credential_id:uuid}", summary="One credential by its (unguessable) id")
+async def credential_by_id(
+    credential_id: FromPath[uuid.UUID], runtime: Runtime
+) -> PublicCredential:
+    async with runtime.ctx.pool.acquire() as conn:
+        row = await store.credential(conn, credential_id)
+    if row is None:
+        raise NotFoundException(f"no credential {credential_id}")
+    return PublicCredential(
+        credential_id=f"urn:uuid:{row.credential_id}",
+        status="revoked" if row.revoked_at else "active",
+        revoked_at=row.revoked_at,
+        jwt=row.jwt,
+        credential=msgspec.Raw(parse_compact(row.jwt).payload),
+    )
+
+
+@post(
+    "/v1/verify",
+    summary="Verify a credential (VC-JWT): signature, issuer key, validity and status",
+    description=(
+        "Always 200 with a report: `valid` is true only if every check passed; each check"
+        " carries the reason it passed or failed. Only keys this issuer publishes are trusted."
+    ),
+    status_code=200,
+)
+async def verify(data: JSONBody[VerifyRequest], runtime: Runtime) -> VerificationReport:
+    async def status_of(list_id: int, index: int) -> bool | None:
+        async with runtime.ctx.pool.acquire() as conn:
+            found = await store.status_list(conn, list_id)
+        return None if found is None else is_set(found[0], index)
+
+    return await verify_credential(
+        data.credential,
+        keys=runtime.ctx.keys,
+        issuer_id=runtime.did,
+        status_list_prefix=runtime.ctx.status_list_url(0)[:-1],
+        status_of=status_of,
+        now=dt.datetime.now(dt.UTC),
+    )
+
+
+@get("/verify", summary="A page to verify a credential by hand", media_type="text/html")
+async def verify_page() -> str:
+    return VERIFY_PAGE

@@ -1,0 +1,106 @@
+"""Cached reads of the ledger: learners' streams and the catalog.
+
+Streams are append-only, so a cache only ever grows: each read fetches the events after
+the cached version, which the ledger answers with one small page. The caches are bounded
+(least recently used learners are dropped).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+
+from domain.catalog import Catalog
+from proto import events as ev
+from proto.envelope import RecordedEvent
+from services.issuer.history import (
+    LearnerHistory,
+    Recorded,
+    catalog_of,
+    learner_history,
+    recorded,
+)
+from services.issuer.ledger_client import IssuerLedgerClient
+
+QUALIFICATIONS_CACHED_MAX = 10_000
+
+
+class HistoryReader:
+    def __init__(self, ledger: IssuerLedgerClient, cache_learners: int) -> None:
+        if cache_learners < 1:
+            raise ValueError("the history cache holds at least one learner")
+        self._ledger = ledger
+        self._cache: OrderedDict[str, tuple[RecordedEvent, ...]] = OrderedDict()
+        self._cache_max = cache_learners
+
+    async def learner(self, learner_id: str) -> LearnerHistory:
+        """The learner's whole stream as the ledger holds it now."""
+        cached = self._cache.get(learner_id, ())
+        fresh = await self._ledger.stream(f"learner-{learner_id}", after_version=len(cached))
+        rows = cached + tuple(fresh)
+        # Another task may have read further meanwhile: keep the longer of the two.
+        if len(rows) >= len(self._cache.get(learner_id, ())):
+            self._cache[learner_id] = rows
+        self._cache.move_to_end(learner_id)
+        while len(self._cache) > self._cache_max:
+            self._cache.popitem(last=False)
+        return learner_history(learner_id, rows)
+
+
+class CatalogReader:
+    """Qualification rules (every version, with the position that recorded it) and the
+    micro-credentials' titles."""
+
+    def __init__(self, ledger: IssuerLedgerClient) -> None:
+        self._ledger = ledger
+        self._rules: dict[str, tuple[Recorded, ...]] = {}
+        self._titles: dict[str, str] = {}
+        self._qualification_codes: frozenset[str] = frozenset()
+
+    async def _refresh(self, code: str) -> tuple[Recorded, ...]:
+        known = self._rules.get(code, ())
+        fresh = await self._ledger.stream(f"qualification-{code}", after_version=len(known))
+        rows = known + tuple(recorded(r) for r in fresh)
+        if len(rows) > len(self._rules.get(code, ())):
+            if len(self._rules) >= QUALIFICATIONS_CACHED_MAX:
+                self._rules.clear()
+            self._rules[code] = rows
+        return rows
+
+    async def catalog(self, codes: Iterable[str]) -> Catalog:
+        """The rules of ``codes`` as the ledger holds them now."""
+        rows = [r for code in sorted(set(codes)) for r in await self._refresh(code)]
+        return catalog_of(rows)
+
+    async def catalog_with(self, versions: Iterable[tuple[str, int]]) -> Catalog:
+        """The rules of ``codes``, read again only when a needed version is not cached."""
+        rows: list[Recorded] = []
+        needed: dict[str, int] = {}
+        for code, version in versions:
+            needed[code] = max(version, needed.get(code, 0))
+        for code, version in sorted(needed.items()):
+            cached = self._rules.get(code, ())
+            rows.extend(cached if len(cached) >= version else await self._refresh(code))
+        return catalog_of(rows)
+
+    async def definition(self, code: str, version: int) -> ev.QualificationDefined:
+        rows = self._rules.get(code, ())
+        if len(rows) < version:
+            rows = await self._refresh(code)
+        if not 1 <= version <= len(rows):
+            raise LookupError(f"the ledger holds no {code} v{version}")
+        event = rows[version - 1].event
+        if not isinstance(event, ev.QualificationDefined) or event.version != version:
+            raise ValueError(f"stream qualification-{code} holds {event!r} at version {version}")
+        return event
+
+    async def kinds(self, codes: Iterable[str]) -> tuple[Mapping[str, str], frozenset[str]]:
+        """Micro-credential titles and qualification codes; read again only when one of
+        ``codes`` is neither (the catalog grew since the last read)."""
+        wanted = set(codes)
+        if not wanted <= self._titles.keys() | self._qualification_codes:
+            micro = await self._ledger.definitions("micro-credentials")
+            qualifications = await self._ledger.definitions("qualifications")
+            self._titles = {str(d["code"]): str(d["title"]) for d in micro if "code" in d}
+            self._qualification_codes = frozenset(str(d["code"]) for d in qualifications)
+        return dict(self._titles), self._qualification_codes

@@ -1,0 +1,27 @@
+"""Everything the issuer's handlers need, owned by its lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from litestar.di import NamedDependency
+
+from services.issuer.handlers import IssuerContext
+from services.issuer.http.auth import KeyCache
+from services.issuer.workers import ConsumerWorker
+
+
+@dataclass
+class IssuerRuntime:
+    ctx: IssuerContext
+    keys_cache: KeyCache
+    workers: list[ConsumerWorker] = field(default_factory=list)
+    # Signed status list credentials by (list id, list version, signing kid).
+    status_list_jwts: dict[tuple[int, int, str], str] = field(default_factory=dict)
+
+    @property
+    def did(self) -> str:
+        return self.ctx.issuer.id
+
+
+Runtime = NamedDependency[IssuerRuntime]

@@ -1,0 +1,146 @@
+"""The issuer's settings, read once from ``CREDIT_LEDGER_ISSUER_*`` and passed in explicitly.
+
+The shared ones (DATABASE_URL, NATS_URL, CREDIT_LEDGER_LEDGER_URL, pool size, log level)
+stay in ``credit_ledger.settings.Settings``; these are the issuer's own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from credit_ledger.settings import SettingsError
+
+Alg = Literal["RS256", "ES256", "EdDSA"]
+ALGS: tuple[Alg, ...] = ("RS256", "ES256", "EdDSA")
+SALT_MIN_CHARS = 16
+DEV_SALT_FILE = "issuer-learner-salt"
+
+
+class Faults(msgspec.Struct, frozen=True, kw_only=True):
+    """Fault injection for the tests of crash safety; never set in production."""
+
+    crash_after_award_append: bool = False  # SIGKILL itself right after an award is appended
+    skip_first_ack: bool = False  # handle a message but leave its first delivery unacked
+
+
+class IssuerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    key_file: Path | None
+    alg: Alg
+    signing_kid: str | None
+    public_url: str
+    api_key: str | None
+    learner_hash_salt: str | None
+    dead_letter_max_deliveries: int
+    port: int
+    name: str
+    ack_wait_s: float
+    retry_backoff_max_s: float
+    nsqf_url: str
+    history_cache_learners: int
+    faults: Faults = Faults()
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name) or ""
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name) or ""
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "false").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _alg(env: Mapping[str, str]) -> Alg:
+    value = env.get("CREDIT_LEDGER_ISSUER_ALG") or "RS256"
+    for alg in ALGS:
+        if value == alg:
+            return alg
+    raise SettingsError(f"CREDIT_LEDGER_ISSUER_ALG must be one of {list(ALGS)}, got {value!r}")
+
+
+def _salt(env: Mapping[str, str]) -> str | None:
+    salt = env.get("CREDIT_LEDGER_ISSUER_LEARNER_HASH_SALT") or None
+    if salt is not None and len(salt) < SALT_MIN_CHARS:
+        raise SettingsError(
+            f"CREDIT_LEDGER_ISSUER_LEARNER_HASH_SALT must have at least {SALT_MIN_CHARS} characters"
+        )
+    return salt
+
+
+def load_issuer_settings(env: Mapping[str, str] | None = None) -> IssuerSettings:
+    """Read the issuer's settings from ``env`` (default: the process environment), once."""
+    env = os.environ if env is None else env
+    host = env.get("CREDIT_LEDGER_HTTP_HOST") or "127.0.0.1"
+    ledger_port = _int(env, "CREDIT_LEDGER_HTTP_PORT", 8000, 0, 65535)
+    port = _int(env, "CREDIT_LEDGER_ISSUER_PORT", ledger_port + 2 if ledger_port else 0, 0, 65535)
+    key_file = env.get("CREDIT_LEDGER_ISSUER_KEY_FILE") or None
+    return IssuerSettings(
+        key_file=Path(key_file).resolve() if key_file else None,
+        alg=_alg(env),
+        signing_kid=env.get("CREDIT_LEDGER_ISSUER_SIGNING_KID") or None,
+        public_url=(env.get("CREDIT_LEDGER_ISSUER_PUBLIC_URL") or f"http://{host}:{port}").rstrip(
+            "/"
+        ),
+        api_key=env.get("CREDIT_LEDGER_ISSUER_API_KEY") or None,
+        learner_hash_salt=_salt(env),
+        dead_letter_max_deliveries=_int(
+            env, "CREDIT_LEDGER_ISSUER_DEAD_LETTER_MAX_DELIVERIES", 10, 1, 100
+        ),
+        port=port,
+        name=env.get("CREDIT_LEDGER_ISSUER_NAME") or "Credit ledger qualifications issuer",
+        ack_wait_s=_float(env, "CREDIT_LEDGER_ISSUER_ACK_WAIT_S", 30.0, 1.0, 600.0),
+        retry_backoff_max_s=_float(
+            env, "CREDIT_LEDGER_ISSUER_RETRY_BACKOFF_MAX_S", 30.0, 0.1, 600.0
+        ),
+        nsqf_url=env.get("CREDIT_LEDGER_ISSUER_NSQF_URL") or "https://www.ncvet.gov.in/",
+        history_cache_learners=_int(
+            env, "CREDIT_LEDGER_ISSUER_HISTORY_CACHE_LEARNERS", 10_000, 1, 10_000_000
+        ),
+        faults=Faults(
+            crash_after_award_append=_bool(env, "CREDIT_LEDGER_ISSUER_FAULT_CRASH_AFTER_AWARD"),
+            skip_first_ack=_bool(env, "CREDIT_LEDGER_ISSUER_FAULT_SKIP_FIRST_ACK"),
+        ),
+    )
+
+
+def ensure_dev_salt(data_dir: Path) -> str:
+    """The development stack's learner-hash secret: made once, kept in ``data_dir`` (a new
+    one would give every learner a new subject id)."""
+    path = data_dir / DEV_SALT_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+    return path.read_text().strip()

@@ -1,0 +1,299 @@
+"""The issuer's JetStream consumer loops: decode, call a handler, acknowledge.
+
+Every replica runs the same three loops on the same durable consumers. Within a fetched
+batch, messages of different learners are handled concurrently and those of one learner
+in stream order. A handler's outcome decides the acknowledgement:
+
+- success: ``ack``;
+- ``PermanentFailure``, or a failure on the ``dead_letter_max_deliveries``-th delivery: the
+  message is copied to ``issuer.v1.dead-letter.<consumer>`` (stream ISSUER) with headers
+  naming its origin and the error, an ``issuer_dead_letter`` error line is logged, and the
+  original is terminated;
+- any other failure: ``nak`` with a bounded exponential delay, so it comes back later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import msgspec
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from proto import events as ev
+from proto.derived import QualificationEligible
+from proto.issuer import ISSUER_STREAM, dead_letter_subject
+from services.issuer import handlers
+from services.issuer.handlers import IssuerContext, PermanentFailure
+from services.issuer.nats_setup import (
+    AWARDS_CONSUMER,
+    CREDENTIALS_CONSUMER,
+    REVOCATIONS_CONSUMER,
+    STREAM_OF_CONSUMER,
+    declare_issuer_consumers,
+    declare_issuer_stream,
+)
+from services.ledger.relay import connect_nats
+
+log = structlog.get_logger(__name__)
+
+FETCH_MESSAGES_MAX = 64
+FETCH_TIMEOUT_S = 1.0
+DRAIN_TIMEOUT_S = 0.005
+RETRY_DELAY_MIN_S = 0.5
+RECONNECT_BACKOFF_MIN_S = 0.2
+RECONNECT_BACKOFF_MAX_S = 5.0
+ERROR_HEADER_MAX_CHARS = 500
+
+_eligible_decoder = msgspec.json.Decoder(QualificationEligible)
+Handler = Callable[[IssuerContext, Msg], Awaitable[str]]
+
+
+def retry_delay_s(deliveries: int, cap_s: float) -> float:
+    """0.5 s, 1 s, 2 s, ... doubling per delivery, never above ``cap_s``."""
+    exponent = max(0, min(deliveries - 1, 20))
+    return float(min(cap_s, RETRY_DELAY_MIN_S * (2.0**exponent)))
+
+
+def learner_of(subject: str) -> str:
+    """The learner token of ``credit.v1.eligible.<q>.<learner>`` or ``ledger.v1.learner.<id>.<T>``."""
+    parts = subject.split(".")
+    if parts[:2] == ["ledger", "v1"] and len(parts) == 5:
+        return parts[3]
+    return parts[-1]
+
+
+async def handle_eligible(ctx: IssuerContext, message: Msg) -> str:
+    try:
+        eligible = _eligible_decoder.decode(message.data)
+    except msgspec.DecodeError as exc:
+        raise PermanentFailure(f"not a QualificationEligible: {exc}") from exc
+    return await handlers.award(ctx, eligible, message.metadata.num_delivered)
+
+
+def _logged(message: Msg) -> tuple[ev.Event, int, dt.datetime]:
+    headers = message.headers or {}
+    try:
+        event = ev.decode_event(message.data)
+        position = int(headers["Ledger-Position"])
+        recorded_at = dt.datetime.fromisoformat(headers["ce-time"].replace("Z", "+00:00"))
+    except (msgspec.DecodeError, KeyError, ValueError) as exc:
+        raise PermanentFailure(f"not a ledger event message: {exc!r}") from exc
+    return event, position, recorded_at
+
+
+async def handle_credential_event(ctx: IssuerContext, message: Msg) -> str:
+    event, position, recorded_at = _logged(message)
+    match event:
+        case ev.QualificationAwarded():
+            issued = await handlers.issue_credential(ctx, event, position, recorded_at)
+            return "issued" if issued else "already_issued"
+        case ev.QualificationRevoked():
+            revoked = await handlers.revoke_credential(ctx, event, position, recorded_at)
+            return "revoked" if revoked else "nothing_to_revoke"
+    return "ignored"
+
+
+async def handle_revocation_event(ctx: IssuerContext, message: Msg) -> str:
+    event, _, _ = _logged(message)
+    match event:
+        case ev.AssessmentRevoked(learner_id=learner) | ev.CredentialRevoked(learner_id=learner):
+            headers = message.headers or {}
+            count = await handlers.cascade_revocations(ctx, learner, headers.get("ce-id", ""))
+            return f"revoked_{count}" if count else "nothing_to_revoke"
+    return "ignored"
+
+
+HANDLERS: dict[str, Handler] = {
+    AWARDS_CONSUMER: handle_eligible,
+    CREDENTIALS_CONSUMER: handle_credential_event,
+    REVOCATIONS_CONSUMER: handle_revocation_event,
+}
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    nats_url: str
+    stream_replicas: int
+
+
+class ConsumerWorker:
+    """One durable consumer's loop, reconnecting with backoff until stopped."""
+
+    def __init__(self, consumer: str, config: WorkerConfig, ctx: IssuerContext) -> None:
+        self._consumer = consumer
+        self.name = consumer
+        self._stream = STREAM_OF_CONSUMER[consumer]
+        self._handler = HANDLERS[consumer]
+        self._config = config
+        self._ctx = ctx
+        self._task: asyncio.Task[None] | None = None
+        self.consuming = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._consumer)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        backoff = RECONNECT_BACKOFF_MIN_S
+        while True:
+            nc: NatsClient | None = None
+            try:
+                nc = await connect_nats(self._config.nats_url, f"credit-ledger-{self._consumer}")
+                js = nc.jetstream(timeout=10)
+                settings = self._ctx.settings
+                await declare_issuer_stream(js, self._config.stream_replicas)
+                await declare_issuer_consumers(
+                    js, settings.ack_wait_s, settings.dead_letter_max_deliveries
+                )
+                subscription = await js.pull_subscribe_bind(
+                    durable=self._consumer, stream=self._stream
+                )
+                self.consuming = True
+                backoff = RECONNECT_BACKOFF_MIN_S
+                while True:
+                    try:
+                        # One message returns as soon as it arrives; a larger pull would
+                        # linger until it fills or expires, delaying the first message.
+                        batch = await subscription.fetch(1, timeout=FETCH_TIMEOUT_S)
+                    except TimeoutError:  # nats.errors.TimeoutError is one too
+                        continue
+                    with contextlib.suppress(TimeoutError):
+                        # Then whatever else is already waiting, without lingering.
+                        batch += await subscription.fetch(
+                            FETCH_MESSAGES_MAX - 1, timeout=DRAIN_TIMEOUT_S
+                        )
+                    await self._handle_batch(js, batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "issuer_consumer_interrupted",
+                    consumer=self._consumer,
+                    error=repr(exc),
+                    retry_in_s=backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RECONNECT_BACKOFF_MAX_S)
+            finally:
+                self.consuming = False
+                if nc is not None:
+                    with contextlib.suppress(Exception):
+                        await nc.close()
+
+    async def _handle_batch(self, js: JetStreamContext, batch: list[Msg]) -> None:
+        by_learner: dict[str, list[Msg]] = {}
+        for message in batch:
+            by_learner.setdefault(learner_of(message.subject), []).append(message)
+
+        async def in_order(messages: list[Msg]) -> None:
+            for message in messages:
+                await self._handle(js, message)
+
+        await asyncio.gather(*(in_order(group) for group in by_learner.values()))
+
+    async def _handle(self, js: JetStreamContext, message: Msg) -> None:
+        deliveries = message.metadata.num_delivered
+        settings = self._ctx.settings
+        metrics = self._ctx.metrics
+        started = time.perf_counter()
+        try:
+            outcome = await self._handler(self._ctx, message)
+        except asyncio.CancelledError:
+            raise
+        except PermanentFailure as exc:
+            await self._dead_letter(js, message, f"permanent: {exc}")
+            return
+        except Exception as exc:
+            if deliveries >= settings.dead_letter_max_deliveries:
+                await self._dead_letter(js, message, repr(exc))
+                return
+            delay = retry_delay_s(deliveries, settings.retry_backoff_max_s)
+            log.warning(
+                "issuer_message_failed",
+                consumer=self._consumer,
+                subject=message.subject,
+                deliveries=deliveries,
+                error=repr(exc),
+                retry_in_s=delay,
+            )
+            metrics.handled.labels(self._consumer, "retry").inc()
+            await message.nak(delay=delay)
+            return
+        metrics.handled.labels(self._consumer, outcome).inc()
+        if settings.faults.skip_first_ack and deliveries == 1:
+            log.warning("fault_skip_first_ack", consumer=self._consumer, subject=message.subject)
+            return
+        await message.ack()
+        log.debug(
+            "issuer_message_handled",
+            consumer=self._consumer,
+            outcome=outcome,
+            seconds=round(time.perf_counter() - started, 4),
+        )
+
+    async def _dead_letter(self, js: JetStreamContext, message: Msg, error: str) -> None:
+        meta = message.metadata
+        sequence = meta.sequence.stream
+        subject = dead_letter_subject(self._consumer)
+        await js.publish(
+            subject,
+            message.data,
+            headers={
+                "Nats-Msg-Id": f"dead-letter/{self._consumer}/{meta.stream}/{sequence}",
+                "Issuer-Original-Subject": message.subject,
+                "Issuer-Original-Stream": meta.stream,
+                "Issuer-Original-Sequence": str(sequence),
+                "Issuer-Deliveries": str(meta.num_delivered),
+                "Issuer-Error": error[:ERROR_HEADER_MAX_CHARS],
+            },
+            stream=ISSUER_STREAM,
+        )
+        await message.term()
+        self._ctx.metrics.dead_letters.labels(self._consumer).inc()
+        log.error(
+            "issuer_dead_letter",
+            consumer=self._consumer,
+            subject=message.subject,
+            stream=meta.stream,
+            stream_sequence=sequence,
+            deliveries=meta.num_delivered,
+            error=error[:ERROR_HEADER_MAX_CHARS],
+            dead_letter_subject=subject,
+            ledger_position=(message.headers or {}).get("Ledger-Position"),
+            action=_action(meta.stream, sequence, message.subject, subject),
+        )
+
+
+def _action(stream: str, sequence: int, original: str, dead_letters: str) -> str:
+    if stream == ISSUER_STREAM or not original.startswith("ledger."):
+        return (
+            f"fix the cause, then re-publish the copy kept on {dead_letters} (stream"
+            f" {ISSUER_STREAM}) to {original}; the original is `nats stream get {stream}"
+            f" {sequence}`"
+        )
+    # Never re-publish onto the LEDGER stream: only the relay writes there, in log order.
+    return (
+        f"fix the cause; the event stays in the ledger (see ledger_position) and its copy on"
+        f" {dead_letters}; until it is handled again (restart the consumer from that"
+        f" sequence, {stream} {sequence}) its award lacks a credential or revocation"
+    )
+
+
+def consumer_workers(config: WorkerConfig, ctx: IssuerContext) -> list[ConsumerWorker]:
+    return [
+        ConsumerWorker(name, config, ctx)
+        for name in (AWARDS_CONSUMER, CREDENTIALS_CONSUMER, REVOCATIONS_CONSUMER)
+    ]

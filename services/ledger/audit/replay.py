@@ -1,0 +1,110 @@
+"""``audit replay``: a learner's credit bank and award decisions at any point of the log.
+
+Rebuilt from the ledger's read API alone, with the pure core the projector uses (the
+catalog fold, the credit-bank fold, ``relevant_decisions``, the views), so the answer is
+the projector's answer at that moment, field for field: same position, same event time,
+same shapes (``LearnerBank`` of the projector's API).
+
+The catalog as of position P is the fold of every ``qualification-<code>`` and
+``microcredential-<code>`` stream up to P; the event time at P is the ``recorded_at`` of
+event P (never the wall clock), or the time asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+
+from domain.bank_summary import summarize
+from domain.catalog import fold_catalog
+from domain.credit_bank import fold
+from domain.shelf_life import utc_day
+from proto.envelope import RecordedEvent
+from services.ledger.audit.ledger_reader import LedgerReader
+from services.projector.http.queries import LearnerBank
+from services.projector.projection import relevant_decisions
+from services.projector.views import bank_view, decision_view
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+AsOf = int | dt.datetime | None
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything a replay of one learner reads, each list in position order."""
+
+    learner_id: str
+    catalog: list[RecordedEvent]
+    learner: list[RecordedEvent]
+
+
+async def load_history(reader: LedgerReader, learner_id: str) -> History:
+    qualifications, micro_credentials = await asyncio.gather(
+        reader.codes("qualifications"), reader.codes("micro-credentials")
+    )
+    names = [f"qualification-{code}" for code in qualifications]
+    names += [f"microcredential-{code}" for code in micro_credentials]
+    catalog_streams, learner = await asyncio.gather(
+        asyncio.gather(*(reader.stream(name) for name in names)),
+        reader.stream(f"learner-{learner_id}"),
+    )
+    catalog = sorted((e for events in catalog_streams for e in events), key=lambda e: e.position)
+    return History(learner_id, catalog, learner)
+
+
+async def position_at_time(reader: LedgerReader, moment: dt.datetime, head: int) -> int:
+    """The last position recorded at or before ``moment`` (0 if none): a binary search,
+    since recorded_at never runs backwards along the log."""
+    low, high = 0, head
+    while low < high:
+        middle = (low + high + 1) // 2
+        event = await reader.event_at(middle)
+        if event is None:
+            raise RuntimeError(f"the ledger has no event at position {middle} (head {head})")
+        if event.recorded_at <= moment:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+async def resolve(reader: LedgerReader, as_of: AsOf) -> tuple[int, dt.datetime]:
+    """(position, event time) to answer at, as the projector resolves them."""
+    head = (await reader.head()).position
+    if isinstance(as_of, dt.datetime):
+        if as_of.tzinfo is None:
+            raise ValueError("a time to replay at needs a time zone, e.g. 2026-03-01T00:00:00Z")
+        return await position_at_time(reader, as_of, head), as_of
+    position = head if as_of is None else min(as_of, head)
+    if position < 0:
+        raise ValueError("a position is 0 or more")
+    event = await reader.event_at(position) if position > 0 else None
+    return position, event.recorded_at if event is not None else EPOCH
+
+
+def replay(history: History, position: int, at: dt.datetime) -> LearnerBank | None:
+    """The learner's bank and decisions as of ``position``, judged at event time ``at``;
+    None when the learner had no events by then (the projector answers 404)."""
+    catalog = fold_catalog(
+        (e.data, e.position, e.recorded_at) for e in history.catalog if e.position <= position
+    )
+    bank = fold(
+        history.learner_id,
+        ((e.data, e.position, e.recorded_at) for e in history.learner if e.position <= position),
+    )
+    if not bank.passes and not bank.awards:
+        return None
+    decisions = relevant_decisions(catalog, bank, position, at)
+    return LearnerBank(
+        as_of_position=position,
+        as_of_time=at,
+        credit_bank=bank_view(summarize(bank, utc_day(at))),
+        progress=[decision_view(d) for d in decisions],
+    )
+
+
+async def replay_learner(reader: LedgerReader, learner_id: str, as_of: AsOf) -> LearnerBank | None:
+    position, at = await resolve(reader, as_of)
+    return replay(await load_history(reader, learner_id), position, at)

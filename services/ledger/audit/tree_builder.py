@@ -1,0 +1,131 @@
+"""The TreeBuilder: keeps the Merkle tree up with the log and signs periodic tree heads.
+
+One builder is active at a time (a session advisory lock on a dedicated connection, like
+the relay); it wakes on the append NOTIFY rather than polling, builds in bounded steps,
+and, when a signing key is configured, signs a head every ``head_interval_s`` if the tree
+grew. A crash or restart resumes from ``ledger.merkle_state``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from services.ledger.append import NOTIFY_CHANNEL
+from services.ledger.audit.head_store import sign_if_grown
+from services.ledger.audit.metrics import AuditMetrics
+from services.ledger.audit.signing import TreeSigner
+from services.ledger.audit.tree_build import BuildStep, build_step
+from services.ledger.db import await_leadership
+
+log = structlog.get_logger(__name__)
+
+TREE_LOCK_KEY = 0x4C45444745525452
+# A safety net only: NOTIFY wakes the builder; this bounds the wait if one is lost.
+IDLE_RECHECK_S = 2.0
+BACKOFF_MIN_S = 0.2
+BACKOFF_MAX_S = 5.0
+
+
+@dataclass(frozen=True)
+class TreeBuilderConfig:
+    batch_max: int
+    head_interval_s: float
+
+
+class TreeBuilder:
+    def __init__(
+        self,
+        config: TreeBuilderConfig,
+        signer: TreeSigner | None,
+        metrics: AuditMetrics,
+        connect_pg: Callable[[], Awaitable[asyncpg.Connection]],
+    ) -> None:
+        self._config = config
+        self._signer = signer
+        self._metrics = metrics
+        self._connect_pg = connect_pg
+        self._task: asyncio.Task[None] | None = None
+        self.is_leader = False
+        self.tree_size = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="tree-builder")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        backoff = BACKOFF_MIN_S
+        while True:
+            try:
+                await self._lead_when_possible()
+                backoff = BACKOFF_MIN_S
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("tree_builder_interrupted", error=repr(exc), retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+            finally:
+                self.is_leader = False
+                self._metrics.builder_leader.set(0)
+
+    async def _lead_when_possible(self) -> None:
+        conn = await self._connect_pg()
+        try:
+            await await_leadership(conn, TREE_LOCK_KEY)
+            self.is_leader = True
+            self._metrics.builder_leader.set(1)
+            log.info("tree_builder_leader")
+            await self._build_loop(conn)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
+
+    async def _build_loop(self, conn: asyncpg.Connection) -> None:
+        wake = asyncio.Event()
+        await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
+        next_head_at = time.monotonic()  # sign as soon as the backlog is built
+        while True:
+            wake.clear()
+            step = await build_step(conn, self._config.batch_max)
+            self._observe(step)
+            if step.leaves == self._config.batch_max:
+                continue  # more to build: heads wait until the tree has caught up
+            if self._signer is not None and time.monotonic() >= next_head_at:
+                head = await sign_if_grown(conn, self._signer, dt.datetime.now(dt.UTC))
+                next_head_at = time.monotonic() + self._config.head_interval_s
+                if head is not None:
+                    self._metrics.tree_heads_signed.inc()
+                    log.info("tree_head_signed", tree_size=head.tree_size, head_id=head.head_id)
+            timeout = IDLE_RECHECK_S
+            if self._signer is not None:
+                timeout = min(timeout, max(next_head_at - time.monotonic(), 0.0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout)
+
+    def _observe(self, step: BuildStep) -> None:
+        self.tree_size = step.tree_size
+        self._metrics.tree_size.set(step.tree_size)
+        if step.mismatch_count:
+            self._metrics.chain_mismatches.inc(step.mismatch_count)
+            first = step.mismatches[0]
+            log.error(
+                "chain_mismatch",
+                position=first.position,
+                stored_hash=first.stored_hash,
+                recomputed_hash=first.recomputed_hash,
+                mismatches_in_step=step.mismatch_count,
+                edited_positions=[m.position for m in step.mismatches if m.edited_here],
+            )

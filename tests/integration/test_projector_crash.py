@@ -1,0 +1,179 @@
+"""The projector SIGKILLed mid-stream and restarted ends where a rebuild from position 0
+ends (DESIGN §5: the checkpoint commits with the change, so nothing is applied twice or
+lost), and no threshold event reaches the CREDIT stream twice."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proto.envelope import Role
+from services.projector.app import PROJECTOR_ROLE
+from services.projector.rebuild import rebuild
+from tests.support.factories import NSTI, append_body, assessment_passed
+from tests.support.ledger import Ledger, served_ledger
+from tests.support.projector_process import ProjectorProcess
+from tests.support.read_model import (
+    duplicates,
+    outbox_drained,
+    published_eligible,
+    read_model,
+)
+from tests.support.servers import NatsHandle
+
+pytestmark = pytest.mark.integration
+
+CNC = ("CNC-FUND", "CNC-PROG", "CNC-ADV", "CNC-MAINT", "CNC-QC")
+QUALIFICATION = "ADV-CNC-MACHINING"
+LEARNERS = 400
+PASSES_EACH = 5
+BATCH = 500
+QUERY_CONCURRENCY = 8
+
+
+def learner_ids(rng: random.Random) -> list[str]:
+    return [f"{n:012d}" for n in rng.sample(range(10**11, 10**12), LEARNERS)]
+
+
+def planned_passes(rng: random.Random, learners: list[str]) -> list[dict[str, Any]]:
+    """Five CNC passes per learner, interleaved across learners: most learners pass all
+    five modules (some with a pass too old to count), the rest repeat some."""
+    today = dt.datetime.now(dt.UTC).date()
+    passes = []
+    for learner in learners:
+        codes = list(CNC) if rng.random() < 0.6 else rng.choices(CNC, k=PASSES_EACH)
+        for code in codes:
+            if rng.random() < 0.08:  # expired long ago: counts for nothing new
+                assessed_on = today - dt.timedelta(days=rng.randint(8 * 365, 15 * 365))
+            else:
+                assessed_on = today - dt.timedelta(days=rng.randint(1, 5 * 365))
+            passes.append(
+                assessment_passed(
+                    learner_id=learner,
+                    institution_id=NSTI,
+                    code=code,
+                    mode=rng.choice(("training", "rpl")),
+                    assessed_on=assessed_on,
+                )
+            )
+    rng.shuffle(passes)
+    return passes
+
+
+async def append_in_batches(ledger: Ledger, events: list[dict[str, Any]]) -> int:
+    for start in range(0, len(events), BATCH):
+        body = {"events": [append_body(e) for e in events[start : start + BATCH]]}
+        response = await ledger.post("/v1/events/batch", body, Role.INSTITUTION, NSTI)
+        assert response.status_code == 201, response.text
+    head: int = (await ledger.get("/v1/head")).json()["position"]
+    return head
+
+
+async def kill_mid_stream(projector: ProjectorProcess, past: int, head: int) -> int:
+    """SIGKILL the projector as soon as its checkpoint is past ``past`` but below the head."""
+    deadline = time.monotonic() + 60
+    while True:
+        done = await projector.checkpoint()
+        if done >= head:
+            raise AssertionError(
+                f"the projector reached the head ({head}) before it could be killed mid-stream"
+            )
+        if done > past:
+            projector.kill()
+            return done
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the projector stayed at {done}: {projector.log_tail()}")
+        await asyncio.sleep(0.01)
+
+
+async def bank_answers(projector: ProjectorProcess, learners: list[str]) -> dict[str, Any]:
+    limit = asyncio.Semaphore(QUERY_CONCURRENCY)
+
+    async def one(learner: str) -> tuple[str, Any]:
+        async with limit:
+            return learner, await projector.get_json(f"/v1/learners/{learner}/credit-bank")
+
+    return dict(await asyncio.gather(*(one(learner) for learner in learners)))
+
+
+@pytest.mark.timeout(240)
+async def test_a_projector_killed_mid_stream_and_restarted_ends_where_a_rebuild_ends(
+    database_url: str, nats: NatsHandle, tmp_path: Path
+) -> None:
+    rng = random.Random(20260)
+    learners = learner_ids(rng)
+    async with served_ledger(database_url, nats.url) as ledger:
+        catalog_head = (await ledger.get("/v1/head")).json()["position"]
+        head = await append_in_batches(ledger, planned_passes(rng, learners))
+        assert head == catalog_head + LEARNERS * PASSES_EACH
+        api_key = await ledger.key(Role.AUDITOR)
+        projector = ProjectorProcess(
+            database_url=database_url,
+            nats_url=nats.url,
+            ledger_url=ledger.base_url,
+            api_key=api_key,
+            log_path=tmp_path / "projector.log",
+        )
+        try:
+            await projector.start()
+            killed_at = await kill_mid_stream(projector, catalog_head, head)
+            stored_at_kill = (await read_model(database_url)).checkpoint
+            assert killed_at <= stored_at_kill < head
+
+            await projector.start()
+            assert await projector.wait_checkpoint(head) == head
+            restarted = await bank_answers(projector, learners)
+            await outbox_drained(database_url)
+            live_model = await read_model(database_url)
+            projector.terminate()
+
+            reached = await rebuild(
+                database_url, ledger.base_url, api_key, 10_000, PROJECTOR_ROLE, progress=False
+            )
+            assert reached == head
+            rebuilt_model = await read_model(database_url)
+            await projector.start()
+            assert await projector.wait_checkpoint(head) == head
+            rebuilt = await bank_answers(projector, learners)
+            await outbox_drained(database_url)
+            published = await published_eligible(nats.url)
+        finally:
+            await projector.aclose()
+
+    # Nothing applied twice, nothing lost: the projector's copy of the log is 1..head.
+    assert live_model.checkpoint == rebuilt_model.checkpoint == head
+    assert live_model.event_positions == list(range(1, head + 1))
+    assert rebuilt_model.event_positions == live_model.event_positions
+
+    # The read model the killed-and-restarted projector left is the one a rebuild makes.
+    assert rebuilt_model.credit_banks.keys() == set(learners)
+    assert live_model.credit_banks == rebuilt_model.credit_banks
+    assert live_model.progress == rebuilt_model.progress
+    assert live_model.thresholds == rebuilt_model.thresholds
+    differing = [learner for learner in learners if restarted[learner] != rebuilt[learner]]
+    assert differing == [], f"{len(differing)} credit banks differ, e.g. {differing[:3]}"
+
+    # Every threshold reached the CREDIT stream exactly once, across the kill, the restart,
+    # the rebuild and the second start.
+    assert duplicates([m.message_id for m in published]) == []
+    assert duplicates([m.threshold_key for m in published]) == []
+    assert {m.message_id for m in published} == {
+        message_id for _, message_id in live_model.thresholds.values()
+    }
+    satisfied = {
+        learner
+        for (learner, code), (_, is_satisfied, _, _) in rebuilt_model.progress.items()
+        if code == QUALIFICATION and is_satisfied
+    }
+    assert satisfied, "the plan should make some learners eligible"
+    per_learner = Counter(
+        m.body["learner_id"] for m in published if m.body["qualification_code"] == QUALIFICATION
+    )
+    assert {learner: per_learner[learner] for learner in satisfied} == dict.fromkeys(satisfied, 1)
