@@ -15,9 +15,9 @@ from credit_ledger.settings import Settings
 from services.ledger import db
 from services.ledger.api_keys import KeyAuthenticator
 from services.ledger.append import GroupCommitter
-from services.ledger.event_store import PostgresEventStore
 from services.ledger.audit import routes as audit_routes
 from services.ledger.audit.runtime import create_audit_runtime
+from services.ledger.event_store import PostgresEventStore
 from services.ledger.http import admin, events, ops, reads
 from services.ledger.http.auth import bearer_auth
 from services.ledger.http.problems import EXCEPTION_HANDLERS

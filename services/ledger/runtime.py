@@ -10,8 +10,8 @@ from litestar.di import NamedDependency
 from credit_ledger.settings import Settings
 from services.ledger.api_keys import KeyAuthenticator
 from services.ledger.append import GroupCommitter
-from services.ledger.event_store import EventStore
 from services.ledger.audit.runtime import AuditRuntime
+from services.ledger.event_store import EventStore
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.relay import Relay
 
