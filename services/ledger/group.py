@@ -87,7 +87,9 @@ class GroupBuilder:
         self._accepted: dict[str, tuple[bytes, AppendResult]] = {}
 
     def add(self, candidates: list[Candidate], *, atomic: bool) -> list[Outcome]:
-        state = self.state.fork() if atomic else self.state
+        # ``decide`` never changes the state when it refuses, so a lone candidate needs no
+        # private copy; only a multi-event atomic batch must be able to undo its earlier items.
+        state = self.state.fork() if atomic and len(candidates) > 1 else self.state
         saved = (self.position, self.hash, len(self.rows), dict(self._accepted))
         outcomes: list[Outcome] = []
         for candidate in candidates:

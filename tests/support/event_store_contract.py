@@ -151,3 +151,25 @@ class EventStoreContract:
             await one(store, candidate(a_pass(f"C-{n}", learner=f"12345678900{n}"), NSTI))
         events: list[dict[str, Any]] = msgspec.to_builtins(await store.read_log(0, 1000))
         assert first_mismatch(events) is None
+
+    async def test_a_refused_redemption_redeems_nothing(self, store: EventStore) -> None:
+        await with_catalog(store)
+        await one(store, candidate(a_pass("R-1"), NSTI))
+        ati = Actor(role=Role.INSTITUTION, key_id="ati", institution_id="ATI-MUMBAI")
+
+        def redemption(*assessments: str) -> ev.CreditsRedeemed:
+            return ev.CreditsRedeemed(
+                redemption_id=f"RDM-{len(assessments)}",
+                learner_id="123456789012",
+                institution_id="ATI-MUMBAI",
+                passes=[
+                    ev.PassRef(institution_id="NSTI-CHENNAI", assessment_id=a) for a in assessments
+                ],
+                programme="B.Voc. Manufacturing",
+            )
+
+        refused = await one(store, candidate(redemption("R-1", "NOT-HELD"), ati))
+        assert isinstance(refused, Refused)
+        assert refused.code == "pass_not_held"
+        # The held pass was not half-redeemed by the refused event: it can still be redeemed.
+        assert not isinstance(await one(store, candidate(redemption("R-1"), ati)), Refused)

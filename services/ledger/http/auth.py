@@ -41,7 +41,8 @@ def requires(*roles: Role) -> Any:
     """A guard admitting only the given roles."""
     allowed = frozenset(roles)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # Async, so Litestar calls it inline instead of handing it to a thread.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         actor: Actor = connection.user
         if actor.role not in allowed:
             names = ", ".join(sorted(str(r) for r in allowed))
