@@ -12,6 +12,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from credit_ledger.embedded.processes import (
@@ -150,10 +151,28 @@ class EmbeddedPostgres:
         log_file.close()
         try:
             wait_for_port("127.0.0.1", self.port, self._process, START_TIMEOUT_S)
+            self._wait_until_accepting(bin_dir)
         except Exception as exc:
             tail = log_path.read_text(errors="replace")[-4000:]
             self.stop()
             raise RuntimeError(f"embedded PostgreSQL did not start:\n{tail}") from exc
+
+    def _wait_until_accepting(self, bin_dir: Path) -> None:
+        """The port opens before recovery ends ("the database system is starting up"):
+        wait until pg_isready says connections are accepted."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise RuntimeError(f"postgres exited with {self._process.returncode}")
+            ready = subprocess.run(
+                [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-t", "1"],
+                capture_output=True,
+                check=False,
+            )
+            if ready.returncode == 0:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"PostgreSQL did not accept connections within {START_TIMEOUT_S} s")
 
     def stop(self) -> None:
         if self._process is not None:

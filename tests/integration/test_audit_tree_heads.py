@@ -215,3 +215,25 @@ async def test_without_a_signing_key_the_tree_is_built_but_no_head_is_signed(
                 break
             assert time.monotonic() < deadline, proof.text
             await asyncio.sleep(0.05)
+
+
+async def test_the_tree_can_be_built_outside_the_ledgers_process(
+    database_url: str, key_file: Path
+) -> None:
+    from credit_ledger.audit_cli import build_tree_command
+    from credit_ledger.settings import load_settings
+
+    async with running_ledger(
+        database_url,
+        CREDIT_LEDGER_TREE_SIGNING_KEY_FILE=str(key_file),
+        CREDIT_LEDGER_TREE_BUILDER_ENABLED="false",
+    ) as ledger:
+        await append_passes(ledger, 2)
+        settings = load_settings({"CREDIT_LEDGER_TREE_SIGNING_KEY_FILE": str(key_file)})
+        builder = asyncio.create_task(build_tree_command(settings, database_url))
+        try:
+            head = await sign_head(ledger)
+        finally:
+            builder.cancel()
+            await asyncio.gather(builder, return_exceptions=True)
+        assert head.tree_size == 30
