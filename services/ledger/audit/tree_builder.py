@@ -32,6 +32,8 @@ TREE_LOCK_KEY = 0x4C45444745525452
 IDLE_RECHECK_S = 2.0
 BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 5.0
+# A step is bounded by batch_max rows, so a leader finishes it well within this.
+STOP_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class TreeBuilder:
         self._metrics = metrics
         self._connect_pg = connect_pg
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._conn: asyncpg.Connection | None = None
         self.is_leader = False
         self.tree_size = 0
 
@@ -60,14 +65,28 @@ class TreeBuilder:
         self._task = asyncio.create_task(self._run(), name="tree-builder")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        """Let a leader finish its step and leave; cancel only what waits.
+
+        Cancelling a step would cancel a query inside a transaction, whose rollback then
+        waits on a connection caught mid-COPY: a shutdown that never ends.
+        """
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        if not self.is_leader:
+            task.cancel()  # waiting for leadership or backing off: nothing is half done
+        done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_S)
+        if not done:
+            if self._conn is not None:
+                self._conn.terminate()  # fails whatever awaits it, at once
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self) -> None:
         backoff = BACKOFF_MIN_S
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._lead_when_possible()
                 backoff = BACKOFF_MIN_S
@@ -82,7 +101,7 @@ class TreeBuilder:
                 self._metrics.builder_leader.set(0)
 
     async def _lead_when_possible(self) -> None:
-        conn = await self._connect_pg()
+        conn = self._conn = await self._connect_pg()
         try:
             await await_leadership(conn, TREE_LOCK_KEY)
             self.is_leader = True
@@ -90,14 +109,15 @@ class TreeBuilder:
             log.info("tree_builder_leader")
             await self._build_loop(conn)
         finally:
+            self._conn = None
             with contextlib.suppress(Exception):
                 await conn.close(timeout=2)
 
     async def _build_loop(self, conn: asyncpg.Connection) -> None:
-        wake = asyncio.Event()
+        wake = self._wake
         await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
         next_head_at = time.monotonic()  # sign as soon as the backlog is built
-        while True:
+        while not self._stopping.is_set():
             wake.clear()
             step = await build_step(conn, self._config.batch_max)
             self._observe(step)
