@@ -5,6 +5,7 @@
     check-inclusion --head --proof --event --previous-hash --jwks   offline
     check-consistency --old --new --proof --jwks                    offline
     rebuild-tree                                           DATABASE_URL, as the owner
+    build-tree                                             run the TreeBuilder here (DATABASE_URL)
     keygen PATH                                            a new tree-signing key
 
 Exit status: 0 verified (or done), 1 a check failed (the reason is printed), 2 a usage or
@@ -18,6 +19,7 @@ import asyncio
 import datetime as dt
 import gc
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -88,6 +90,11 @@ def add_parser(sub: Any) -> None:
     commands.add_parser(
         "rebuild-tree", help="recompute the Merkle tree from the log (DATABASE_URL, as the owner)"
     )
+    commands.add_parser(
+        "build-tree",
+        help="run the TreeBuilder (and periodic heads) in this process until stopped, e.g. "
+        "with CREDIT_LEDGER_TREE_BUILDER_ENABLED=false on the ledger",
+    )
     keygen = commands.add_parser("keygen", help="write a new Ed25519 tree-signing key (PEM)")
     keygen.add_argument("path", type=Path)
 
@@ -109,7 +116,16 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if command == "verify":
         return verify_command(settings.database_url, args.file)
+    if command == "build-tree":
+        return _until_interrupted(build_tree_command(settings, str(settings.database_url)))
     return asyncio.run(rebuild_tree_command(str(settings.database_url)))
+
+
+def _until_interrupted(command: Coroutine[Any, Any, int]) -> int:
+    try:
+        return asyncio.run(command)
+    except KeyboardInterrupt:
+        return 0
 
 
 class UsageError(Exception):
@@ -358,6 +374,41 @@ async def rebuild_tree_command(database_url: str, out: TextIO | None = None) -> 
     finally:
         await conn.close()
     out.write(f"rebuilt the tree: {size} leaves, {mismatches} chain mismatches\n")
+    return 0
+
+
+async def build_tree_command(settings: Settings, database_url: str) -> int:
+    """The ledger's TreeBuilder, out of the ledger's process: only one builds at a time
+    (advisory lock), so this may run beside ledgers that build too."""
+    from prometheus_client import CollectorRegistry
+
+    from services.ledger import db
+    from services.ledger.audit.head_store import register_key
+    from services.ledger.audit.metrics import AuditMetrics
+    from services.ledger.audit.signing import load_signer
+    from services.ledger.audit.tree_builder import TreeBuilder, TreeBuilderConfig
+
+    key_file = settings.tree_signing_key_file
+    signer = load_signer(key_file) if key_file is not None else None
+    if signer is not None:
+        conn = await db.connect(database_url)
+        try:
+            await register_key(conn, signer)
+        finally:
+            await conn.close()
+    builder = TreeBuilder(
+        TreeBuilderConfig(
+            batch_max=settings.tree_batch_max, head_interval_s=settings.tree_head_interval_s
+        ),
+        signer,
+        AuditMetrics(CollectorRegistry()),
+        lambda: db.connect(database_url),
+    )
+    builder.start()
+    try:
+        await asyncio.Event().wait()  # until the process is stopped
+    finally:
+        await builder.stop()
     return 0
 
 

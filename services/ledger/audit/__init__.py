@@ -1,5 +1,14 @@
-"""Transparency log over the event hashes: an RFC 6962 Merkle tree and signed tree heads.
+"""Auditing the log: chain verification, replay, and a transparency log over the event hashes.
 
-``merkle`` is pure (no I/O): hashing, proofs computed from a node store, and the offline
-verification an auditor runs. ``tree_head`` signs and verifies (tree size, root) pairs.
+Pure (no I/O): ``merkle`` (RFC 6962 hashing, proofs from a node store, the verifiers),
+``tree_head`` (Ed25519-signed tree heads), ``chain`` (walking the hash chain),
+``stored_rows`` / ``export_rows`` (canonical bytes of stored rows and of export lines),
+``offline`` (what an auditor checks from a signed head and the JWKS alone), ``replay``'s
+``replay`` (a learner at any point, with the projector's pure core).
+
+With PostgreSQL: ``node_store`` (``merkle_nodes``, ``merkle_state``), ``tree_build`` (one
+build step), ``tree_builder`` (the leader-elected background builder and periodic heads),
+``head_store`` (``tree_heads``, signing keys), ``proofs`` (proofs from one query),
+``verify`` (``audit verify``). Edges: ``routes`` (HTTP), ``runtime`` (the ledger
+lifespan's part), ``ledger_reader`` (an auditor's HTTP client), ``signing`` (key files).
 """

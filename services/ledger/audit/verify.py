@@ -52,7 +52,7 @@ class VerifyResult:
 
 
 class Verifier:
-    """Feeds entries to a ChainWalk until the first finding."""
+    """Feeds rows to a ChainWalk until the first finding."""
 
     def __init__(self, progress: Progress | None = None) -> None:
         self._walk = ChainWalk()
