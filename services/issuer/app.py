@@ -11,12 +11,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from credit_ledger.settings import Settings
+from services.common.ledger_keys import KeyCache
 from services.issuer.credentials.achievement import IssuerProfile
 from services.issuer.credentials.did import did_web
 from services.issuer.credentials.keys import KeySet, key_set
 from services.issuer.handlers import IssuerContext
 from services.issuer.http import learners, ops, public
-from services.issuer.http.auth import KeyCache
 from services.issuer.ledger_client import IssuerLedgerClient
 from services.issuer.metrics import IssuerMetrics
 from services.issuer.outbox import OutboxPublisher
@@ -69,7 +69,7 @@ def create_issuer_app(
             issuer=profile,
             metrics=metrics,
         )
-        runtime = IssuerRuntime(ctx=ctx, keys_cache=KeyCache(ledger, KEY_CACHE_TTL_S))
+        runtime = IssuerRuntime(ctx=ctx, key_cache=KeyCache(ledger, KEY_CACHE_TTL_S))
         outbox = None
         if run_workers and settings.nats_url is not None:
             config = WorkerConfig(

@@ -6,15 +6,15 @@ from dataclasses import dataclass, field
 
 from litestar.di import NamedDependency
 
+from services.common.ledger_keys import KeyCache
 from services.issuer.handlers import IssuerContext
-from services.issuer.http.auth import KeyCache
 from services.issuer.workers import ConsumerWorker
 
 
 @dataclass
 class IssuerRuntime:
     ctx: IssuerContext
-    keys_cache: KeyCache
+    key_cache: KeyCache
     workers: list[ConsumerWorker] = field(default_factory=list)
     # Signed status list credentials by (list id, list version, signing kid).
     status_list_jwts: dict[tuple[int, int, str], str] = field(default_factory=dict)

@@ -11,11 +11,11 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from credit_ledger.settings import Settings
+from services.common.ledger_keys import PUBLIC_PATHS, KeyCache, ledger_key_auth
 from services.ledger import db
 from services.ledger.http.problems import EXCEPTION_HANDLERS
 from services.ledger.http.request_id import request_id_middleware
 from services.projector.http import ops, queries
-from services.projector.http.auth import KeyCache, ledger_key_auth
 from services.projector.ledger_client import LedgerClient
 from services.projector.metrics import ProjectorMetrics
 from services.projector.outbox import OutboxPublisher
@@ -57,7 +57,7 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
                 pool, settings.nats_url, settings.nats_stream_replicas, committed, metrics
             )
         app.state.runtime = ProjectorRuntime(
-            pool=pool, keys=KeyCache(ledger, KEY_CACHE_TTL_S), metrics=metrics, worker=worker
+            pool=pool, key_cache=KeyCache(ledger, KEY_CACHE_TTL_S), metrics=metrics, worker=worker
         )
         for task in (worker, outbox):
             if task is not None:
@@ -85,7 +85,7 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
             ops.metrics,
         ],
         dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
-        middleware=[request_id_middleware, ledger_key_auth()],
+        middleware=[request_id_middleware, ledger_key_auth(exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(

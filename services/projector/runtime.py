@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 from litestar.di import NamedDependency
 
-from services.projector.http.auth import KeyCache
+from services.common.ledger_keys import KeyCache
 from services.projector.metrics import ProjectorMetrics
 from services.projector.worker import ProjectorWorker
 
@@ -15,7 +15,7 @@ from services.projector.worker import ProjectorWorker
 @dataclass
 class ProjectorRuntime:
     pool: asyncpg.Pool
-    keys: KeyCache
+    key_cache: KeyCache
     metrics: ProjectorMetrics
     worker: ProjectorWorker | None
 

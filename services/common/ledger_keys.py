@@ -1,13 +1,15 @@
-"""Callers present the same API keys as to the ledger; the ledger says who they are.
+"""Callers of the projector and the issuer present the API keys they use with the ledger;
+the ledger says who they are.
 
-The projector never reads the ledger's tables (DESIGN §2): it asks GET /v1/whoami and
-caches the answer briefly.
+No service reads another's tables (DESIGN §2), so these services ask the ledger's
+GET /v1/whoami and cache the answer briefly. The app's runtime exposes the cache as
+``key_cache``.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
@@ -15,13 +17,18 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.middleware.base import DefineMiddleware
 
 from proto.envelope import Actor
-from services.projector.ledger_client import LedgerClient
 
 CACHE_ENTRIES_MAX = 10_000
+TOKEN_MAX_CHARS = 512
+PUBLIC_PATHS = [r"^/health", r"^/ready", r"^/metrics", r"^/schema"]
+
+
+class WhoAmI(Protocol):
+    async def whoami(self, token: str) -> Actor | None: ...
 
 
 class KeyCache:
-    def __init__(self, ledger: LedgerClient, ttl_s: float) -> None:
+    def __init__(self, ledger: WhoAmI, ttl_s: float) -> None:
         self._ledger = ledger
         self._ttl_s = ttl_s
         self._entries: dict[str, tuple[Actor | None, float]] = {}
@@ -42,15 +49,15 @@ class LedgerKeyMiddleware(AbstractAuthenticationMiddleware):
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > TOKEN_MAX_CHARS:
             raise NotAuthorizedException("send an API key as 'Authorization: Bearer <key>'")
-        actor = await connection.app.state.runtime.keys.actor(token.strip())
+        cache: KeyCache = connection.app.state.runtime.key_cache
+        actor = await cache.actor(token)
         if actor is None:
             raise NotAuthorizedException("the API key is unknown, malformed or revoked")
         return AuthenticationResult(user=actor, auth=actor.key_id)
 
 
-def ledger_key_auth() -> DefineMiddleware:
-    return DefineMiddleware(
-        LedgerKeyMiddleware, exclude=[r"^/health", r"^/ready", r"^/metrics", r"^/schema"]
-    )
+def ledger_key_auth(exclude: list[str] | None = None) -> DefineMiddleware:
+    return DefineMiddleware(LedgerKeyMiddleware, exclude=exclude)
