@@ -51,7 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     audit_api_key: str | None
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -64,7 +64,7 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+def env_float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -77,7 +77,7 @@ def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -89,7 +89,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, choices: set[str]) -> str:
+def env_choice(env: Mapping[str, str], name: str, default: str, choices: set[str]) -> str:
     value = env.get(name) or default
     if value not in choices:
         raise SettingsError(f"{name} must be one of {sorted(choices)}, got {value!r}")
@@ -105,7 +105,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     except re.error as exc:
         raise SettingsError(f"CREDIT_LEDGER_LEARNER_ID_PATTERN is not a regex: {exc}") from exc
     host = env.get("CREDIT_LEDGER_HTTP_HOST") or "127.0.0.1"
-    port = _int(env, "CREDIT_LEDGER_HTTP_PORT", 8000, 0, 65535)
+    port = env_int(env, "CREDIT_LEDGER_HTTP_PORT", 8000, 0, 65535)
     ledger_url = (env.get("CREDIT_LEDGER_LEDGER_URL") or f"http://{host}:{port}").rstrip("/")
     key_file = env.get("CREDIT_LEDGER_TREE_SIGNING_KEY_FILE") or None
     return Settings(
@@ -118,35 +118,41 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "/"
         ),
         learner_id_pattern=pattern,
-        request_body_max_bytes=_int(
+        request_body_max_bytes=env_int(
             env, "CREDIT_LEDGER_REQUEST_BODY_MAX_BYTES", 2 * 1024 * 1024, 1024, 64 * 1024 * 1024
         ),
-        batch_events_max=_int(env, "CREDIT_LEDGER_BATCH_EVENTS_MAX", 1000, 1, 10_000),
-        group_commit_events_max=_int(env, "CREDIT_LEDGER_GROUP_COMMIT_EVENTS_MAX", 2000, 1, 50_000),
-        group_commit_wait_ms=_float(env, "CREDIT_LEDGER_GROUP_COMMIT_WAIT_MS", 1.0, 0.0, 1000.0),
-        group_commit_queue_max=_int(
+        batch_events_max=env_int(env, "CREDIT_LEDGER_BATCH_EVENTS_MAX", 1000, 1, 10_000),
+        group_commit_events_max=env_int(
+            env, "CREDIT_LEDGER_GROUP_COMMIT_EVENTS_MAX", 2000, 1, 50_000
+        ),
+        group_commit_wait_ms=env_float(env, "CREDIT_LEDGER_GROUP_COMMIT_WAIT_MS", 1.0, 0.0, 1000.0),
+        group_commit_queue_max=env_int(
             env, "CREDIT_LEDGER_GROUP_COMMIT_QUEUE_MAX", 10_000, 1, 1_000_000
         ),
-        db_pool_size=_int(env, "CREDIT_LEDGER_DB_POOL_SIZE", 10, 2, 200),
-        relay_enabled=_bool(env, "CREDIT_LEDGER_RELAY_ENABLED", True),
-        relay_batch_max=_int(env, "CREDIT_LEDGER_RELAY_BATCH_MAX", 500, 1, 10_000),
-        log_level=_choice(
+        db_pool_size=env_int(env, "CREDIT_LEDGER_DB_POOL_SIZE", 10, 2, 200),
+        relay_enabled=env_bool(env, "CREDIT_LEDGER_RELAY_ENABLED", True),
+        relay_batch_max=env_int(env, "CREDIT_LEDGER_RELAY_BATCH_MAX", 500, 1, 10_000),
+        log_level=env_choice(
             env, "CREDIT_LEDGER_LOG_LEVEL", "info", {"debug", "info", "warning", "error"}
         ),
-        log_format=_choice(env, "CREDIT_LEDGER_LOG_FORMAT", "json", {"json", "console"}),
-        api_key_cache_ttl_s=_float(env, "CREDIT_LEDGER_API_KEY_CACHE_TTL_S", 2.0, 0.0, 300.0),
-        nats_stream_replicas=_int(env, "CREDIT_LEDGER_NATS_STREAM_REPLICAS", 1, 1, 5),
+        log_format=env_choice(env, "CREDIT_LEDGER_LOG_FORMAT", "json", {"json", "console"}),
+        api_key_cache_ttl_s=env_float(env, "CREDIT_LEDGER_API_KEY_CACHE_TTL_S", 2.0, 0.0, 300.0),
+        nats_stream_replicas=env_int(env, "CREDIT_LEDGER_NATS_STREAM_REPLICAS", 1, 1, 5),
         ce_source=env.get("CREDIT_LEDGER_CE_SOURCE") or "urn:credit-ledger:ledger",
         ledger_url=ledger_url,
         projector_api_key=env.get("CREDIT_LEDGER_PROJECTOR_API_KEY") or None,
-        projector_port=_int(env, "CREDIT_LEDGER_PROJECTOR_PORT", port + 1 if port else 0, 0, 65535),
-        projector_cache_learners=_int(
+        projector_port=env_int(
+            env, "CREDIT_LEDGER_PROJECTOR_PORT", port + 1 if port else 0, 0, 65535
+        ),
+        projector_cache_learners=env_int(
             env, "CREDIT_LEDGER_PROJECTOR_CACHE_LEARNERS", 10_000, 1, 10_000_000
         ),
         tree_signing_key_file=Path(key_file).resolve() if key_file else None,
-        tree_head_interval_s=_float(env, "CREDIT_LEDGER_TREE_HEAD_INTERVAL_S", 60.0, 0.1, 86_400.0),
-        tree_builder_enabled=_bool(env, "CREDIT_LEDGER_TREE_BUILDER_ENABLED", True),
-        tree_batch_max=_int(env, "CREDIT_LEDGER_TREE_BATCH_MAX", 5000, 1, 100_000),
+        tree_head_interval_s=env_float(
+            env, "CREDIT_LEDGER_TREE_HEAD_INTERVAL_S", 60.0, 0.1, 86_400.0
+        ),
+        tree_builder_enabled=env_bool(env, "CREDIT_LEDGER_TREE_BUILDER_ENABLED", True),
+        tree_batch_max=env_int(env, "CREDIT_LEDGER_TREE_BATCH_MAX", 5000, 1, 100_000),
         audit_url=(env.get("CREDIT_LEDGER_AUDIT_URL") or ledger_url).rstrip("/"),
         audit_api_key=env.get("CREDIT_LEDGER_AUDIT_API_KEY") or None,
     )

@@ -22,17 +22,14 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
-    DiscardPolicy,
     ReplayPolicy,
-    RetentionPolicy,
-    StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
 
 from proto.derived import CREDIT_STREAM
 from proto.issuer import ISSUER_STREAM, ISSUER_SUBJECTS
 from proto.subjects import LEDGER_STREAM
+from services.ledger.nats_streams import declare_stream, stream_config
 
 AWARDS_CONSUMER = "issuer-awards"
 CREDENTIALS_CONSUMER = "issuer-credentials"
@@ -43,34 +40,16 @@ DUPLICATE_WINDOW_S = 120.0
 
 
 def issuer_stream_config(replicas: int) -> StreamConfig:
-    return StreamConfig(
-        name=ISSUER_STREAM,
-        description="Credentials issued and revoked by the issuer; its dead letters.",
-        subjects=[ISSUER_SUBJECTS],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        discard=DiscardPolicy.OLD,
-        max_msgs=-1,
-        max_bytes=-1,
-        max_age=0,
-        max_msg_size=1024 * 1024,
-        max_msgs_per_subject=-1,
-        num_replicas=replicas,
-        duplicate_window=DUPLICATE_WINDOW_S,
-        allow_direct=True,
-        deny_delete=True,
-        deny_purge=False,
+    return stream_config(
+        ISSUER_STREAM,
+        [ISSUER_SUBJECTS],
+        "Credentials issued and revoked by the issuer; its dead letters.",
+        replicas,
     )
 
 
 async def declare_issuer_stream(js: JetStreamContext, replicas: int) -> None:
-    config = issuer_stream_config(replicas)
-    try:
-        await js.stream_info(ISSUER_STREAM)
-    except NotFoundError:
-        await js.add_stream(config)
-        return
-    await js.update_stream(config)
+    await declare_stream(js, issuer_stream_config(replicas))
 
 
 def _consumer(

@@ -14,7 +14,7 @@ from typing import Literal
 
 import msgspec
 
-from credit_ledger.settings import SettingsError
+from credit_ledger.settings import SettingsError, env_bool, env_float, env_int
 
 Alg = Literal["RS256", "ES256", "EdDSA"]
 ALGS: tuple[Alg, ...] = ("RS256", "ES256", "EdDSA")
@@ -46,41 +46,6 @@ class IssuerSettings(msgspec.Struct, frozen=True, kw_only=True):
     faults: Faults = Faults()
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name) or ""
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name) or ""
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str) -> bool:
-    raw = (env.get(name) or "false").strip().lower()
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
-
-
 def _alg(env: Mapping[str, str]) -> Alg:
     value = env.get("CREDIT_LEDGER_ISSUER_ALG") or "RS256"
     for alg in ALGS:
@@ -102,8 +67,10 @@ def load_issuer_settings(env: Mapping[str, str] | None = None) -> IssuerSettings
     """Read the issuer's settings from ``env`` (default: the process environment), once."""
     env = os.environ if env is None else env
     host = env.get("CREDIT_LEDGER_HTTP_HOST") or "127.0.0.1"
-    ledger_port = _int(env, "CREDIT_LEDGER_HTTP_PORT", 8000, 0, 65535)
-    port = _int(env, "CREDIT_LEDGER_ISSUER_PORT", ledger_port + 2 if ledger_port else 0, 0, 65535)
+    ledger_port = env_int(env, "CREDIT_LEDGER_HTTP_PORT", 8000, 0, 65535)
+    port = env_int(
+        env, "CREDIT_LEDGER_ISSUER_PORT", ledger_port + 2 if ledger_port else 0, 0, 65535
+    )
     key_file = env.get("CREDIT_LEDGER_ISSUER_KEY_FILE") or None
     return IssuerSettings(
         key_file=Path(key_file).resolve() if key_file else None,
@@ -114,22 +81,24 @@ def load_issuer_settings(env: Mapping[str, str] | None = None) -> IssuerSettings
         ),
         api_key=env.get("CREDIT_LEDGER_ISSUER_API_KEY") or None,
         learner_hash_salt=_salt(env),
-        dead_letter_max_deliveries=_int(
+        dead_letter_max_deliveries=env_int(
             env, "CREDIT_LEDGER_ISSUER_DEAD_LETTER_MAX_DELIVERIES", 10, 1, 100
         ),
         port=port,
         name=env.get("CREDIT_LEDGER_ISSUER_NAME") or "Credit ledger qualifications issuer",
-        ack_wait_s=_float(env, "CREDIT_LEDGER_ISSUER_ACK_WAIT_S", 30.0, 1.0, 600.0),
-        retry_backoff_max_s=_float(
+        ack_wait_s=env_float(env, "CREDIT_LEDGER_ISSUER_ACK_WAIT_S", 30.0, 1.0, 600.0),
+        retry_backoff_max_s=env_float(
             env, "CREDIT_LEDGER_ISSUER_RETRY_BACKOFF_MAX_S", 30.0, 0.1, 600.0
         ),
         nsqf_url=env.get("CREDIT_LEDGER_ISSUER_NSQF_URL") or "https://www.ncvet.gov.in/",
-        history_cache_learners=_int(
+        history_cache_learners=env_int(
             env, "CREDIT_LEDGER_ISSUER_HISTORY_CACHE_LEARNERS", 10_000, 1, 10_000_000
         ),
         faults=Faults(
-            crash_after_award_append=_bool(env, "CREDIT_LEDGER_ISSUER_FAULT_CRASH_AFTER_AWARD"),
-            skip_first_ack=_bool(env, "CREDIT_LEDGER_ISSUER_FAULT_SKIP_FIRST_ACK"),
+            crash_after_award_append=env_bool(
+                env, "CREDIT_LEDGER_ISSUER_FAULT_CRASH_AFTER_AWARD", False
+            ),
+            skip_first_ack=env_bool(env, "CREDIT_LEDGER_ISSUER_FAULT_SKIP_FIRST_ACK", False),
         ),
     )
 

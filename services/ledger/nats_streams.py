@@ -13,11 +13,12 @@ DUPLICATE_WINDOW_S = 120.0
 MAX_MSG_BYTES = 1024 * 1024
 
 
-def ledger_stream_config(replicas: int) -> StreamConfig:
+def stream_config(name: str, subjects: list[str], description: str, replicas: int) -> StreamConfig:
+    """Every stream of the system: file storage, kept for ever, de-duplicated by message id."""
     return StreamConfig(
-        name=LEDGER_STREAM,
-        description="Every event of the credit ledger, in log position order.",
-        subjects=[LEDGER_SUBJECTS],
+        name=name,
+        description=description,
+        subjects=subjects,
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,
@@ -34,12 +35,26 @@ def ledger_stream_config(replicas: int) -> StreamConfig:
     )
 
 
-async def declare_ledger_stream(js: JetStreamContext, replicas: int) -> None:
+def ledger_stream_config(replicas: int) -> StreamConfig:
+    return stream_config(
+        LEDGER_STREAM,
+        [LEDGER_SUBJECTS],
+        "Every event of the credit ledger, in log position order.",
+        replicas,
+    )
+
+
+async def declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
     """Create the stream, or bring an existing one to this configuration."""
-    config = ledger_stream_config(replicas)
+    if config.name is None:
+        raise ValueError("a stream needs a name")
     try:
-        await js.stream_info(LEDGER_STREAM)
+        await js.stream_info(config.name)
     except NotFoundError:
         await js.add_stream(config)
         return
     await js.update_stream(config)
+
+
+async def declare_ledger_stream(js: JetStreamContext, replicas: int) -> None:
+    await declare_stream(js, ledger_stream_config(replicas))

@@ -7,16 +7,13 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
-    DiscardPolicy,
     ReplayPolicy,
-    RetentionPolicy,
-    StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
 
 from proto.derived import CREDIT_STREAM, CREDIT_SUBJECTS
 from proto.subjects import LEDGER_STREAM, LEDGER_SUBJECTS
+from services.ledger.nats_streams import declare_stream, stream_config
 
 PROJECTOR_CONSUMER = "projector"
 ACK_WAIT_S = 30.0
@@ -27,23 +24,11 @@ MAX_ACK_PENDING = 5000
 
 
 def credit_stream_config(replicas: int) -> StreamConfig:
-    return StreamConfig(
-        name=CREDIT_STREAM,
-        description="Messages derived from the log: eligibility thresholds, credit bank changes.",
-        subjects=[CREDIT_SUBJECTS],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        discard=DiscardPolicy.OLD,
-        max_msgs=-1,
-        max_bytes=-1,
-        max_age=0,
-        max_msg_size=1024 * 1024,
-        max_msgs_per_subject=-1,
-        num_replicas=replicas,
-        duplicate_window=120.0,
-        allow_direct=True,
-        deny_delete=True,
-        deny_purge=False,
+    return stream_config(
+        CREDIT_STREAM,
+        [CREDIT_SUBJECTS],
+        "Messages derived from the log: eligibility thresholds, credit bank changes.",
+        replicas,
     )
 
 
@@ -67,12 +52,7 @@ def projector_consumer_config() -> ConsumerConfig:
 
 
 async def declare_credit_stream(js: JetStreamContext, replicas: int) -> None:
-    try:
-        await js.stream_info(CREDIT_STREAM)
-    except NotFoundError:
-        await js.add_stream(credit_stream_config(replicas))
-        return
-    await js.update_stream(credit_stream_config(replicas))
+    await declare_stream(js, credit_stream_config(replicas))
 
 
 async def declare_projector_consumer(js: JetStreamContext) -> None:
