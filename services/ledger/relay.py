@@ -26,6 +26,7 @@ from nats.js import JetStreamContext
 
 from proto.canonical import format_recorded_at
 from proto.subjects import LEDGER_STREAM, ce_type, subject_for
+from services.common.supervise import supervise
 from services.ledger.append import NOTIFY_CHANNEL
 from services.ledger.db import await_leadership
 from services.ledger.metrics import LedgerMetrics
@@ -37,8 +38,6 @@ RELAY_LOCK_KEY = 0x4C45444745525259
 # A safety net only: NOTIFY wakes the relay; this bounds the wait if a notification is lost.
 IDLE_RECHECK_S = 2.0
 ACK_TIMEOUT_S = 5.0
-BACKOFF_MIN_S = 0.2
-BACKOFF_MAX_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -108,19 +107,10 @@ class Relay:
             self._task = None
 
     async def _run(self) -> None:
-        backoff = BACKOFF_MIN_S
-        while True:
-            try:
-                await self._lead_when_possible()
-                backoff = BACKOFF_MIN_S
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("relay_interrupted", error=repr(exc), retry_in_s=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-            finally:
-                self.is_leader = False
+        await supervise(self._lead_when_possible, name="relay", after_each=self._relay_stopped)
+
+    def _relay_stopped(self) -> None:
+        self.is_leader = False
 
     async def _lead_when_possible(self) -> None:
         conn = await self._connect_pg()

@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from proto.subjects import LEDGER_STREAM
+from services.common.supervise import supervise
 from services.ledger import db
 from services.ledger.relay import connect_nats
 from services.projector import store
@@ -35,8 +36,6 @@ FETCH_MESSAGES_MAX = 500
 FETCH_TIMEOUT_S = 1.0
 IDLE_HEAD_CHECK_S = 5.0
 GAP_PAGE_EVENTS = 1000
-BACKOFF_MIN_S = 0.2
-BACKOFF_MAX_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -76,19 +75,10 @@ class ProjectorWorker:
             self._task = None
 
     async def _run(self) -> None:
-        backoff = BACKOFF_MIN_S
-        while True:
-            try:
-                await self._lead()
-                backoff = BACKOFF_MIN_S
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("projector_interrupted", error=repr(exc), retry_in_s=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-            finally:
-                self.is_leader = False
+        await supervise(self._lead, name="projector", after_each=self._projector_stopped)
+
+    def _projector_stopped(self) -> None:
+        self.is_leader = False
 
     async def _lead(self) -> None:
         lock_conn = await self._connect()
