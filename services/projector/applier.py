@@ -31,7 +31,7 @@ async def apply_batch(
                         f"checkpoint is {done}, but the next entry is {entries[0].position}"
                     )
                 outcome = await projection.apply(
-                    entries, lambda learner: store.load_bank(conn, learner)
+                    entries, lambda learners: store.load_banks(conn, learners)
                 )
                 queued = await store.write_batch(
                     conn, outcome, publish_bank_updates=publish_bank_updates

@@ -17,9 +17,10 @@ from services.ledger.nats_streams import declare_stream, stream_config
 
 PROJECTOR_CONSUMER = "projector"
 ACK_WAIT_S = 30.0
-# Redelivery backoff; max_deliver is unbounded because the projector must never skip an
+# Redelivery backoff; its first step replaces ack_wait, so it must outlast a batch (a 1 s
+# first step made JetStream redeliver batches still being applied). max_deliver is unbounded because the projector must never skip an
 # event: a message that keeps failing stops the projector loudly instead.
-BACKOFF_S = [1.0, 2.0, 5.0, 10.0, 30.0]
+BACKOFF_S = [ACK_WAIT_S, 60.0, 120.0, 300.0]
 MAX_ACK_PENDING = 5000
 
 

@@ -19,7 +19,8 @@ from domain.decision import Decision
 from domain.rules import evaluate
 from services.projector.log_entry import LogEntry
 
-BankLoader = Callable[[str], Awaitable[CreditBank]]
+# Loads the banks of many learners at once (one query for a whole batch's cache misses).
+BankLoader = Callable[[list[str]], Awaitable[dict[str, CreditBank]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +82,17 @@ class Projection:
     def cached_learners(self) -> int:
         return len(self._cache)
 
-    async def apply(self, entries: list[LogEntry], load_bank: BankLoader) -> BatchOutcome:
+    async def apply(self, entries: list[LogEntry], load_banks: BankLoader) -> BatchOutcome:
         """Stage a batch; nothing here changes until ``commit`` is called after the DB commit."""
         outcome = BatchOutcome(entries=entries, catalog=self.catalog)
+        missing = sorted(
+            {
+                e.learner_id
+                for e in entries
+                if e.learner_id is not None and e.learner_id not in self._cache
+            }
+        )
+        loaded = await load_banks(missing) if missing else {}
         for entry in entries:
             learner = entry.learner_id
             if learner is None:
@@ -91,9 +100,7 @@ class Projection:
                     outcome.catalog, entry.event, entry.position, entry.recorded_at
                 )
                 continue
-            bank = (
-                outcome.banks.get(learner) or self._cache.get(learner) or await load_bank(learner)
-            )
+            bank = outcome.banks.get(learner) or self._cache.get(learner) or loaded[learner]
             bank = evolve(bank, entry.event, entry.position, entry.recorded_at)
             outcome.banks[learner] = bank
             decisions = relevant_decisions(outcome.catalog, bank, entry.position, entry.recorded_at)

@@ -63,8 +63,18 @@ async def catalog_history(conn: Conn, up_to: int | None = None) -> History:
     return _history(rows)
 
 
-async def load_bank(conn: Conn, learner_id: str) -> CreditBank:
-    return fold(learner_id, await learner_history(conn, learner_id))
+async def load_banks(conn: Conn, learner_ids: list[str]) -> dict[str, CreditBank]:
+    """Fold many learners' histories from one query (a batch's cache misses)."""
+    histories: dict[str, History] = {learner: [] for learner in learner_ids}
+    for row in await conn.fetch(
+        "SELECT learner_id, data::text AS data, position, recorded_at FROM projector.events"
+        " WHERE learner_id = ANY($1::text[]) ORDER BY learner_id, position",
+        learner_ids,
+    ):
+        histories[row["learner_id"]].append(
+            (decode_event(row["data"]), row["position"], row["recorded_at"])
+        )
+    return {learner: fold(learner, history) for learner, history in histories.items()}
 
 
 async def load_catalog(conn: Conn) -> Catalog:
@@ -202,20 +212,32 @@ async def _write_thresholds(conn: Conn, thresholds: list[Threshold]) -> int:
 
 
 async def _queue_bank_updates(conn: Conn, outcome: BatchOutcome, at: dt.datetime) -> int:
-    queued = 0
+    """One CreditBankUpdated per changed learner, queued with a single statement."""
+    messages = []
     for learner, bank in outcome.banks.items():
         summary = summarize(bank, utc_day(bank.recorded_at or at))
-        message = CreditBankUpdated(
-            message_id=bank_message_id(learner, bank.position),
-            learner_id=learner,
-            position=bank.position,
-            total_hours=summary.total_hours,
-            total_credits=exact_text(summary.total_credits),
-            credit_points=exact_text(summary.credit_points),
-            held_qualifications=sorted({a.qualification_code for a in summary.qualifications}),
+        messages.append(
+            CreditBankUpdated(
+                message_id=bank_message_id(learner, bank.position),
+                learner_id=learner,
+                position=bank.position,
+                total_hours=summary.total_hours,
+                total_credits=exact_text(summary.total_credits),
+                credit_points=exact_text(summary.credit_points),
+                held_qualifications=sorted({a.qualification_code for a in summary.qualifications}),
+            )
         )
-        queued += await _enqueue(conn, message.message_id, bank_subject(learner), message)
-    return queued
+    if not messages:
+        return 0
+    rows = await conn.fetch(
+        "INSERT INTO projector.outbox (message_id, subject, payload)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])"
+        " ON CONFLICT (message_id) DO NOTHING RETURNING id",
+        [m.message_id for m in messages],
+        [bank_subject(m.learner_id) for m in messages],
+        [_encoder.encode(m) for m in messages],
+    )
+    return len(rows)
 
 
 async def _enqueue(conn: Conn, message_id: str, subject: str, message: Any) -> int:

@@ -122,10 +122,11 @@ class ProjectorWorker:
             (from_message(m.data, dict(m.headers or {})) for m in messages),
             key=lambda e: e.position,
         )
-        await self.apply(entries)
+        applied = await self.apply(entries)
         for message in messages:
             await message.ack()
-        for entry in entries:
+        # Only what this delivery applied: a redelivered duplicate would count its lag twice.
+        for entry in applied:
             self._metrics.lag_seconds.observe(max(time.time() - entry.recorded_at.timestamp(), 0.0))
 
     async def _catch_up_to(self, head: int) -> None:
@@ -144,15 +145,16 @@ class ProjectorWorker:
             await self._apply_in_order([from_recorded(r) for r in recorded])
             after = page_end
 
-    async def apply(self, entries: list[LogEntry]) -> None:
-        """Apply entries after the checkpoint, filling any gap before them from the ledger."""
+    async def apply(self, entries: list[LogEntry]) -> list[LogEntry]:
+        """Apply entries after the checkpoint, filling any gap before them from the ledger;
+        returns the entries this call applied."""
         if not entries:
-            return
+            return []
         async with self._pool.acquire() as conn:
             done = await store.checkpoint(conn)
         fresh = _after(entries, done)
         if not fresh:
-            return
+            return []
         if fresh[0].position != done + 1:
             log.warning("projector_gap", after=done, next_seen=fresh[0].position)
             await self._apply_range(done, fresh[0].position - 1)
@@ -167,6 +169,7 @@ class ProjectorWorker:
             contiguous.append(entry)
             expected = entry.position + 1
         await self._apply_in_order(contiguous)
+        return fresh
 
     async def _apply_in_order(self, entries: list[LogEntry]) -> None:
         if not entries:
