@@ -105,7 +105,9 @@ class ProjectorWorker:
         subscription = await js.pull_subscribe_bind(
             durable=PROJECTOR_CONSUMER, stream=LEDGER_STREAM
         )
-        idle_since = time.monotonic()
+        # The first idle moment checks the ledger head at once: what NATS lost while this
+        # projector was down is found on start, not a whole idle period later.
+        idle_since = time.monotonic() - IDLE_HEAD_CHECK_S
         while True:
             try:
                 messages = await subscription.fetch(FETCH_MESSAGES_MAX, timeout=FETCH_TIMEOUT_S)
