@@ -1,1 +1,1 @@
-"""Projector: folds the log into each learner's credit bank (not built yet, see its issue)."""
+"""Projector: folds the log into each learner's credit bank, progress and thresholds."""
