@@ -11,7 +11,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from credit_ledger.settings import Settings
+from proto.issuer import ISSUER_STREAM
 from services.common.ledger_keys import KeyCache
+from services.common.outbox import OutboxConfig, OutboxPublisher
 from services.issuer.credentials.achievement import IssuerProfile
 from services.issuer.credentials.did import did_web
 from services.issuer.credentials.keys import KeySet, key_set
@@ -19,7 +21,7 @@ from services.issuer.handlers import IssuerContext
 from services.issuer.http import learners, ops, public
 from services.issuer.ledger_client import IssuerLedgerClient
 from services.issuer.metrics import IssuerMetrics
-from services.issuer.outbox import OutboxPublisher
+from services.issuer.nats_setup import declare_issuer_stream
 from services.issuer.readers import CatalogReader, HistoryReader
 from services.issuer.runtime import IssuerRuntime
 from services.issuer.settings import IssuerSettings
@@ -76,8 +78,18 @@ def create_issuer_app(
                 nats_url=settings.nats_url, stream_replicas=settings.nats_stream_replicas
             )
             runtime.workers = consumer_workers(config, ctx)
+            replicas = settings.nats_stream_replicas
             outbox = OutboxPublisher(
-                pool, settings.nats_url, settings.nats_stream_replicas, metrics, ctx.outbox_wake
+                pool,
+                OutboxConfig(
+                    table="issuer.outbox",
+                    stream=ISSUER_STREAM,
+                    declare=lambda js: declare_issuer_stream(js, replicas),
+                    nats_url=settings.nats_url,
+                    name="issuer-outbox",
+                ),
+                ctx.outbox_wake,
+                metrics.published,
             )
         app.state.runtime = runtime
         for worker in runtime.workers:

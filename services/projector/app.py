@@ -11,14 +11,16 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from credit_ledger.settings import Settings
+from proto.derived import CREDIT_STREAM
 from services.common.ledger_keys import PUBLIC_PATHS, KeyCache, ledger_key_auth
+from services.common.outbox import OutboxConfig, OutboxPublisher
 from services.ledger import db
 from services.ledger.http.problems import EXCEPTION_HANDLERS
 from services.ledger.http.request_id import request_id_middleware
 from services.projector.http import ops, queries
 from services.projector.ledger_client import LedgerClient
 from services.projector.metrics import ProjectorMetrics
-from services.projector.outbox import OutboxPublisher
+from services.projector.nats_setup import declare_credit_stream
 from services.projector.runtime import ProjectorRuntime
 from services.projector.worker import ProjectorWorker, WorkerConfig
 
@@ -53,8 +55,18 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
                 metrics,
                 committed,
             )
+            replicas = settings.nats_stream_replicas
             outbox = OutboxPublisher(
-                pool, settings.nats_url, settings.nats_stream_replicas, committed, metrics
+                pool,
+                OutboxConfig(
+                    table="projector.outbox",
+                    stream=CREDIT_STREAM,
+                    declare=lambda js: declare_credit_stream(js, replicas),
+                    nats_url=settings.nats_url,
+                    name="projector-outbox",
+                ),
+                committed,
+                metrics.published,
             )
         app.state.runtime = ProjectorRuntime(
             pool=pool, key_cache=KeyCache(ledger, KEY_CACHE_TTL_S), metrics=metrics, worker=worker
