@@ -7,7 +7,9 @@ import time
 from typing import Any
 
 import nats
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from proto.subjects import LEDGER_STREAM
@@ -34,29 +36,8 @@ async def read_jetstream(url: str, count: int, timeout_s: float = 30.0) -> list[
     """The first ``count`` messages of the LEDGER stream, via an explicit pull consumer."""
     nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=5)
     try:
-        js = nc.jetstream(timeout=10)
         deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                await js.stream_info(LEDGER_STREAM)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
-        subscription = await js.pull_subscribe(
-            "ledger.v1.>",
-            durable=None,
-            stream=LEDGER_STREAM,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=30,
-                max_deliver=5,
-                max_ack_pending=10_000,
-                inactive_threshold=60,
-            ),
-        )
+        subscription = await _from_the_start(nc, LEDGER_STREAM, "ledger.v1.>", deadline)
         messages: list[Msg] = []
         while len(messages) < count and time.monotonic() < deadline:
             try:
@@ -86,29 +67,8 @@ async def read_stream_messages(
     then for ``count`` messages (returns what arrived, so a test can also check "no more")."""
     nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=5)
     try:
-        js = nc.jetstream(timeout=10)
         deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                await js.stream_info(stream)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
-        subscription = await js.pull_subscribe(
-            subject,
-            durable=None,
-            stream=stream,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=30,
-                max_deliver=5,
-                max_ack_pending=10_000,
-                inactive_threshold=60,
-            ),
-        )
+        subscription = await _from_the_start(nc, stream, subject, deadline)
         messages: list[Msg] = []
         while len(messages) < count + 1 and time.monotonic() < deadline:
             try:
@@ -123,3 +83,31 @@ async def read_stream_messages(
         return messages
     finally:
         await nc.close()
+
+
+async def _from_the_start(
+    nc: NatsClient, stream: str, subject: str, deadline: float
+) -> JetStreamContext.PullSubscription:
+    """An ephemeral pull consumer over the whole stream, once the stream exists."""
+    js = nc.jetstream(timeout=10)
+    while True:
+        try:
+            await js.stream_info(stream)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+    return await js.pull_subscribe(
+        subject,
+        durable=None,
+        stream=stream,
+        config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=30,
+            max_deliver=5,
+            max_ack_pending=10_000,
+            inactive_threshold=60,
+        ),
+    )
