@@ -71,8 +71,10 @@ async def test_a_completed_certificate_is_awarded_once_with_a_credential_anyone_
         did = (await issuer.client.get("/.well-known/did.json")).json()
         assert did["id"] == document["issuer"]["id"]
         base = str(issuer.client.base_url).rstrip("/")
-        key = (await issuer.client.get(credential["key_id"].removeprefix(base))).json()
-        assert key["kid"] == credential["key_id"]
+        assert credential["key_id"].startswith(f"{did['id']}#")
+        thumbprint = credential["key_id"].rsplit("#", 1)[1]
+        key = (await issuer.client.get(f"/v1/keys/{thumbprint}")).json()
+        assert key["kid"] == f"{base}/v1/keys/{thumbprint}"
         assert "d" not in key
         public = (await issuer.client.get(credential["credential_url"].removeprefix(base))).json()
         assert (public["status"], public["jwt"]) == ("active", credential["jwt"])

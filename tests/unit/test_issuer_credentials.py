@@ -20,7 +20,13 @@ from services.issuer.credentials.achievement import (
 from services.issuer.credentials.did import did_web
 from services.issuer.credentials.identity import identity_for, identity_matches
 from services.issuer.credentials.jws import b64url_decode, b64url_encode, encode_compact
-from services.issuer.credentials.keys import KeySet, ensure_dev_keys, generate_key, key_set
+from services.issuer.credentials.keys import (
+    KeySet,
+    ensure_dev_keys,
+    generate_key,
+    key_set,
+    public_jwk_members,
+)
 from services.issuer.credentials.status_list import StatusEntry
 from services.issuer.credentials.vc_jwt import (
     VerificationReport,
@@ -131,9 +137,28 @@ async def verify(token: str, keys: KeySet, revoked: bool = False) -> Verificatio
 async def test_a_signed_credential_verifies(keys: KeySet) -> None:
     token, key = sign_credential(credential(), keys)
     header = json.loads(b64url_decode(token.split(".")[0]))
-    assert header == {"alg": "RS256", "kid": keys.kid(key), "typ": "JWT"}
+    assert header == {"alg": "RS256", "kid": f"{ISSUER.id}#{key.thumbprint}", "typ": "JWT"}
     report = await verify(token, keys)
     assert report.valid, report
+    assert report.kid == keys.kid(key)
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])
+async def test_credentials_signed_with_the_older_key_url_kid_still_verify(
+    alg: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    keys = key_set(ensure_dev_keys(tmp_path_factory.mktemp("k")), alg, None, PUBLIC_URL)  # type: ignore[arg-type]
+    key = keys.active
+    legacy = {"alg": key.alg, "kid": keys.key_url(key), "typ": "JWT"}
+    token = encode_compact(legacy, ENCODER.encode(jwt_claims(credential())), key.jwk)
+    report = await verify(token, keys)
+    assert report.valid, report
+    assert report.kid == f"{PUBLIC_URL}/v1/keys/{key.thumbprint}"
+    # A DID URL of another DID does not name our key, though the fragment is ours.
+    foreign = {**legacy, "kid": f"did:web:elsewhere.example#{key.thumbprint}"}
+    token = encode_compact(foreign, ENCODER.encode(jwt_claims(credential())), key.jwk)
+    report = await verify(token, keys)
+    assert not report.issuer_key.ok
 
 
 async def test_each_failure_is_reported_with_its_reason(keys: KeySet, tmp_path: Path) -> None:
@@ -171,7 +196,7 @@ async def test_each_failure_is_reported_with_its_reason(keys: KeySet, tmp_path: 
 async def test_an_embedded_jwk_is_not_trusted(keys: KeySet) -> None:
     stranger = generate_key("RS256")
     claims = jwt_claims(credential())
-    header = {"alg": "RS256", "typ": "JWT", "jwk": {"kty": "RSA"}}
+    header = {"alg": "RS256", "typ": "JWT", "jwk": public_jwk_members(stranger)}
     token = encode_compact(header, ENCODER.encode(claims), stranger)
     report = await verify(token, keys)
     assert not report.issuer_key.ok

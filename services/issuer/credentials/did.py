@@ -2,15 +2,19 @@
 
 ``https://host:port/path`` becomes ``did:web:host%3Aport:path``; the document lists every
 published key as a JsonWebKey2020 verification method usable for assertions (signing
-credentials), with the fragment being the key's RFC 7638 thumbprint.
+credentials), with the fragment being the key's RFC 7638 thumbprint. That DID URL is the
+``kid`` credentials are signed with, so a did:web verifier resolves the issuer's DID,
+finds the verification method whose ``id`` is the token's ``kid`` and checks the signature
+with its ``publicKeyJwk``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from services.issuer.credentials.keys import KeySet
+if TYPE_CHECKING:
+    from services.issuer.credentials.keys import KeySet
 
 DID_CONTEXTS = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"]
 
@@ -25,9 +29,11 @@ def did_web(public_url: str) -> str:
 
 
 def did_document(did: str, keys: KeySet) -> dict[str, Any]:
+    if keys.did != did:
+        raise ValueError(f"the keys are those of {keys.did}, not {did}")
     methods = [
         {
-            "id": f"{did}#{key.thumbprint}",
+            "id": keys.kid(key),
             "type": "JsonWebKey2020",
             "controller": did,
             "publicKeyJwk": keys.public_jwk(key),

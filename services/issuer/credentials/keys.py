@@ -5,16 +5,22 @@ key keep verifying; one key signs. Rotation: add the new key to the file (append
 JWKS, or add a PEM file whose name sorts last) and restart; the newest key of the
 configured algorithm signs unless ``CREDIT_LEDGER_ISSUER_SIGNING_KID`` names another.
 
-Key ids are RFC 7638 thumbprints, so they are stable and need no registry; the ``kid`` in a
-token is the HTTPS URL ``<public URL>/v1/keys/<thumbprint>``, which the issuer serves as
-the public JWK (OB 3.0: a URI that dereferences to the JWK).
+The JWK encoding, the RFC 7638 thumbprints and the key generation are joserfc's. Key ids
+are thumbprints, so they are stable and need no registry. A key has two ``kid`` forms:
+
+- the DID URL ``<issuer did:web>#<thumbprint>``, the verification method that
+  ``/.well-known/did.json`` lists: credentials are signed with it, so a verifier that
+  starts from the issuer's DID (the usual path for did:web) finds the key;
+- the HTTPS URL ``<public URL>/v1/keys/<thumbprint>``, which the issuer serves as the
+  public JWK: credentials signed before the DID URL form carry it, and it stays resolvable
+  (the JWKS lists every key under both forms, and /v1/verify accepts both).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,22 +28,17 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from joserfc.errors import JoseError, SecurityWarning
+from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
-from services.issuer.credentials.jws import (
-    Alg,
-    JwsError,
-    PrivateKey,
-    PublicKey,
-    alg_of_key,
-    b64url_decode,
-    b64url_encode,
-)
+from services.issuer.credentials.did import did_web
+from services.issuer.credentials.jws import Alg, JwsError, SigningKey, alg_of_key
 
 DEV_KEY_FILE = "issuer-keys.jwks.json"
 KEYS_MAX = 100
 KEY_FILE_MAX_BYTES = 1024 * 1024
 DEV_RSA_BITS = 2048
-_P256_BYTES = 32
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
 
 
 class KeyFileError(ValueError):
@@ -48,14 +49,11 @@ class KeyFileError(ValueError):
 class IssuerKey:
     thumbprint: str
     alg: Alg
-    private: PrivateKey
-
-    @property
-    def public(self) -> PublicKey:
-        return self.private.public_key()
+    jwk: SigningKey  # with its private half
+    public: SigningKey  # the public half only: what verification uses
 
     def public_members(self) -> dict[str, str]:
-        return public_jwk_members(self.public)
+        return public_jwk_members(self.jwk)
 
 
 class KeySet:
@@ -66,145 +64,139 @@ class KeySet:
             raise KeyFileError("the active key must be one of the key set")
         self.keys = tuple(keys)
         self.active = active
+        self.did = did_web(public_url)
         self._key_url = f"{public_url.rstrip('/')}/v1/keys/"
         self._by_thumbprint = {k.thumbprint: k for k in keys}
 
     def kid(self, key: IssuerKey) -> str:
+        """The DID URL of the key: what credentials are signed with."""
+        return f"{self.did}#{key.thumbprint}"
+
+    def key_url(self, key: IssuerKey) -> str:
+        """The HTTPS URL of the key: the kid of credentials signed before the DID URL form."""
         return self._key_url + key.thumbprint
 
-    def public_jwk(self, key: IssuerKey) -> dict[str, str]:
-        return {**key.public_members(), "kid": self.kid(key), "alg": key.alg, "use": "sig"}
+    def public_jwk(self, key: IssuerKey, *, legacy: bool = False) -> dict[str, str]:
+        kid = self.key_url(key) if legacy else self.kid(key)
+        return {**key.public_members(), "kid": kid, "alg": key.alg, "use": "sig"}
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
-        return {"keys": [self.public_jwk(k) for k in self.keys]}
+        """Every key under its DID URL kid, then again under its HTTPS URL kid."""
+        return {
+            "keys": [
+                *(self.public_jwk(k) for k in self.keys),
+                *(self.public_jwk(k, legacy=True) for k in self.keys),
+            ]
+        }
 
     def by_thumbprint(self, thumbprint: str) -> IssuerKey | None:
         return self._by_thumbprint.get(thumbprint)
 
     def by_kid(self, kid: str) -> IssuerKey | None:
-        """The key a token's ``kid`` names: our key URL, or a DID URL ending in '#<thumbprint>'."""
-        if kid.startswith(self._key_url):
-            return self._by_thumbprint.get(kid.removeprefix(self._key_url))
-        _, sep, fragment = kid.rpartition("#")
-        return self._by_thumbprint.get(fragment) if sep else None
+        """The key a token's ``kid`` names: our DID URL or our key URL, nothing else."""
+        for prefix in (f"{self.did}#", self._key_url):
+            if kid.startswith(prefix):
+                return self._by_thumbprint.get(kid.removeprefix(prefix))
+        return None
 
 
-# --- JWK <-> cryptography ----------------------------------------------------------------
+# --- JWK (joserfc) ----------------------------------------------------------------------
 
 
-def _uint(value: int, length: int | None = None) -> str:
-    size = length if length is not None else max(1, (value.bit_length() + 7) // 8)
-    return b64url_encode(value.to_bytes(size, "big"))
+def _required_members(key: SigningKey) -> list[str]:
+    return ["kty", *(name for name, p in key.value_registry.items() if p.required)]
 
 
-def _int_of(jwk: Mapping[str, Any], name: str) -> int:
-    raw = jwk.get(name)
-    if not isinstance(raw, str):
-        raise KeyFileError(f"the JWK has no {name!r} member")
-    return int.from_bytes(b64url_decode(raw), "big")
-
-
-def public_jwk_members(key: PublicKey) -> dict[str, str]:
+def public_jwk_members(key: SigningKey) -> dict[str, str]:
     """The required public members (RFC 7517/7518/8037) and nothing else."""
-    match key:
-        case rsa.RSAPublicKey():
-            numbers = key.public_numbers()
-            return {"kty": "RSA", "n": _uint(numbers.n), "e": _uint(numbers.e)}
-        case ec.EllipticCurvePublicKey():
-            point = key.public_numbers()
-            return {
-                "kty": "EC",
-                "crv": "P-256",
-                "x": _uint(point.x, _P256_BYTES),
-                "y": _uint(point.y, _P256_BYTES),
-            }
-        case ed25519.Ed25519PublicKey():
-            raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-            return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
-    raise KeyFileError(f"unsupported key type {type(key).__name__}")
+    data = key.as_dict(private=False)
+    return {name: str(data[name]) for name in _required_members(key)}
 
 
-def private_jwk(key: PrivateKey) -> dict[str, str]:
-    """A JWK with the private members, for the key file (never published)."""
-    public = public_jwk_members(key.public_key())
-    match key:
-        case rsa.RSAPrivateKey():
-            n = key.private_numbers()
-            return {
-                **public,
-                "d": _uint(n.d),
-                "p": _uint(n.p),
-                "q": _uint(n.q),
-                "dp": _uint(n.dmp1),
-                "dq": _uint(n.dmq1),
-                "qi": _uint(n.iqmp),
-            }
-        case ec.EllipticCurvePrivateKey():
-            return {**public, "d": _uint(key.private_numbers().private_value, _P256_BYTES)}
-        case ed25519.Ed25519PrivateKey():
-            raw = key.private_bytes(
-                serialization.Encoding.Raw,
-                serialization.PrivateFormat.Raw,
-                serialization.NoEncryption(),
-            )
-            return {**public, "d": b64url_encode(raw)}
-    raise KeyFileError(f"unsupported key type {type(key).__name__}")
+def _spki(key: SigningKey) -> bytes:
+    return key.public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
-def public_key_of_jwk(jwk: Mapping[str, Any]) -> PublicKey:
-    kty = jwk.get("kty")
-    if kty == "RSA":
-        return rsa.RSAPublicNumbers(_int_of(jwk, "e"), _int_of(jwk, "n")).public_key()
-    if kty == "EC" and jwk.get("crv") == "P-256":
-        return ec.EllipticCurvePublicNumbers(
-            _int_of(jwk, "x"), _int_of(jwk, "y"), ec.SECP256R1()
-        ).public_key()
-    if kty == "OKP" and jwk.get("crv") == "Ed25519":
-        return ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(str(jwk.get("x", ""))))
-    raise KeyFileError(f"unsupported JWK (kty {kty!r}, crv {jwk.get('crv')!r})")
-
-
-def private_key_of_jwk(jwk: Mapping[str, Any]) -> PrivateKey:
-    if "d" not in jwk:
-        raise KeyFileError("a signing key's JWK must carry its private member 'd'")
-    public = public_key_of_jwk(jwk)
-    match public:
-        case rsa.RSAPublicKey():
-            numbers = rsa.RSAPrivateNumbers(
-                p=_int_of(jwk, "p"),
-                q=_int_of(jwk, "q"),
-                d=_int_of(jwk, "d"),
-                dmp1=_int_of(jwk, "dp"),
-                dmq1=_int_of(jwk, "dq"),
-                iqmp=_int_of(jwk, "qi"),
-                public_numbers=public.public_numbers(),
-            )
-            return numbers.private_key()
-        case ec.EllipticCurvePublicKey():
-            return ec.EllipticCurvePrivateNumbers(
-                _int_of(jwk, "d"), public.public_numbers()
-            ).private_key()
-        case ed25519.Ed25519PublicKey():
-            key = ed25519.Ed25519PrivateKey.from_private_bytes(b64url_decode(str(jwk["d"])))
-            if public_jwk_members(key.public_key()) != public_jwk_members(public):
-                raise KeyFileError("an Ed25519 JWK's 'd' does not match its 'x'")
-            return key
-    raise KeyFileError("unsupported JWK")
-
-
-def thumbprint(key: PublicKey) -> str:
-    """RFC 7638: SHA-256 over the required members, sorted, without whitespace."""
-    members = public_jwk_members(key)
-    canonical = json.dumps(members, sort_keys=True, separators=(",", ":")).encode()
-    return b64url_encode(hashlib.sha256(canonical).digest())
-
-
-def issuer_key(private: PrivateKey) -> IssuerKey:
+def _checked(key: Any) -> SigningKey:
+    if not isinstance(key, RSAKey | ECKey | OKPKey):
+        raise KeyFileError(f"unsupported key type {type(key).__name__}: RSA, P-256 or Ed25519")
     try:
-        alg = alg_of_key(private)
+        alg_of_key(key)
     except JwsError as exc:
         raise KeyFileError(str(exc)) from exc
-    return IssuerKey(thumbprint=thumbprint(private.public_key()), alg=alg, private=private)
+    return key
+
+
+def public_key_of_jwk(jwk: Mapping[str, Any]) -> SigningKey:
+    """A public JWK (private members ignored) as a joserfc key."""
+    public = {k: v for k, v in jwk.items() if k not in PRIVATE_MEMBERS}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SecurityWarning)
+            key = JWKRegistry.import_key(public)
+    except (JoseError, ValueError, KeyError, TypeError) as exc:
+        raise KeyFileError(f"unsupported JWK (kty {jwk.get('kty')!r}): {exc}") from exc
+    return _checked(key)
+
+
+def _wrap(
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey,
+) -> SigningKey:
+    """joserfc's key of a ``cryptography`` private key, members computed from it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        if isinstance(private, rsa.RSAPrivateKey):
+            return _checked(RSAKey.import_key(private))
+        if isinstance(private, ec.EllipticCurvePrivateKey):
+            return _checked(ECKey.import_key(private))
+        return _checked(OKPKey.import_key(private))
+
+
+def private_key_of_jwk(jwk: Mapping[str, Any]) -> SigningKey:
+    """A signing key from its JWK; its public members must be those of its private ones."""
+    if "d" not in jwk:
+        raise KeyFileError("a signing key's JWK must carry its private member 'd'")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SecurityWarning)
+            given = JWKRegistry.import_key(dict(jwk))
+    except (JoseError, ValueError, KeyError, TypeError) as exc:
+        raise KeyFileError(f"unsupported JWK (kty {jwk.get('kty')!r}): {exc}") from exc
+    given = _checked(given)
+    private = given.private_key
+    if private is None or not isinstance(
+        private, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    ):
+        raise KeyFileError("the JWK holds no usable private key")
+    # Re-derive every member from the private key: a JWK whose 'x' (or 'n') is not that of
+    # its 'd' would otherwise publish a key that verifies nothing we sign.
+    key = _wrap(private)
+    if _spki(public_key_of_jwk(jwk)) != _spki(key):
+        raise KeyFileError(f"a {jwk.get('kty')} JWK's public members do not match its 'd'")
+    return key
+
+
+def private_jwk(key: SigningKey) -> dict[str, Any]:
+    """A JWK with the private members, for the key file (never published)."""
+    return dict(key.as_dict(private=True))
+
+
+def thumbprint(key: SigningKey) -> str:
+    """RFC 7638: SHA-256 over the required members, sorted, without whitespace (joserfc)."""
+    return key.thumbprint()
+
+
+def issuer_key(key: SigningKey) -> IssuerKey:
+    try:
+        alg = alg_of_key(key)
+    except JwsError as exc:
+        raise KeyFileError(str(exc)) from exc
+    if not key.is_private:
+        raise KeyFileError("a signing key needs its private half")
+    public = public_key_of_jwk(public_jwk_members(key))
+    return IssuerKey(thumbprint=thumbprint(key), alg=alg, jwk=key, public=public)
 
 
 # --- files ------------------------------------------------------------------------------
@@ -222,8 +214,8 @@ def _keys_of_jwks(raw: bytes, path: Path) -> list[IssuerKey]:
     except ValueError as exc:
         raise KeyFileError(f"{path} is not JSON: {exc}") from exc
     entries = document.get("keys") if isinstance(document, dict) else None
-    if not isinstance(entries, list):
-        raise KeyFileError(f"{path} is not a JWKS (an object with a 'keys' array)")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise KeyFileError(f"{path} is not a JWKS (an object with a 'keys' array of JWKs)")
     return [issuer_key(private_key_of_jwk(entry)) for entry in entries]
 
 
@@ -239,7 +231,7 @@ def _keys_of_pem(raw: bytes, path: Path) -> list[IssuerKey]:
             loaded, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
         ):
             raise KeyFileError(f"{path} holds a {type(loaded).__name__}, not RSA, P-256 or Ed25519")
-        keys.append(issuer_key(loaded))
+        keys.append(issuer_key(_wrap(loaded)))
     return keys
 
 
@@ -279,7 +271,7 @@ def key_set(path: Path, alg: Alg, signing_kid: str | None, public_url: str) -> K
     return KeySet(keys, usable[-1], public_url)
 
 
-def write_jwks(path: Path, keys: Sequence[PrivateKey]) -> None:
+def write_jwks(path: Path, keys: Sequence[SigningKey]) -> None:
     """Write private keys as a JWKS readable by the owner only."""
     document = {"keys": [private_jwk(k) for k in keys]}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -291,12 +283,13 @@ def write_jwks(path: Path, keys: Sequence[PrivateKey]) -> None:
     temporary.replace(path)
 
 
-def generate_key(alg: Alg) -> PrivateKey:
+def generate_key(alg: Alg) -> SigningKey:
+    """A new private key for ``alg`` (joserfc generates it)."""
     if alg == "RS256":
-        return rsa.generate_private_key(public_exponent=65537, key_size=DEV_RSA_BITS)
+        return RSAKey.generate_key(DEV_RSA_BITS)
     if alg == "ES256":
-        return ec.generate_private_key(ec.SECP256R1())
-    return ed25519.Ed25519PrivateKey.generate()
+        return ECKey.generate_key("P-256")
+    return OKPKey.generate_key("Ed25519")
 
 
 def ensure_dev_keys(data_dir: Path) -> Path:

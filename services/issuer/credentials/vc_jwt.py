@@ -4,8 +4,10 @@ Verification reports four checks, each with a reason a person can act on:
 
 - ``signature``: a well-formed compact JWS, an accepted ``alg`` (never ``none``), and a
   signature that holds under the key;
-- ``issuer_key``: the ``kid`` names a key this issuer publishes (embedded ``jwk`` keys are
-  not trusted: anyone can embed their own), and ``iss`` / ``issuer.id`` are this issuer;
+- ``issuer_key``: the ``kid`` names a key this issuer publishes, as the DID URL its
+  did.json lists (``did:web:...#<thumbprint>``, what credentials are signed with) or as the
+  key URL older credentials carry (``<public URL>/v1/keys/<thumbprint>``); embedded ``jwk``
+  keys are not trusted (anyone can embed their own); ``iss`` / ``issuer.id`` are this issuer;
 - ``validity``: the JWT claims match the credential (OB 3.0 §8.2.6) and now lies between
   ``validFrom`` and ``validUntil``;
 - ``status``: the credential's bit in its Bitstring Status List is not set.
@@ -23,9 +25,9 @@ from services.issuer.credentials.achievement import encode_payload, jwt_claims
 from services.issuer.credentials.jws import (
     JwsError,
     check_header,
-    check_signature,
     encode_compact,
     parse_compact,
+    signature_holds,
 )
 from services.issuer.credentials.keys import IssuerKey, KeySet
 from services.issuer.credentials.status_list import PURPOSE, STATUS_LIST_BITS
@@ -38,7 +40,7 @@ def sign_credential(credential: Mapping[str, Any], keys: KeySet) -> tuple[str, I
     key = keys.active
     # OB 3.0 allows exactly alg, kid, jwk and typ in the JOSE header; typ must be "JWT".
     header = {"alg": key.alg, "kid": keys.kid(key), "typ": "JWT"}
-    return encode_compact(header, encode_payload(jwt_claims(credential)), key.private), key
+    return encode_compact(header, encode_payload(jwt_claims(credential)), key.jwk), key
 
 
 class Check(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,12 +114,15 @@ async def verify_credential(
         return _report(skipped, _fail(reason), skipped, skipped, header)
     key = keys.by_kid(kid)
     if key is None:
-        reason = f"kid {kid} is not a key this issuer publishes (see /.well-known/jwks.json)"
+        reason = (
+            f"kid {kid} is not a key this issuer publishes (see /.well-known/did.json"
+            " or /.well-known/jwks.json)"
+        )
         return _report(skipped, _fail(reason), skipped, skipped, header)
     if key.alg != alg:
         reason = f"the header says {alg} but key {kid} is an {key.alg} key"
         return _report(_fail(reason), _ok(f"{kid} is published"), skipped, skipped, header)
-    if not check_signature(parsed.signing_input, parsed.signature, key.public):
+    if not signature_holds(token, key.public):
         reason = "the signature does not match the payload: it was altered or signed by another key"
         return _report(_fail(reason), _ok(f"{kid} is published"), skipped, skipped, header)
     signature = _ok(f"{alg} signature holds under {kid}")

@@ -50,7 +50,15 @@ def _cacheable(body: object, media_type: str = JSON_MEDIA_TYPE) -> Response[obje
     )
 
 
-@get("/.well-known/jwks.json", summary="The issuer's public keys (JWKS), old ones included")
+@get(
+    "/.well-known/jwks.json",
+    summary="The issuer's public keys (JWKS), old ones included",
+    description=(
+        "Each key twice: under its DID URL kid (`did:web:...#<thumbprint>`, what credentials"
+        " are signed with) and under its key URL kid (`<public URL>/v1/keys/<thumbprint>`,"
+        " what credentials signed before the DID URL form carry)."
+    ),
+)
 async def jwks(runtime: Runtime) -> Response[object]:
     return _cacheable(runtime.ctx.keys.jwks())
 
@@ -64,13 +72,21 @@ async def did_json(runtime: Runtime) -> Response[object]:
     return _cacheable(did_document(runtime.did, runtime.ctx.keys), "application/did+json")
 
 
-@get("/v1/keys/{thumbprint:str}", summary="One public key as a JWK (what a kid dereferences to)")
+@get(
+    "/v1/keys/{thumbprint:str}",
+    summary="One public key as a JWK (what an older credential's kid dereferences to)",
+    description=(
+        "Credentials signed before the DID URL kid carry `<public URL>/v1/keys/<thumbprint>`"
+        " as their kid; this serves that key, with that kid. Newer credentials name"
+        " `did:web:...#<thumbprint>`, a verification method of /.well-known/did.json."
+    ),
+)
 async def public_key(thumbprint: FromPath[str], runtime: Runtime) -> Response[object]:
     keys = runtime.ctx.keys
     key = keys.by_thumbprint(thumbprint)
     if key is None:
         raise NotFoundException(f"no key {thumbprint}")
-    return _cacheable(keys.public_jwk(key), "application/jwk+json")
+    return _cacheable(keys.public_jwk(key, legacy=True), "application/jwk+json")
 
 
 async def _status_list_jwt(runtime: IssuerRuntime, list_id: int) -> str | None:
