@@ -15,13 +15,20 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from domain.bank_summary import BankSummary, summarize
-from domain.holdings import CreditBank, HeldAward, Pass, PassKey, empty_bank
+from domain.holdings import AwardBlock, CreditBank, HeldAward, Pass, PassKey, empty_bank
 from domain.shelf_life import require_aware, utc_day
 from domain.units import level_to_halves
 from proto import events as ev
 
 # Events that describe the catalog or institutions, never a learner's holdings.
-CATALOG_EVENTS = (ev.InstitutionRegistered, ev.MicroCredentialDefined, ev.QualificationDefined)
+CATALOG_EVENTS = (
+    ev.InstitutionRegistered,
+    ev.AccreditationGranted,
+    ev.AccreditationExtended,
+    ev.AccreditationWithdrawn,
+    ev.MicroCredentialDefined,
+    ev.QualificationDefined,
+)
 
 LearnerEvent = (
     ev.AssessmentPassed
@@ -31,6 +38,7 @@ LearnerEvent = (
     | ev.CreditsRedeemed
     | ev.QualificationAwarded
     | ev.QualificationRevoked
+    | ev.AwardBlockLifted
 )
 
 
@@ -75,11 +83,13 @@ def _apply(
         case ev.AssessmentRevoked():
             return _assessment_revoked(bank, event)
         case ev.CreditsRedeemed():
-            return _redeemed(bank, event, utc_day(recorded_at))
+            return _redeemed(bank, event, utc_day(recorded_at), position)
         case ev.QualificationAwarded():
-            return _awarded(bank, event, position)
+            return _awarded(bank, event, position, recorded_at)
         case ev.QualificationRevoked():
-            return _award_revoked(bank, event)
+            return _award_revoked(bank, event, position)
+        case ev.AwardBlockLifted():
+            return _block_lifted(bank, event)
 
 
 def _new_pass(
@@ -158,17 +168,21 @@ def _assessment_revoked(bank: CreditBank, event: ev.AssessmentRevoked) -> Credit
     return _with_pass(bank, replace(found, revoked=True))
 
 
-def _redeemed(bank: CreditBank, event: ev.CreditsRedeemed, day: dt.date) -> CreditBank:
+def _redeemed(
+    bank: CreditBank, event: ev.CreditsRedeemed, day: dt.date, position: int
+) -> CreditBank:
     for ref in event.passes:
         found = _existing(bank, PassKey(ref.institution_id, ref.assessment_id))
         # The ledger redeems only passes held on the day it records the redemption.
         if not found.held_on(day):
             raise ValueError(f"pass {found.key} is not held on {day} and cannot be redeemed")
-        bank = _with_pass(bank, replace(found, redeemed=True))
+        bank = _with_pass(bank, replace(found, redeemed=True, redeemed_position=position))
     return bank
 
 
-def _awarded(bank: CreditBank, event: ev.QualificationAwarded, position: int) -> CreditBank:
+def _awarded(
+    bank: CreditBank, event: ev.QualificationAwarded, position: int, recorded_at: dt.datetime
+) -> CreditBank:
     if event.award_id in bank.awards:
         raise ValueError(f"award {event.award_id} is recorded twice")
     keys = tuple(
@@ -186,11 +200,12 @@ def _awarded(bank: CreditBank, event: ev.QualificationAwarded, position: int) ->
         required_qualifications=tuple(event.required_qualifications),
         counted_hours=event.counted_hours,
         position=position,
+        recorded_at=recorded_at,
     )
     return _with_award(bank, award)
 
 
-def _award_revoked(bank: CreditBank, event: ev.QualificationRevoked) -> CreditBank:
+def _award_revoked(bank: CreditBank, event: ev.QualificationRevoked, position: int) -> CreditBank:
     award = bank.awards.get(event.award_id)
     if award is None or award.qualification_code != event.qualification_code:
         raise ValueError(
@@ -199,10 +214,31 @@ def _award_revoked(bank: CreditBank, event: ev.QualificationRevoked) -> CreditBa
         )
     if award.revoked:
         raise ValueError(f"award {event.award_id} is already revoked")
-    return _with_award(bank, replace(award, revoked=True))
+    bank = _with_award(bank, replace(award, revoked=True))
+    if event.reason_code in ev.ADMIN_REVOCATION_REASONS:
+        block = AwardBlock(
+            qualification_code=event.qualification_code,
+            award_id=event.award_id,
+            reason_code=str(event.reason_code),
+            note=event.note,
+            position=position,
+        )
+        blocks = {**bank.award_blocks, event.qualification_code: block}
+        bank = replace(bank, award_blocks=MappingProxyType(blocks))
+    return bank
+
+
+def _block_lifted(bank: CreditBank, event: ev.AwardBlockLifted) -> CreditBank:
+    if event.qualification_code not in bank.award_blocks:
+        raise ValueError(
+            f"learner {bank.learner_id} has no block on {event.qualification_code} to lift"
+        )
+    blocks = {k: v for k, v in bank.award_blocks.items() if k != event.qualification_code}
+    return replace(bank, award_blocks=MappingProxyType(blocks))
 
 
 __all__ = [
+    "AwardBlock",
     "BankSummary",
     "CreditBank",
     "HeldAward",

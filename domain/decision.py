@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from domain.holdings import PassKey
+from domain.holdings import AwardBlock, PassKey
 from domain.units import credits_from_hours, halves_to_level
 from proto.events import AssessmentMode
 
@@ -93,3 +93,11 @@ class Decision:
     # Named qualifications (required or elective) held as unrevoked awards and relied on.
     required_qualifications: tuple[str, ...]
     credit_points: Fraction  # counted credits x level, summed exactly
+    # Set when an admin's fraud / issued-in-error revocation stops automatic re-award:
+    # the rule may be satisfied, but no award follows until an admin lifts the block.
+    award_block: AwardBlock | None = None
+
+    @property
+    def awardable(self) -> bool:
+        """Satisfied, and not blocked: what the projector announces and the issuer awards."""
+        return self.satisfied and self.award_block is None

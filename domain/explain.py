@@ -26,6 +26,13 @@ def explain(decision: Decision) -> list[str]:
         f"required ({decision.counted_hours} h; RPL {display(decision.rpl_credits_counted)}); "
         f"credit points {display(decision.credit_points)}",
     ]
+    block = decision.award_block
+    if block is not None:
+        lines.append(
+            f"no automatic award: award {block.award_id} was revoked as {block.reason_code} "
+            f"at position {block.position} ({block.note or 'no note'}); "
+            "an admin must lift the block (AwardBlockLifted) before it can be awarded again"
+        )
     if decision.missing_required:
         lines.append(f"missing required: {', '.join(decision.missing_required)}")
     for group in decision.electives:

@@ -49,6 +49,7 @@ class Pass:
     recorded_at: dt.datetime
     revoked: bool = False
     redeemed: bool = False
+    redeemed_position: int | None = None  # the log position of the redemption, if redeemed
     credential_ids: tuple[str, ...] = ()
     revoked_credential_ids: tuple[str, ...] = ()
 
@@ -104,6 +105,19 @@ class HeldAward:
     counted_hours: int
     position: int
     revoked: bool = False
+    recorded_at: dt.datetime | None = None  # the award's event time: re-evaluations use it
+
+
+@dataclass(frozen=True, slots=True)
+class AwardBlock:
+    """No automatic re-award of a qualification: an admin revoked an award of it for fraud
+    or as issued in error, and no admin has lifted the block since."""
+
+    qualification_code: str
+    award_id: str
+    reason_code: str
+    note: str
+    position: int
 
 
 def _no_passes() -> Mapping[PassKey, Pass]:
@@ -114,6 +128,10 @@ def _no_awards() -> Mapping[str, HeldAward]:
     return MappingProxyType({})
 
 
+def _no_blocks() -> Mapping[str, AwardBlock]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class CreditBank:
     """A learner's passes and awards as of ``position`` (0: nothing recorded yet)."""
@@ -121,6 +139,8 @@ class CreditBank:
     learner_id: str
     passes: Mapping[PassKey, Pass] = field(default_factory=_no_passes)
     awards: Mapping[str, HeldAward] = field(default_factory=_no_awards)
+    # Qualification code -> the block on its automatic re-award, if any.
+    award_blocks: Mapping[str, AwardBlock] = field(default_factory=_no_blocks)
     position: int = 0
     recorded_at: dt.datetime | None = None
 

@@ -82,6 +82,7 @@ def evaluate(rule: Rule, bank: CreditBank, at: dt.datetime) -> Decision:
         credit_points=sum(
             (credit_points(c.counted_hours, c.level_halves) for c in counted), Fraction(0)
         ),
+        award_block=bank.award_blocks.get(rule.code),
     )
 
 

@@ -1,4 +1,4 @@
-"""Version 1 of every event the ledger records (DESIGN §1).
+"""Version 1 of every event the ledger records.
 
 One frozen Struct per event, one tagged union (``LedgerEvent``) for the family; the tag is
 the ``type`` field. Unknown fields are ignored here so that older readers keep working when
@@ -62,6 +62,59 @@ class InstitutionRegistered(Event, frozen=True, kw_only=True):
     accredited_sectors: Annotated[list[Sector], msgspec.Meta(max_length=100)]
     max_level: Level
     accredited: bool = True
+
+
+class SectorScope(msgspec.Struct, frozen=True, kw_only=True):
+    """One sector an institution is accredited for, up to and including ``max_level``."""
+
+    sector: Sector
+    max_level: Level
+
+
+AccreditationScope = Annotated[list[SectorScope], msgspec.Meta(min_length=1, max_length=100)]
+
+
+class AccreditationGranted(Event, frozen=True, kw_only=True):
+    """An accreditation body grants an institution sectors, each to a highest NSQF level.
+
+    In force for passes assessed on ``effective_from`` up to (not including)
+    ``effective_until``; open-ended when that is absent. A sector may not be granted twice
+    for overlapping dates: widening a grant is ``AccreditationExtended``.
+    """
+
+    institution_id: InstitutionId
+    scope: AccreditationScope
+    effective_from: dt.date
+    effective_until: dt.date | None = None
+    note: Text = ""
+
+
+class AccreditationExtended(Event, frozen=True, kw_only=True):
+    """A grant in force on ``effective_from`` is widened: a higher level, a later end, or both.
+
+    From ``effective_from`` each named sector is covered up to ``max_level`` until
+    ``effective_until`` (open-ended when absent). Nothing may narrow: a lower level or an
+    earlier end is a withdrawal, and must be recorded as one.
+    """
+
+    institution_id: InstitutionId
+    scope: AccreditationScope
+    effective_from: dt.date
+    effective_until: dt.date | None = None
+    note: Text = ""
+
+
+class AccreditationWithdrawn(Event, frozen=True, kw_only=True):
+    """Accreditation ends for passes assessed on or after ``effective_from``.
+
+    ``sectors`` names the sectors withdrawn; empty withdraws every sector. Passes assessed
+    before ``effective_from`` stay acceptable, even when they are uploaded later.
+    """
+
+    institution_id: InstitutionId
+    sectors: Annotated[list[Sector], msgspec.Meta(max_length=100)] = []
+    effective_from: dt.date
+    reason: Reason
 
 
 class MicroCredentialDefined(Event, frozen=True, kw_only=True):
@@ -206,15 +259,48 @@ class QualificationAwarded(Event, frozen=True, kw_only=True):
     decided_at_position: Annotated[int, msgspec.Meta(ge=0)]
 
 
+class RevocationReasonCode(StrEnum):
+    """Why an award is revoked; the ledger checks each against who may claim it."""
+
+    # The rule no longer holds with what the learner still holds (issuer role; the ledger
+    # re-evaluates the award with the shared core and refuses it if the rule still holds).
+    RULE_NO_LONGER_HOLDS = "rule_no_longer_holds"
+    # Admin role only, with a note: no automatic re-award until an admin lifts the block.
+    FRAUD = "fraud"
+    ISSUED_IN_ERROR = "issued_in_error"
+
+
+ADMIN_REVOCATION_REASONS = frozenset(
+    {RevocationReasonCode.FRAUD, RevocationReasonCode.ISSUED_IN_ERROR}
+)
+
+
 class QualificationRevoked(Event, frozen=True, kw_only=True):
+    """An award is revoked. ``reason_code`` is required on new appends; revocations
+    recorded before it existed read as ``None`` and mean ``rule_no_longer_holds``."""
+
     award_id: AwardId
     learner_id: LearnerId
     qualification_code: Code
     reason: Reason
+    reason_code: RevocationReasonCode | None = None
+    note: Text = ""
+
+
+class AwardBlockLifted(Event, frozen=True, kw_only=True):
+    """An admin allows automatic re-award of a qualification blocked by a fraud or
+    issued-in-error revocation (written by the admin role, with a note)."""
+
+    learner_id: LearnerId
+    qualification_code: Code
+    note: Reason
 
 
 LedgerEvent = (
     InstitutionRegistered
+    | AccreditationGranted
+    | AccreditationExtended
+    | AccreditationWithdrawn
     | MicroCredentialDefined
     | QualificationDefined
     | AssessmentPassed
@@ -224,10 +310,14 @@ LedgerEvent = (
     | CreditsRedeemed
     | QualificationAwarded
     | QualificationRevoked
+    | AwardBlockLifted
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     InstitutionRegistered,
+    AccreditationGranted,
+    AccreditationExtended,
+    AccreditationWithdrawn,
     MicroCredentialDefined,
     QualificationDefined,
     AssessmentPassed,
@@ -237,6 +327,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     CreditsRedeemed,
     QualificationAwarded,
     QualificationRevoked,
+    AwardBlockLifted,
 )
 EVENT_TYPE_NAMES: frozenset[str] = frozenset(t.__name__ for t in EVENT_TYPES)
 
@@ -251,7 +342,12 @@ def decode_event(raw: bytes | str) -> LedgerEvent:
 def stream_of(event: Event) -> str:
     """The stream an event belongs to, derived from its content (never chosen by a client)."""
     match event:
-        case InstitutionRegistered(institution_id=institution_id):
+        case (
+            InstitutionRegistered(institution_id=institution_id)
+            | AccreditationGranted(institution_id=institution_id)
+            | AccreditationExtended(institution_id=institution_id)
+            | AccreditationWithdrawn(institution_id=institution_id)
+        ):
             return f"institution-{institution_id}"
         case MicroCredentialDefined(code=code):
             return f"microcredential-{code}"
@@ -265,6 +361,7 @@ def stream_of(event: Event) -> str:
             | CreditsRedeemed(learner_id=learner)
             | QualificationAwarded(learner_id=learner)
             | QualificationRevoked(learner_id=learner)
+            | AwardBlockLifted(learner_id=learner)
         ):
             return f"learner-{learner}"
     raise TypeError(f"not a ledger event: {type(event).__name__}")

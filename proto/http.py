@@ -32,6 +32,9 @@ _STRICT: dict[type[ev.Event], type[ev.Event]] = {
 
 
 StrictInstitutionRegistered = _STRICT[ev.InstitutionRegistered]
+StrictAccreditationGranted = _STRICT[ev.AccreditationGranted]
+StrictAccreditationExtended = _STRICT[ev.AccreditationExtended]
+StrictAccreditationWithdrawn = _STRICT[ev.AccreditationWithdrawn]
 StrictMicroCredentialDefined = _STRICT[ev.MicroCredentialDefined]
 StrictQualificationDefined = _STRICT[ev.QualificationDefined]
 StrictAssessmentPassed = _STRICT[ev.AssessmentPassed]
@@ -41,9 +44,13 @@ StrictCredentialRevoked = _STRICT[ev.CredentialRevoked]
 StrictCreditsRedeemed = _STRICT[ev.CreditsRedeemed]
 StrictQualificationAwarded = _STRICT[ev.QualificationAwarded]
 StrictQualificationRevoked = _STRICT[ev.QualificationRevoked]
+StrictAwardBlockLifted = _STRICT[ev.AwardBlockLifted]
 
 StrictEvent: Any = (
     StrictInstitutionRegistered
+    | StrictAccreditationGranted
+    | StrictAccreditationExtended
+    | StrictAccreditationWithdrawn
     | StrictMicroCredentialDefined
     | StrictQualificationDefined
     | StrictAssessmentPassed
@@ -53,6 +60,7 @@ StrictEvent: Any = (
     | StrictCreditsRedeemed
     | StrictQualificationAwarded
     | StrictQualificationRevoked
+    | StrictAwardBlockLifted
 )
 
 

@@ -47,6 +47,8 @@ log = structlog.get_logger(__name__)
 
 # Re-read and re-decide at most this often per message when the stream keeps moving.
 CONFLICT_RETRIES_MAX = 8
+# The ledger's 422 on an award is its core's final word (not satisfied, a wrong field...).
+FINAL_REFUSAL_STATUS = 422
 
 
 class TransientFailure(Exception):
@@ -98,18 +100,21 @@ async def award(ctx: IssuerContext, message: QualificationEligible, deliveries: 
         try:
             history = await ctx.histories.learner(message.learner_id)
             decision = decide_award(history, await ctx.catalogs.catalog([code]), code)
-            if not isinstance(decision, AppendAward):
-                await _record(
-                    ctx,
-                    message,
-                    deliveries,
-                    decision.reason,
-                    decision.detail,
-                    decision.award_id,
-                    decision.decided_at_position,
-                )
-                ctx.metrics.award_skips.labels(decision.reason).inc()
-                return decision.reason
+        except LedgerError as exc:
+            raise _refused(exc) from exc
+        if not isinstance(decision, AppendAward):
+            await _record(
+                ctx,
+                message,
+                deliveries,
+                decision.reason,
+                decision.detail,
+                decision.award_id,
+                decision.decided_at_position,
+            )
+            ctx.metrics.award_skips.labels(decision.reason).inc()
+            return decision.reason
+        try:
             result = await ctx.ledger.append(
                 decision.event,
                 decision.event_id,
@@ -117,13 +122,17 @@ async def award(ctx: IssuerContext, message: QualificationEligible, deliveries: 
                 causation_id=message.message_id,
             )
         except LedgerConflict as conflict:
+            # The basis moved (the stream, the rule version, an award already appended):
+            # re-read and decide again.
             log.info(
                 "award_conflict", learner=message.learner_id, code=code, detail=conflict.detail
             )
             ctx.metrics.award_conflicts.inc()
             continue
         except LedgerError as exc:
-            raise _refused(exc) from exc
+            if exc.status != FINAL_REFUSAL_STATUS:
+                raise _refused(exc) from exc
+            return await _refused_by_ledger(ctx, message, deliveries, decision, exc)
         if ctx.settings.faults.crash_after_award_append and not result.duplicate:
             log.warning("fault_crash_after_award_append", award_id=decision.event_id)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -150,6 +159,35 @@ async def award(ctx: IssuerContext, message: QualificationEligible, deliveries: 
         )
         return "awarded"
     raise TransientFailure(f"learner {message.learner_id}'s stream kept moving; will retry")
+
+
+async def _refused_by_ledger(
+    ctx: IssuerContext,
+    message: QualificationEligible,
+    deliveries: int,
+    decision: AppendAward,
+    exc: LedgerError,
+) -> str:
+    """The ledger's core disagrees with ours: final. Record why; never retry it."""
+    log.warning(
+        "award_refused_by_ledger",
+        learner=message.learner_id,
+        code=message.qualification_code,
+        award_id=decision.event_id,
+        refusal=exc.code,
+        detail=exc.detail,
+    )
+    await _record(
+        ctx,
+        message,
+        deliveries,
+        "refused_by_ledger",
+        f"{exc.code}: {exc.detail}",
+        decision.event_id,
+        decision.event.decided_at_position,
+    )
+    ctx.metrics.award_skips.labels("refused_by_ledger").inc()
+    return "refused_by_ledger"
 
 
 async def _record(
@@ -270,7 +308,9 @@ async def issue_credential(
         await store.ensure_status_list(conn, entry.list_id)
         if not await store.insert_credential(conn, row):
             return False  # another replica or delivery signed it first
-        await store.queue_issued(conn, _issued_message(ctx, row, entry))
+        await store.queue_issued(
+            conn, _issued_message(ctx, row, entry), publish_v1=ctx.settings.publish_v1_messages
+        )
         revoked = await store.revoked_award(conn, award.award_id)
         if revoked is not None:
             await _revoke_locked(ctx, conn, row, reason=revoked[0], revoked_at=revoked[1])
@@ -352,5 +392,6 @@ async def _revoke_locked(
             reason=reason[:1000],
             revoked_at=revoked_at,
         ),
+        publish_v1=ctx.settings.publish_v1_messages,
     )
     ctx.metrics.credentials_revoked.inc()

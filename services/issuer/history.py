@@ -66,23 +66,6 @@ class LearnerHistory:
     def bank(self) -> CreditBank:
         return fold(self.learner_id, ((r.event, r.position, r.recorded_at) for r in self.events))
 
-    def award_times(self) -> dict[str, dt.datetime]:
-        """When each award was recorded: the event time its re-evaluation is judged at."""
-        return {
-            r.event.award_id: r.recorded_at
-            for r in self.events
-            if isinstance(r.event, ev.QualificationAwarded)
-        }
-
-    def redeemed_after(self, position: int) -> set[tuple[str, str]]:
-        """(institution, assessment) of passes redeemed by events after ``position``."""
-        return {
-            (ref.institution_id, ref.assessment_id)
-            for r in self.events
-            if r.position > position and isinstance(r.event, ev.CreditsRedeemed)
-            for ref in r.event.passes
-        }
-
 
 def learner_history(learner_id: str, rows: Iterable[RecordedEvent]) -> LearnerHistory:
     return LearnerHistory(learner_id, tuple(recorded(row) for row in rows))

@@ -23,16 +23,14 @@ from the same history ask the ledger for identical events.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from types import MappingProxyType
 
+from domain.award_check import reevaluate_award
 from domain.catalog import Catalog, Rule
 from domain.credit_bank import CreditBank, HeldAward, PassKey, evolve
 from domain.decision import Decision
-from domain.rules import evaluate
 from domain.units import display
 from proto import events as ev
 from services.issuer.history import LearnerHistory
@@ -60,13 +58,12 @@ def cascade(history: LearnerHistory, catalog: Catalog) -> list[Revocation]:
     if bank.recorded_at is None:
         return []
     revoked_passes = {key for key, p in bank.passes.items() if p.revoked}
-    awarded_at = history.award_times()
     revocations: list[Revocation] = []
     for award in sorted((a for a in bank.awards.values() if not a.revoked), key=_position):
         if not _affected(bank, award, revoked_passes):
             continue
-        at = awarded_at[award.award_id]
-        decision = evaluate(_rule_of(catalog, award), _as_held_for(bank, history, award), at)
+        # Judged exactly as the ledger re-judges a rule_no_longer_holds revocation.
+        decision = reevaluate_award(_rule_of(catalog, award), bank, award)
         if decision.satisfied:
             continue
         event = ev.QualificationRevoked(
@@ -74,6 +71,7 @@ def cascade(history: LearnerHistory, catalog: Catalog) -> list[Revocation]:
             learner_id=bank.learner_id,
             qualification_code=award.qualification_code,
             reason=_reason(decision, history.position),
+            reason_code=ev.RevocationReasonCode.RULE_NO_LONGER_HOLDS,
         )
         revocations.append(Revocation(event, revocation_event_id(award.award_id), decision))
         # A virtual position: the ledger assigns the real one; the fold only needs order.
@@ -103,18 +101,6 @@ def _rule_of(catalog: Catalog, award: HeldAward) -> Rule:
     if rule.version != award.qualification_version:
         raise ValueError(f"catalog versions of {award.qualification_code} are out of order")
     return rule
-
-
-def _as_held_for(bank: CreditBank, history: LearnerHistory, award: HeldAward) -> CreditBank:
-    """The bank with passes redeemed after ``award`` counted as unredeemed again."""
-    later = history.redeemed_after(award.position)
-    if not later:
-        return bank
-    passes = {
-        key: dataclasses.replace(p, redeemed=False) if tuple(key) in later else p
-        for key, p in bank.passes.items()
-    }
-    return dataclasses.replace(bank, passes=MappingProxyType(passes))
 
 
 def _reason(decision: Decision, position: int) -> str:

@@ -17,13 +17,15 @@ from typing import Any, Protocol
 import asyncpg
 import msgspec
 
+from domain.catalog import fold_catalog
+from domain.credit_bank import fold
 from proto.canonical import GENESIS_HASH
 from proto.envelope import EventMetadata, LedgerHead, RecordedEvent
 from proto.events import SCHEMA_VERSION, LedgerEvent
 from services.ledger import reads
 from services.ledger.append import GroupCommitter
 from services.ledger.group import GroupBuilder, LogRow, Outcome, not_written, precheck
-from services.ledger.write_model import Candidate, Changes, WriteState
+from services.ledger.write_model import Candidate, Changes, WriteState, judged_keys
 
 
 class EventStore(Protocol):
@@ -83,6 +85,7 @@ class InMemoryEventStore:
             self._state.stream_versions.setdefault(
                 candidate.stream, self._version_of(candidate.stream)
             )
+        self._load_judged(pending)
         last = self._rows[-1] if self._rows else None
         recorded_at = max(self._clock(), last.recorded_at) if last else self._clock()
         builder = GroupBuilder(
@@ -108,6 +111,25 @@ class InMemoryEventStore:
                 "hash": row.hash,
             }
         return [o if o is not None else next(results) for o in outcomes]
+
+    def _load_judged(self, candidates: list[Candidate]) -> None:
+        """Banks and rules as ``write_model_store.load_state`` loads them: from the log."""
+        learners, codes = judged_keys(candidates)
+        self._state.banks = {
+            learner: fold(learner, self._triples(f"learner-{learner}")) for learner in learners
+        }
+        streams = {f"qualification-{code}" for code in codes}
+        self._state.catalog = fold_catalog(
+            t for stream in sorted(streams) for t in self._triples(stream)
+        )
+        self._state.catalog_codes = codes
+
+    def _triples(self, stream: str) -> list[tuple[Any, int, dt.datetime]]:
+        return [
+            (_data_decoder.decode(r.data_json), r.position, r.recorded_at)
+            for r in self._rows
+            if r.stream == stream
+        ]
 
     def _version_of(self, stream: str) -> int:
         return max((r.stream_version for r in self._rows if r.stream == stream), default=0)

@@ -15,6 +15,12 @@ from typing import Any
 
 import msgspec
 
+from domain.accreditation import AccreditationError, Scope, covers, evolve_scope
+from domain.award_check import award_objection, reevaluate_award
+from domain.catalog import Catalog, evolve_catalog
+from domain.credit_bank import evolve
+from domain.holdings import CreditBank
+from domain.shelf_life import add_years
 from domain.units import level_to_halves
 from proto import events as ev
 from proto.envelope import Actor, Role
@@ -23,8 +29,35 @@ from services.ledger.errors import Refused, conflict, forbidden, unprocessable
 # An assessment date is "in the future" only if it is in the future in every time zone.
 LATEST_UTC_OFFSET = dt.timedelta(hours=14)
 
-ADMIN_EVENTS = (ev.InstitutionRegistered, ev.MicroCredentialDefined, ev.QualificationDefined)
-ISSUER_EVENTS = (ev.QualificationAwarded, ev.QualificationRevoked)
+ADMIN_EVENTS = (
+    ev.InstitutionRegistered,
+    ev.AccreditationGranted,
+    ev.AccreditationExtended,
+    ev.AccreditationWithdrawn,
+    ev.MicroCredentialDefined,
+    ev.QualificationDefined,
+    ev.AwardBlockLifted,
+)
+ISSUER_EVENTS = (ev.QualificationAwarded,)
+# Who may revoke an award depends on the reason code: checked in ``_qualification_revoked``.
+REVOCATION_EVENTS = (ev.QualificationRevoked,)
+LEARNER_STREAM_PREFIX = "learner-"
+# Events the core judges on the learner's whole bank and every version of one rule.
+JUDGED_EVENTS = (ev.QualificationAwarded, ev.QualificationRevoked, ev.AwardBlockLifted)
+
+
+def judged_keys(candidates: list[Candidate]) -> tuple[set[str], set[str]]:
+    """The learners whose banks, and qualifications whose rules, ``candidates`` need."""
+    learners: set[str] = set()
+    codes: set[str] = set()
+    for candidate in candidates:
+        event = candidate.event
+        if isinstance(event, JUDGED_EVENTS):
+            learners.add(event.learner_id)
+            codes.add(event.qualification_code)
+    return learners, codes
+
+
 INSTITUTION_EVENTS = (
     ev.AssessmentPassed,
     ev.CredentialIssued,
@@ -56,6 +89,8 @@ class Institution:
     accredited_sectors: list[str]
     max_level_halves: int
     accredited: bool
+    # Every accreditation period, folded from the institution's events (domain.accreditation).
+    scope: Scope = ()
 
 
 @dataclass
@@ -135,11 +170,20 @@ class WriteState:
     redemptions: dict[tuple[str, str], bool] = field(default_factory=dict)
     awards: dict[str, Award | None] = field(default_factory=dict)
     stream_versions: dict[str, int] = field(default_factory=dict)
+    # For awards and revocations: each such learner's bank at the head (folded from their
+    # whole stream, then through what this group accepted), and every version of the rules
+    # those events name. Both are immutable values, so a fork shares them.
+    banks: dict[str, CreditBank] = field(default_factory=dict)
+    catalog: Catalog = field(default_factory=Catalog)
+    catalog_codes: set[str] = field(default_factory=set)
     changes: Changes = field(default_factory=Changes)
 
     def fork(self) -> WriteState:
         """A private copy for an atomic batch: discarded if any item is refused."""
-        return copy.deepcopy(self)
+        # Banks and the catalog are immutable (and hold mapping proxies deepcopy refuses):
+        # a shallow copy of the dict is all the fork needs.
+        memo: dict[int, Any] = {id(self.banks): dict(self.banks), id(self.catalog): self.catalog}
+        return copy.deepcopy(self, memo)
 
 
 @dataclass(frozen=True)
@@ -160,6 +204,8 @@ def authorize(candidate: Candidate) -> None:
     elif isinstance(event, ISSUER_EVENTS):
         if actor.role is not Role.ISSUER:
             raise forbidden(f"only the issuer role may record {name}", "role_not_allowed")
+    elif isinstance(event, REVOCATION_EVENTS):
+        _authorize_revocation(event, actor)
     elif isinstance(event, INSTITUTION_EVENTS):
         if actor.role is not Role.INSTITUTION:
             raise forbidden(f"only an institution may record {name}", "role_not_allowed")
@@ -171,6 +217,24 @@ def authorize(candidate: Candidate) -> None:
             )
     else:
         raise forbidden(f"{name} cannot be appended", "role_not_allowed")
+
+
+def _authorize_revocation(event: ev.QualificationRevoked, actor: Actor) -> None:
+    code = event.reason_code
+    if code is None:
+        raise unprocessable(
+            "a revocation needs a reason_code: rule_no_longer_holds, fraud or issued_in_error",
+            "reason_code_required",
+        )
+    if code in ev.ADMIN_REVOCATION_REASONS:
+        if actor.role is not Role.ADMIN:
+            raise forbidden(
+                f"only the admin role may revoke an award as {code}", "role_not_allowed"
+            )
+        if not event.note.strip():
+            raise unprocessable(f"a revocation as {code} needs a note", "note_required")
+    elif actor.role is not Role.ISSUER:
+        raise forbidden(f"only the issuer role may revoke an award as {code}", "role_not_allowed")
 
 
 def check_learner_id(event: ev.Event, pattern: re.Pattern[str]) -> None:
@@ -194,15 +258,8 @@ def _check_version(state: WriteState, candidate: Candidate) -> int:
 
 
 def _held(assessment: Assessment, at: dt.date) -> bool:
-    expires = _add_years(assessment.assessed_on, assessment.validity_years)
+    expires = add_years(assessment.assessed_on, assessment.validity_years)
     return not assessment.revoked and not assessment.redeemed and at < expires
-
-
-def _add_years(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February into a common year
-        return day.replace(year=day.year + years, day=28)
 
 
 def _latest_plausible_date(recorded_at: dt.datetime) -> dt.date:
@@ -213,10 +270,21 @@ def decide(
     state: WriteState, candidate: Candidate, recorded_at: dt.datetime, position: int
 ) -> Decision:
     """Accept (updating ``state``) or raise ``Refused``; never partially updates on refusal."""
+    if isinstance(candidate.event, ev.QualificationAwarded) and candidate.expected_version is None:
+        # The award is judged on the stream up to this version: without it, no basis.
+        raise unprocessable(
+            "an award must carry the expected_version of the learner's stream it was decided on",
+            "expected_version_required",
+        )
     version = _check_version(state, candidate)
     decider = _DECIDERS[_base(candidate.event)]
     data: ev.Event = decider(state, candidate.event, recorded_at, position)
     state.stream_versions[candidate.stream] = version
+    learner = candidate.stream.removeprefix(LEARNER_STREAM_PREFIX)
+    bank = state.banks.get(learner) if candidate.stream.startswith(LEARNER_STREAM_PREFIX) else None
+    if bank is not None:
+        # A later award or revocation in this group must be judged on this event too.
+        state.banks[learner] = evolve(bank, data, position, recorded_at)
     return Decision(data=data, stream_version=version)
 
 
@@ -238,10 +306,29 @@ def _institution_registered(
         accredited_sectors=sorted(set(event.accredited_sectors)),
         max_level_halves=level_halves,
         accredited=event.accredited,
+        scope=evolve_scope((), event),
     )
     state.institutions[row.institution_id] = row
     state.changes.institutions[row.institution_id] = row
     return _plain(event, ev.InstitutionRegistered)
+
+
+def _accreditation_changed(
+    state: WriteState, event: Any, recorded_at: dt.datetime, position: int
+) -> ev.Event:
+    institution = state.institutions.get(event.institution_id)
+    if institution is None:
+        raise unprocessable(
+            f"institution {event.institution_id} is not registered", "institution_unknown"
+        )
+    try:
+        scope = evolve_scope(institution.scope, event)
+    except AccreditationError as exc:
+        raise unprocessable(str(exc), "accreditation_conflict") from exc
+    row = Institution(**{**institution.__dict__, "scope": scope})
+    state.institutions[row.institution_id] = row
+    state.changes.institutions[row.institution_id] = row
+    return _plain(event, _base(event))
 
 
 def _micro_credential_defined(
@@ -302,6 +389,8 @@ def _qualification_defined(
     row = Qualification(
         code=event.code, version=event.version, definition=msgspec.to_builtins(plain)
     )
+    if event.code in state.catalog_codes:  # an award in this group may be judged by it
+        state.catalog = evolve_catalog(state.catalog, plain, position, recorded_at)
     state.qualifications[row.code] = row
     state.changes.qualifications[row.code] = row
     return plain
@@ -330,19 +419,12 @@ def _assessment_passed(
             f"unknown micro-credential code {event.micro_credential_code}",
             "unknown_micro_credential",
         )
-    if micro.sector not in institution.accredited_sectors:
-        raise forbidden(
-            f"institution {institution.institution_id} is not accredited for sector {micro.sector}",
-            "outside_accreditation",
-        )
-    if micro.level_halves > institution.max_level_halves:
-        raise forbidden(
-            f"institution {institution.institution_id} is accredited up to NSQF level "
-            f"{institution.max_level_halves / 2:g}, {micro.code} is level {micro.level_halves / 2:g}",
-            "outside_accreditation",
-        )
     if event.assessed_on > _latest_plausible_date(recorded_at):
         raise unprocessable(f"assessed_on {event.assessed_on} is in the future", "future_date")
+    if not covers(institution.scope, micro.sector, micro.level_halves, event.assessed_on):
+        raise forbidden(
+            _outside_scope(institution, micro, event.assessed_on), "outside_accreditation"
+        )
     key = (event.institution_id, event.assessment_id)
     if state.assessments.get(key) is not None:
         raise conflict(
@@ -367,6 +449,17 @@ def _assessment_passed(
         validity_years=micro.validity_years,
     )
     return msgspec.structs.replace(_plain(event, ev.AssessmentPassed), catalog_snapshot=snapshot)
+
+
+def _outside_scope(institution: Institution, micro: MicroCredential, day: dt.date) -> str:
+    in_force = [p for p in institution.scope if p.sector == micro.sector and p.in_force_on(day)]
+    where = f"institution {institution.institution_id} on {day}"
+    if not in_force:
+        return f"{where} was not accredited for sector {micro.sector}"
+    return (
+        f"{where} was accredited for {micro.sector} up to NSQF level "
+        f"{in_force[0].max_level_halves / 2:g}; {micro.code} is level {micro.level_halves / 2:g}"
+    )
 
 
 def _existing_assessment(
@@ -501,35 +594,30 @@ def _credits_redeemed(
 def _qualification_awarded(
     state: WriteState, event: Any, recorded_at: dt.datetime, position: int
 ) -> ev.Event:
-    qualification = state.qualifications.get(event.qualification_code)
-    if qualification is None:
-        raise unprocessable(
-            f"unknown qualification {event.qualification_code}", "unknown_qualification"
-        )
-    if event.qualification_version > qualification.version:
-        raise unprocessable(
-            f"qualification {event.qualification_code} has no version {event.qualification_version}",
-            "unknown_qualification_version",
-        )
+    """Refuse any award the learner's history does not support (DESIGN: awards are facts
+    the log guards), judged by the shared core exactly as the issuer decides it."""
+    code = event.qualification_code
+    rule = state.catalog.current_rule(code)
+    if rule is None:
+        raise unprocessable(f"unknown qualification {code}", "unknown_qualification")
+    bank = _bank(state, event.learner_id)
+    objection = award_objection(event, rule, bank)
+    if objection is not None:
+        refuse = conflict if objection.stale else unprocessable
+        raise refuse(objection.detail, objection.code)
     if state.awards.get(event.award_id) is not None:
         raise conflict(f"award {event.award_id} already exists", "duplicate_award")
-    for component in event.components:
-        ref = component.pass_ref
-        assessment = state.assessments.get((ref.institution_id, ref.assessment_id))
-        if assessment is None or assessment.learner_id != event.learner_id:
-            raise unprocessable(
-                f"component {ref.institution_id}/{ref.assessment_id} is not a pass of "
-                f"learner {event.learner_id}",
-                "pass_not_held",
-            )
-    row = Award(
-        award_id=event.award_id,
-        learner_id=event.learner_id,
-        qualification_code=event.qualification_code,
-    )
+    row = Award(award_id=event.award_id, learner_id=event.learner_id, qualification_code=code)
     state.awards[row.award_id] = row
     state.changes.new_awards[row.award_id] = row
     return _plain(event, ev.QualificationAwarded)
+
+
+def _bank(state: WriteState, learner_id: str) -> CreditBank:
+    bank = state.banks.get(learner_id)
+    if bank is None:
+        raise RuntimeError(f"the write state holds no bank for learner {learner_id}")
+    return bank
 
 
 def _qualification_revoked(
@@ -546,6 +634,8 @@ def _qualification_revoked(
         )
     if award.revoked:
         raise conflict(f"award {event.award_id} is already revoked", "already_revoked")
+    if event.reason_code == ev.RevocationReasonCode.RULE_NO_LONGER_HOLDS:
+        _check_no_longer_holds(state, event)
     revoked = Award(**{**award.__dict__, "revoked": True})
     state.awards[award.award_id] = revoked
     if award.award_id in state.changes.new_awards:
@@ -553,6 +643,38 @@ def _qualification_revoked(
     else:
         state.changes.updated_awards[award.award_id] = revoked
     return _plain(event, ev.QualificationRevoked)
+
+
+def _check_no_longer_holds(state: WriteState, event: Any) -> None:
+    bank = _bank(state, event.learner_id)
+    held = bank.awards.get(event.award_id)
+    if held is None:
+        raise RuntimeError(f"award {event.award_id} is in the write model but not in the bank")
+    versions = state.catalog.rules.get(held.qualification_code, ())
+    if len(versions) < held.qualification_version:
+        raise RuntimeError(
+            f"the write state lacks {held.qualification_code} v{held.qualification_version}"
+        )
+    decision = reevaluate_award(versions[held.qualification_version - 1], bank, held)
+    if decision.satisfied:
+        raise unprocessable(
+            f"award {event.award_id} still holds with what the learner holds "
+            f"({held.qualification_code} v{held.qualification_version} re-evaluated as of "
+            f"{decision.evaluated_on}); revoke it as fraud or issued_in_error (admin) instead",
+            "award_still_holds",
+        )
+
+
+def _award_block_lifted(
+    state: WriteState, event: Any, recorded_at: dt.datetime, position: int
+) -> ev.Event:
+    bank = _bank(state, event.learner_id)
+    if event.qualification_code not in bank.award_blocks:
+        raise unprocessable(
+            f"learner {event.learner_id} has no block on {event.qualification_code} to lift",
+            "no_award_block",
+        )
+    return _plain(event, ev.AwardBlockLifted)
 
 
 def _plain(event: ev.Event, base: type[ev.Event]) -> ev.Event:
@@ -564,6 +686,9 @@ def _plain(event: ev.Event, base: type[ev.Event]) -> ev.Event:
 
 _DECIDERS: dict[type[ev.Event], Any] = {
     ev.InstitutionRegistered: _institution_registered,
+    ev.AccreditationGranted: _accreditation_changed,
+    ev.AccreditationExtended: _accreditation_changed,
+    ev.AccreditationWithdrawn: _accreditation_changed,
     ev.MicroCredentialDefined: _micro_credential_defined,
     ev.QualificationDefined: _qualification_defined,
     ev.AssessmentPassed: _assessment_passed,
@@ -573,6 +698,7 @@ _DECIDERS: dict[type[ev.Event], Any] = {
     ev.CreditsRedeemed: _credits_redeemed,
     ev.QualificationAwarded: _qualification_awarded,
     ev.QualificationRevoked: _qualification_revoked,
+    ev.AwardBlockLifted: _award_block_lifted,
 }
 
 
@@ -584,4 +710,5 @@ __all__ = [
     "authorize",
     "check_learner_id",
     "decide",
+    "judged_keys",
 ]

@@ -6,9 +6,16 @@ exactly what the log says up to the current head.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import msgspec
+
+from domain.accreditation import Period, Scope
+from domain.catalog import fold_catalog
+from domain.credit_bank import fold
 from proto import events as ev
+from proto.events import LedgerEvent
 from services.ledger.db import Conn
 from services.ledger.write_model import (
     Assessment,
@@ -20,6 +27,7 @@ from services.ledger.write_model import (
     MicroCredential,
     Qualification,
     WriteState,
+    judged_keys,
 )
 
 
@@ -34,13 +42,23 @@ class _Keys:
         self.streams: set[str] = set()
 
 
+ACCREDITATION_EVENTS = (
+    ev.InstitutionRegistered,
+    ev.AccreditationGranted,
+    ev.AccreditationExtended,
+    ev.AccreditationWithdrawn,
+)
+_event_decoder = msgspec.json.Decoder(LedgerEvent)
+
+
 def _collect(candidates: list[Candidate]) -> _Keys:
     keys = _Keys()
     for candidate in candidates:
         keys.streams.add(candidate.stream)
         event: Any = candidate.event
-        if isinstance(event, ev.InstitutionRegistered | ev.AssessmentPassed | ev.CredentialIssued):
+        if isinstance(event, (*ACCREDITATION_EVENTS, ev.AssessmentPassed, ev.CredentialIssued)):
             keys.institutions.add(event.institution_id)
+
         if isinstance(event, ev.CreditsRedeemed):
             keys.institutions.add(event.institution_id)
             keys.redemptions.add((event.institution_id, event.redemption_id))
@@ -95,6 +113,7 @@ async def load_state(conn: Conn, candidates: list[Candidate]) -> WriteState:
                 accredited_sectors=list(row["accredited_sectors"]),
                 max_level_halves=row["max_level_halves"],
                 accredited=row["accredited"],
+                scope=scope_from_json(row["accreditation"]),
             )
     if keys.codes:
         await _load_catalog(conn, state, keys.codes)
@@ -130,7 +149,66 @@ async def load_state(conn: Conn, candidates: list[Candidate]) -> WriteState:
             "SELECT * FROM ledger.awards WHERE award_id = ANY($1::text[])", list(keys.awards)
         ):
             state.awards[row["award_id"]] = Award(**dict(row))
+    learners, rules = judged_keys(candidates)
+    if learners:
+        await _load_banks(conn, state, learners)
+    if rules:
+        await _load_rules(conn, state, rules)
     return state
+
+
+def _decoded(rows: list[Any]) -> list[tuple[ev.Event, int, dt.datetime]]:
+    return [(_event_decoder.decode(r["data"]), r["position"], r["recorded_at"]) for r in rows]
+
+
+async def _load_banks(conn: Conn, state: WriteState, learners: set[str]) -> None:
+    """Each learner's bank from their whole stream, folded by the shared core."""
+    streams = [f"learner-{learner}" for learner in sorted(learners)]
+    rows = await conn.fetch(
+        "SELECT stream, position, recorded_at, data::text AS data FROM ledger.events"
+        " WHERE stream = ANY($1::text[]) ORDER BY position",
+        streams,
+    )
+    for learner in sorted(learners):
+        stream = f"learner-{learner}"
+        state.banks[learner] = fold(learner, _decoded([r for r in rows if r["stream"] == stream]))
+
+
+async def _load_rules(conn: Conn, state: WriteState, codes: set[str]) -> None:
+    """Every version of the qualifications' rules, with the positions that recorded them."""
+    rows = await conn.fetch(
+        "SELECT position, recorded_at, data::text AS data FROM ledger.events"
+        " WHERE stream = ANY($1::text[]) ORDER BY position",
+        [f"qualification-{code}" for code in sorted(codes)],
+    )
+    state.catalog = fold_catalog(_decoded(list(rows)))
+    state.catalog_codes = set(codes)
+
+
+def scope_from_json(items: list[dict[str, Any]]) -> Scope:
+    return tuple(
+        Period(
+            sector=i["sector"],
+            max_level_halves=i["max_level_halves"],
+            valid_from=None if i["valid_from"] is None else dt.date.fromisoformat(i["valid_from"]),
+            valid_until=None
+            if i["valid_until"] is None
+            else dt.date.fromisoformat(i["valid_until"]),
+        )
+        for i in items
+    )
+
+
+def scope_to_json(scope: Scope) -> list[dict[str, Any]]:
+    return [
+        {
+            "sector": p.sector,
+            "max_level_halves": p.max_level_halves,
+            "valid_from": None if p.valid_from is None else p.valid_from.isoformat(),
+            "valid_until": None if p.valid_until is None else p.valid_until.isoformat(),
+        }
+        for p in scope
+    ]
 
 
 async def _load_catalog(conn: Conn, state: WriteState, codes: set[str]) -> None:
@@ -152,12 +230,14 @@ async def persist_changes(conn: Conn, changes: Changes) -> None:
         await conn.executemany(
             """
             INSERT INTO ledger.institutions AS t
-                (institution_id, name, kind, accredited_sectors, max_level_halves, accredited)
-            VALUES ($1, $2, $3, $4, $5, $6)
+                (institution_id, name, kind, accredited_sectors, max_level_halves, accredited,
+                 accreditation)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (institution_id) DO UPDATE SET
                 name = EXCLUDED.name, kind = EXCLUDED.kind,
                 accredited_sectors = EXCLUDED.accredited_sectors,
-                max_level_halves = EXCLUDED.max_level_halves, accredited = EXCLUDED.accredited
+                max_level_halves = EXCLUDED.max_level_halves, accredited = EXCLUDED.accredited,
+                accreditation = EXCLUDED.accreditation
             """,
             [
                 (
@@ -167,6 +247,7 @@ async def persist_changes(conn: Conn, changes: Changes) -> None:
                     i.accredited_sectors,
                     i.max_level_halves,
                     i.accredited,
+                    scope_to_json(i.scope),
                 )
                 for i in changes.institutions.values()
             ],

@@ -64,7 +64,7 @@ def thresholds_of(bank: CreditBank, decisions: list[Decision], position: int) ->
     return [
         Threshold(d, award_generation(bank, d.qualification_code), position)
         for d in decisions
-        if d.satisfied and bank.held_award(d.qualification_code) is None
+        if d.awardable and bank.held_award(d.qualification_code) is None
     ]
 
 

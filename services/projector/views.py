@@ -95,6 +95,15 @@ class ElectiveView(msgspec.Struct, frozen=True, kw_only=True):
     short_by: int
 
 
+class AwardBlockView(msgspec.Struct, frozen=True, kw_only=True):
+    """Why no automatic award follows a satisfied rule: an admin's revocation, not lifted."""
+
+    award_id: str
+    reason_code: str
+    note: str
+    position: int
+
+
 class DecisionView(msgspec.Struct, frozen=True, kw_only=True):
     learner_id: str
     qualification_code: str
@@ -113,6 +122,7 @@ class DecisionView(msgspec.Struct, frozen=True, kw_only=True):
     counted: list[ComponentView]
     not_counted: list[NotCountedView]
     explanation: list[str]
+    award_block: AwardBlockView | None = None
 
 
 def pass_view(p: Pass) -> PassView:
@@ -207,4 +217,12 @@ def decision_view(decision: Decision) -> DecisionView:
             for n in decision.not_counted
         ],
         explanation=explain(decision),
+        award_block=None
+        if decision.award_block is None
+        else AwardBlockView(
+            award_id=decision.award_block.award_id,
+            reason_code=decision.award_block.reason_code,
+            note=decision.award_block.note,
+            position=decision.award_block.position,
+        ),
     )

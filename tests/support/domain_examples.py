@@ -191,12 +191,24 @@ def credits_redeemed(*passes: ev.AssessmentPassed) -> ev.CreditsRedeemed:
     )
 
 
-def qualification_revoked(award: ev.QualificationAwarded) -> ev.QualificationRevoked:
+def qualification_revoked(
+    award: ev.QualificationAwarded, reason_code: str = "rule_no_longer_holds", note: str = ""
+) -> ev.QualificationRevoked:
     return ev.QualificationRevoked(
         award_id=award.award_id,
         learner_id=award.learner_id,
         qualification_code=award.qualification_code,
-        reason="a component pass was revoked",
+        reason="a component pass was revoked" if not note else note,
+        reason_code=ev.RevocationReasonCode(reason_code),
+        note=note,
+    )
+
+
+def award_block_lifted(
+    qualification_code: str, learner_id: str = LEARNER, note: str = "cleared on appeal"
+) -> ev.AwardBlockLifted:
+    return ev.AwardBlockLifted(
+        learner_id=learner_id, qualification_code=qualification_code, note=note
     )
 
 

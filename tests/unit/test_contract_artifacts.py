@@ -43,6 +43,24 @@ EXAMPLES: dict[type[ev.Event], ev.LedgerEvent] = {
         accredited_sectors=["CAPITAL-GOODS", "AUTOMOTIVE"],
         max_level="5",
     ),
+    ev.AccreditationGranted: ev.AccreditationGranted(
+        institution_id=_INSTITUTION,
+        scope=[ev.SectorScope(sector="TOURISM-HOSPITALITY", max_level="4")],
+        effective_from=dt.date(2026, 4, 1),
+        effective_until=dt.date(2031, 4, 1),
+        note="NCVET order 2026/17",
+    ),
+    ev.AccreditationExtended: ev.AccreditationExtended(
+        institution_id=_INSTITUTION,
+        scope=[ev.SectorScope(sector="TOURISM-HOSPITALITY", max_level="4.5")],
+        effective_from=dt.date(2027, 4, 1),
+    ),
+    ev.AccreditationWithdrawn: ev.AccreditationWithdrawn(
+        institution_id=_INSTITUTION,
+        sectors=["TOURISM-HOSPITALITY"],
+        effective_from=dt.date(2028, 1, 1),
+        reason="inspection found no qualified assessors",
+    ),
     ev.MicroCredentialDefined: ev.MicroCredentialDefined(
         code="CNC-FUND-01",
         version=1,
@@ -130,6 +148,13 @@ EXAMPLES: dict[type[ev.Event], ev.LedgerEvent] = {
         learner_id=_LEARNER,
         qualification_code="CNC-OPERATOR",
         reason="A required pass was revoked",
+        reason_code=ev.RevocationReasonCode.FRAUD,
+        note="attendance records were forged",
+    ),
+    ev.AwardBlockLifted: ev.AwardBlockLifted(
+        learner_id=_LEARNER,
+        qualification_code="CNC-OPERATOR",
+        note="cleared on appeal, order 2027/3",
     ),
 }
 

@@ -14,6 +14,7 @@ from tests.support.domain_examples import (
     LEARNER,
     LearnerLog,
     assessment_revoked,
+    award_block_lifted,
     cnc_master,
     cnc_operator,
     demo_catalog,
@@ -83,17 +84,34 @@ def test_after_a_revocation_renewed_eligibility_is_the_next_generation() -> None
     assert decision.event_id != first.award_id
 
 
-def test_the_rule_in_force_at_the_latest_position_decides() -> None:
+def test_the_rule_version_current_at_the_append_decides_even_if_recorded_after_the_passes() -> None:
     stricter = qualification_defined(
         CERT, version=2, required=list(ADV_CNC_COMPONENTS), min_credits=13
     )
     log = LearnerLog().record(*passes_of(ADV_CNC_COMPONENTS))
-    recorded_before = demo_catalog(stricter, later_from_position=500)  # before the learner
-    recorded_after = demo_catalog(stricter, later_from_position=5000)
-    assert isinstance(decide_award(history_of(log), recorded_before, CERT), SkipAward)
-    decision = decide_award(history_of(log), recorded_after, CERT)
+    for recorded_at in (500, 5000):  # before the learner's passes, and after them
+        catalog = demo_catalog(stricter, later_from_position=recorded_at)
+        decision = decide_award(history_of(log), catalog, CERT)
+        assert isinstance(decision, SkipAward)
+        assert decision.reason == "not_satisfied"
+        assert "ADV-CNC-MACHINING v2" in decision.detail
+    decision = decide_award(history_of(log), demo_catalog(), CERT)
     assert isinstance(decision, AppendAward)
     assert decision.event.qualification_version == 1
+
+
+def test_a_fraud_revocation_blocks_automatic_re_award_until_lifted() -> None:
+    log = LearnerLog().record(*passes_of(ADV_CNC_COMPONENTS))
+    first = log.award(demo_rule(CERT))
+    log.record(qualification_revoked(first, reason_code="fraud", note="forged attendance"))
+    blocked = decide_award(history_of(log), demo_catalog(), CERT)
+    assert isinstance(blocked, SkipAward)
+    assert blocked.reason == "award_blocked"
+    assert "an admin must lift the block" in blocked.detail
+    log.record(award_block_lifted(CERT))
+    decision = decide_award(history_of(log), demo_catalog(), CERT)
+    assert isinstance(decision, AppendAward)
+    assert decision.event.award_generation == 1
 
 
 def test_a_higher_qualification_needs_the_lower_award_in_the_log() -> None:
