@@ -27,6 +27,12 @@ class StreamPage(msgspec.Struct, frozen=True):
     next_after_version: int
 
 
+class LogPage(msgspec.Struct, frozen=True):
+    events: list[RecordedEvent]
+    next_after_position: int
+    head_position: int
+
+
 class _Problem(msgspec.Struct, frozen=True):
     status: int = 0
     code: str | None = None
@@ -34,6 +40,7 @@ class _Problem(msgspec.Struct, frozen=True):
 
 
 _page_decoder = msgspec.json.Decoder(StreamPage)
+_log_page_decoder = msgspec.json.Decoder(LogPage)
 _result_decoder = msgspec.json.Decoder(AppendResult)
 _results_decoder = msgspec.json.Decoder(list[AppendResult])
 _actor_decoder = msgspec.json.Decoder(Actor)
@@ -106,6 +113,17 @@ class IssuerLedgerClient:
                 return events
             after_version = page.next_after_version
         raise LedgerError(0, "stream_too_long", f"{stream} has over {len(events)} events")
+
+    async def log_page(self, after_position: int, limit: int, types: Sequence[str] = ()) -> LogPage:
+        """One page of GET /v1/log: events after ``after_position`` (only of ``types`` when
+        given; the page then ends at the head, see ``next_after_position``)."""
+        params: list[tuple[str, str | int]] = [
+            ("after_position", after_position),
+            ("limit", min(limit, PAGE_EVENTS_MAX)),
+            *(("type", t) for t in types),
+        ]
+        response = await self._request("GET", "/v1/log", params=params)
+        return _log_page_decoder.decode(response.content)
 
     async def append(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LAG_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -52,4 +52,28 @@ class IssuerMetrics:
         )
         self.published = Counter(
             "issuer_outbox_published_total", "Outbox messages published.", registry=r
+        )
+        self.reconcile_repairs = Counter(
+            "issuer_reconcile_repairs_total",
+            "What reconciliation from the ledger did that the consumers had not: a credential"
+            " signed, a status bit set, an award revoked.",
+            ["kind"],
+            registry=r,
+        )
+        self.reconcile_failures = Counter(
+            "issuer_reconcile_failures_total",
+            "Events reconciliation gave up on (a permanent failure), by event type.",
+            ["type"],
+            registry=r,
+        )
+        self.reconcile_passes = Counter(
+            "issuer_reconcile_passes_total",
+            "Reconciliation passes: done, or skipped while another replica held the lock.",
+            ["outcome"],
+            registry=r,
+        )
+        self.reconcile_checkpoint = Gauge(
+            "issuer_reconcile_checkpoint_position",
+            "The log position reconciliation has checked up to.",
+            registry=r,
         )

@@ -8,14 +8,15 @@ from litestar.di import NamedDependency
 
 from services.common.ledger_keys import KeyCache
 from services.issuer.handlers import IssuerContext
-from services.issuer.workers import ConsumerWorker
+from services.issuer.workers import BackgroundWorker
 
 
 @dataclass
 class IssuerRuntime:
     ctx: IssuerContext
     key_cache: KeyCache
-    workers: list[ConsumerWorker] = field(default_factory=list)
+    # The consumers and the reconciliation (services/issuer/workers.py).
+    workers: list[BackgroundWorker] = field(default_factory=list)
     # Signed status list credentials by (list id, list version, signing kid).
     status_list_jwts: dict[tuple[int, int, str], str] = field(default_factory=dict)
 

@@ -43,6 +43,10 @@ class IssuerSettings(msgspec.Struct, frozen=True, kw_only=True):
     retry_backoff_max_s: float
     nsqf_url: str
     history_cache_learners: int
+    # Reconciliation from the ledger (services/issuer/reconcile.py): a pass at start, then
+    # one every interval; events younger than the grace are left to the consumers.
+    reconcile_interval_s: float = 300.0
+    reconcile_grace_s: float = 60.0
     faults: Faults = Faults()
 
 
@@ -93,6 +97,12 @@ def load_issuer_settings(env: Mapping[str, str] | None = None) -> IssuerSettings
         nsqf_url=env.get("CREDIT_LEDGER_ISSUER_NSQF_URL") or "https://www.ncvet.gov.in/",
         history_cache_learners=env_int(
             env, "CREDIT_LEDGER_ISSUER_HISTORY_CACHE_LEARNERS", 10_000, 1, 10_000_000
+        ),
+        reconcile_interval_s=env_float(
+            env, "CREDIT_LEDGER_ISSUER_RECONCILE_INTERVAL_S", 300.0, 0.1, 86_400.0
+        ),
+        reconcile_grace_s=env_float(
+            env, "CREDIT_LEDGER_ISSUER_RECONCILE_GRACE_S", 60.0, 0.0, 86_400.0
         ),
         faults=Faults(
             crash_after_award_append=env_bool(

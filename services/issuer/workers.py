@@ -1,8 +1,9 @@
 """The issuer's JetStream consumer loops: decode, call a handler, acknowledge.
 
-Every replica runs the same three loops on the same durable consumers. Within a fetched
-batch, messages of different learners are handled concurrently and those of one learner
-in stream order. A handler's outcome decides the acknowledgement:
+Every replica runs the same three loops on the same durable consumers, and beside them
+the reconciliation from the ledger (``services.issuer.reconcile``) for what a lost message
+would leave undone. Within a fetched batch, messages of different learners are handled
+concurrently and those of one learner in stream order. A handler's outcome decides the acknowledgement:
 
 - success: ``ack``;
 - ``PermanentFailure``, or a failure on the ``dead_letter_max_deliveries``-th delivery: the
@@ -20,6 +21,7 @@ import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import msgspec
 import structlog
@@ -40,6 +42,7 @@ from services.issuer.nats_setup import (
     declare_issuer_consumers,
     declare_issuer_stream,
 )
+from services.issuer.reconcile import Reconciler
 from services.ledger.relay import connect_nats
 
 log = structlog.get_logger(__name__)
@@ -116,6 +119,17 @@ HANDLERS: dict[str, Handler] = {
     CREDENTIALS_CONSUMER: handle_credential_event,
     REVOCATIONS_CONSUMER: handle_revocation_event,
 }
+
+
+class BackgroundWorker(Protocol):
+    """A loop the issuer's lifespan starts and stops; /ready shows ``consuming``."""
+
+    name: str
+    consuming: bool
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -292,8 +306,11 @@ def _action(stream: str, sequence: int, original: str, dead_letters: str) -> str
     )
 
 
-def consumer_workers(config: WorkerConfig, ctx: IssuerContext) -> list[ConsumerWorker]:
-    return [
+def consumer_workers(config: WorkerConfig, ctx: IssuerContext) -> list[BackgroundWorker]:
+    """The three consumers and the reconciliation that backs them up."""
+    workers: list[BackgroundWorker] = [
         ConsumerWorker(name, config, ctx)
         for name in (AWARDS_CONSUMER, CREDENTIALS_CONSUMER, REVOCATIONS_CONSUMER)
     ]
+    workers.append(Reconciler(ctx))
+    return workers

@@ -55,6 +55,26 @@ async def read_log(
     return [to_recorded(r) for r in rows]
 
 
+async def read_log_of_types(
+    pool: asyncpg.Pool, after_position: int, limit: int, types: list[str]
+) -> tuple[list[RecordedEvent], int]:
+    """Events of ``types`` after ``after_position``, up to the head read first; and that head.
+
+    Positions commit in order, so every event up to the head is visible: a page shorter
+    than ``limit`` means nothing of those types lies between ``after_position`` and the head.
+    """
+    head = (await read_head(pool)).position
+    rows = await pool.fetch(
+        f"SELECT {_COLUMNS} FROM ledger.events WHERE position > $1 AND position <= $2"
+        " AND type = ANY($3::text[]) ORDER BY position LIMIT $4",
+        after_position,
+        head,
+        types,
+        limit,
+    )
+    return [to_recorded(r) for r in rows], head
+
+
 async def stream_log(
     pool: asyncpg.Pool, after_position: int, to_position: int | None, fetch_rows: int
 ) -> AsyncIterator[RecordedEvent]:

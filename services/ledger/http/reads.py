@@ -7,12 +7,21 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.response import Stream
 
 from proto.envelope import Actor, LedgerHead, RecordedEvent, Role
+from proto.events import EVENT_TYPE_NAMES
+from services.ledger.errors import unprocessable
 from services.ledger.http.auth import ANY_ROLE, READ_ALL
-from services.ledger.reads import read_head, read_log, read_stream, stream_log
+from services.ledger.http.problems import RefusedException
+from services.ledger.reads import (
+    read_head,
+    read_log,
+    read_log_of_types,
+    read_stream,
+    stream_log,
+)
 from services.ledger.runtime import Runtime
 
 PAGE_MAX = 1000
@@ -35,13 +44,35 @@ class StreamPage(msgspec.Struct, frozen=True, kw_only=True):
     "/v1/log",
     guards=[READ_ALL],
     summary="Read the global log, one page at a time",
-    description="Events with position > after_position, in position order. Resume with next_after_position.",
+    description=(
+        "Events with position > after_position, in position order. Resume with"
+        " next_after_position. With `type` (repeatable), only events of those types, up to"
+        " the head read before them: a page shorter than `limit` then ends at"
+        " next_after_position = head_position."
+    ),
 )
 async def get_log(
     runtime: Runtime,
     after_position: Annotated[int, Parameter(ge=0)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,
+    types: Annotated[
+        list[str] | None,
+        QueryParameter(name="type", description="Only events of these types", max_items=32),
+    ] = None,
 ) -> LogPage:
+    if types:
+        unknown = sorted(set(types) - EVENT_TYPE_NAMES)
+        if unknown:
+            raise RefusedException(
+                unprocessable(f"unknown event types: {', '.join(unknown)}", "unknown_event_type")
+            )
+        found, head_position = await read_log_of_types(runtime.pool, after_position, limit, types)
+        scanned_to = found[-1].position if len(found) == limit else head_position
+        return LogPage(
+            events=found,
+            next_after_position=max(after_position, scanned_to),
+            head_position=head_position,
+        )
     events = await read_log(runtime.pool, after_position, limit)
     head = await read_head(runtime.pool)
     next_after = events[-1].position if events else after_position
