@@ -299,10 +299,14 @@ def _action(stream: str, sequence: int, original: str, dead_letters: str) -> str
             f" {sequence}`"
         )
     # Never re-publish onto the LEDGER stream: only the relay writes there, in log order.
+    # Reconciliation passes over a permanent failure too; set its checkpoint back to have it
+    # read the event again.
     return (
         f"fix the cause; the event stays in the ledger (see ledger_position) and its copy on"
-        f" {dead_letters}; until it is handled again (restart the consumer from that"
-        f" sequence, {stream} {sequence}) its award lacks a credential or revocation"
+        f" {dead_letters}; until it is handled again its award lacks a credential or"
+        f" revocation: set issuer.reconcile_checkpoint.position below ledger_position and"
+        f" the next reconciliation pass handles it (or restart the consumer from {stream}"
+        f" {sequence})"
     )
 
 
