@@ -26,7 +26,13 @@ import msgspec
 from proto.derived import CREDIT_STREAM, CREDIT_SUBJECTS, DERIVED_TYPES
 from proto.envelope import RecordedEvent
 from proto.events import EVENT_TYPES, SCHEMA_VERSION
-from proto.issuer import ISSUER_MESSAGE_TYPES, ISSUER_STREAM, ISSUER_SUBJECTS
+from proto.issuer import (
+    ISSUER_DEPRECATED,
+    ISSUER_MESSAGE_TYPES,
+    ISSUER_MESSAGE_VERSIONS,
+    ISSUER_STREAM,
+    ISSUER_SUBJECTS,
+)
 from proto.subjects import (
     LEDGER_STREAM,
     LEDGER_SUBJECTS,
@@ -45,8 +51,9 @@ _DERIVED_SUBJECTS = {
     "CreditBankUpdated": "credit.v1.bank.{learner}",
     "BadgeCredentialIssued": "issuer.v1.credential.issued.{qualification}.{learnerHash}",
     "BadgeCredentialRevoked": "issuer.v1.credential.revoked.{qualification}.{learnerHash}",
+    "BadgeCredentialIssuedV2": "issuer.v2.credential.issued.{qualification}.{learnerHash}",
+    "BadgeCredentialRevokedV2": "issuer.v2.credential.revoked.{qualification}.{learnerHash}",
 }
-ISSUER_VERSION = 1
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = Path("proto/schemas")
@@ -67,13 +74,22 @@ def schema_file_name(name: str, version: int) -> str:
     return f"{name}.v{version}.schema.json"
 
 
+def _family(struct: type[msgspec.Struct]) -> str:
+    """The message a Struct is a version of (``BadgeCredentialIssuedV2`` is v2 of
+    ``BadgeCredentialIssued``); every other Struct is its own."""
+    return ISSUER_MESSAGE_VERSIONS.get(struct.__name__, (struct.__name__, 0))[0]
+
+
 def json_schema_document(struct: type[msgspec.Struct], version: int) -> dict[str, Any]:
     """One Struct as a standalone JSON Schema: a root ``$ref`` into inline ``$defs``."""
-    name = struct.__name__
+    name = _family(struct)
     return {
         "$schema": JSON_SCHEMA_DIALECT,
         "$id": f"urn:credit-ledger:proto:{name}:v{version}",
-        "$comment": f"Generated from {struct.__module__}.{name} by proto/generate.py; do not edit.",
+        "$comment": (
+            f"Generated from {struct.__module__}.{struct.__name__} by proto/generate.py;"
+            " do not edit."
+        ),
         "title": name,
         **msgspec.json.schema(struct),
     }
@@ -83,7 +99,7 @@ def _schema_sources() -> list[tuple[type[msgspec.Struct], int]]:
     events: list[tuple[type[msgspec.Struct], int]] = [(t, SCHEMA_VERSION) for t in EVENT_TYPES]
     derived: list[tuple[type[msgspec.Struct], int]] = [(t, DERIVED_VERSION) for t in DERIVED_TYPES]
     issued: list[tuple[type[msgspec.Struct], int]] = [
-        (t, ISSUER_VERSION) for t in ISSUER_MESSAGE_TYPES
+        (t, ISSUER_MESSAGE_VERSIONS[t.__name__][1]) for t in ISSUER_MESSAGE_TYPES
     ]
     return [*events, (RecordedEvent, ENVELOPE_VERSION), *derived, *issued]
 
@@ -91,7 +107,7 @@ def _schema_sources() -> list[tuple[type[msgspec.Struct], int]]:
 def render_json_schemas() -> dict[str, bytes]:
     """File name -> content of every JSON Schema under ``proto/schemas``."""
     return {
-        schema_file_name(struct.__name__, version): encode(json_schema_document(struct, version))
+        schema_file_name(_family(struct), version): encode(json_schema_document(struct, version))
         for struct, version in _schema_sources()
     }
 
@@ -149,7 +165,7 @@ def asyncapi_document() -> dict[str, Any]:
             "streams": {
                 LEDGER_STREAM: {"subjects": [LEDGER_SUBJECTS], "storage": "file"},
                 CREDIT_STREAM: {"subjects": [CREDIT_SUBJECTS], "storage": "file"},
-                ISSUER_STREAM: {"subjects": [ISSUER_SUBJECTS], "storage": "file"},
+                ISSUER_STREAM: {"subjects": list(ISSUER_SUBJECTS), "storage": "file"},
             }
         },
     }
@@ -200,10 +216,12 @@ def _derived_channel(name: str) -> dict[str, Any]:
         for part in address.split(".")
         if part.startswith("{")
     }
+    deprecated = ISSUER_DEPRECATED.get(name)
     return {
         "address": address,
         "title": name,
-        "description": f"{name} messages of the {service}, in stream `{stream}`.",
+        "description": f"{name} messages of the {service}, in stream `{stream}`."
+        + (f" {deprecated}" if deprecated else ""),
         "parameters": parameters,
         "messages": {name: {"$ref": f"#/components/messages/{name}"}},
     }

@@ -42,8 +42,9 @@ DUPLICATE_WINDOW_S = 120.0
 def issuer_stream_config(replicas: int) -> StreamConfig:
     return stream_config(
         ISSUER_STREAM,
-        [ISSUER_SUBJECTS],
-        "Credentials issued and revoked by the issuer; its dead letters.",
+        list(ISSUER_SUBJECTS),
+        "Credentials issued and revoked by the issuer (issuer.v2, and the deprecated"
+        " issuer.v1); its dead letters.",
         replicas,
     )
 

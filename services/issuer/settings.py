@@ -47,6 +47,9 @@ class IssuerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # one every interval; events younger than the grace are left to the consumers.
     reconcile_interval_s: float = 300.0
     reconcile_grace_s: float = 60.0
+    # Also publish the deprecated v1 credential messages (with the raw learner id) beside v2,
+    # until proto/issuer.py's V1_SUNSET.
+    publish_v1_messages: bool = True
     faults: Faults = Faults()
 
 
@@ -104,6 +107,7 @@ def load_issuer_settings(env: Mapping[str, str] | None = None) -> IssuerSettings
         reconcile_grace_s=env_float(
             env, "CREDIT_LEDGER_ISSUER_RECONCILE_GRACE_S", 60.0, 0.0, 86_400.0
         ),
+        publish_v1_messages=env_bool(env, "CREDIT_LEDGER_ISSUER_PUBLISH_V1", True),
         faults=Faults(
             crash_after_award_append=env_bool(
                 env, "CREDIT_LEDGER_ISSUER_FAULT_CRASH_AFTER_AWARD", False

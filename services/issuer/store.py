@@ -13,7 +13,11 @@ from proto.issuer import (
     BadgeCredentialIssued,
     BadgeCredentialRevoked,
     issued_subject,
+    issued_subject_v2,
+    issued_v2_of,
     revoked_subject,
+    revoked_subject_v2,
+    revoked_v2_of,
 )
 from services.issuer.credentials.status_list import (
     PURPOSE,
@@ -235,22 +239,43 @@ async def credential(conn: Conn, credential_id: uuid.UUID) -> CredentialRow | No
 # --- outbox ------------------------------------------------------------------------------
 
 
-async def queue_issued(conn: Conn, message: BadgeCredentialIssued) -> None:
-    await _queue(
-        conn,
-        message.message_id,
-        issued_subject(message.qualification_code, message.learner_hash),
-        msgspec.json.encode(message),
-    )
+# Each fact is queued as v2 (no learner id) and, during v1's deprecation window, as v1 too
+# (proto/issuer.py: V1_SUNSET, CREDIT_LEDGER_ISSUER_PUBLISH_V1). Their message ids differ,
+# so the broker de-duplicates each version on its own.
 
 
-async def queue_revoked(conn: Conn, message: BadgeCredentialRevoked) -> None:
+async def queue_issued(conn: Conn, message: BadgeCredentialIssued, *, publish_v1: bool) -> None:
+    v2 = issued_v2_of(message)
     await _queue(
         conn,
-        message.message_id,
-        revoked_subject(message.qualification_code, message.learner_hash),
-        msgspec.json.encode(message),
+        v2.message_id,
+        issued_subject_v2(v2.qualification_code, v2.learner_hash),
+        msgspec.json.encode(v2),
     )
+    if publish_v1:
+        await _queue(
+            conn,
+            message.message_id,
+            issued_subject(message.qualification_code, message.learner_hash),
+            msgspec.json.encode(message),
+        )
+
+
+async def queue_revoked(conn: Conn, message: BadgeCredentialRevoked, *, publish_v1: bool) -> None:
+    v2 = revoked_v2_of(message)
+    await _queue(
+        conn,
+        v2.message_id,
+        revoked_subject_v2(v2.qualification_code, v2.learner_hash),
+        msgspec.json.encode(v2),
+    )
+    if publish_v1:
+        await _queue(
+            conn,
+            message.message_id,
+            revoked_subject(message.qualification_code, message.learner_hash),
+            msgspec.json.encode(message),
+        )
 
 
 async def _queue(conn: Conn, message_id: str, subject: str, payload: bytes) -> None:

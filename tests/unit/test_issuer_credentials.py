@@ -18,7 +18,13 @@ from services.issuer.credentials.achievement import (
     jwt_claims,
 )
 from services.issuer.credentials.did import did_web
-from services.issuer.credentials.identity import identity_for, identity_matches
+from services.issuer.credentials.identity import (
+    identity_for,
+    identity_hash,
+    identity_matches,
+    learner_pseudonym,
+    pseudonym_matches,
+)
 from services.issuer.credentials.jws import b64url_decode, b64url_encode, encode_compact
 from services.issuer.credentials.keys import (
     KeySet,
@@ -97,16 +103,32 @@ def test_the_credential_is_a_valid_ob_3_achievement_credential() -> None:
     assert document["credentialStatus"]["statusListIndex"] == "42"
 
 
-def test_the_learner_appears_only_as_a_salted_hash_and_an_opaque_subject() -> None:
+def test_the_learner_appears_only_as_a_keyed_hash_and_an_opaque_subject() -> None:
     document = credential()
     text = ENCODER.encode(document).decode()
     assert LEARNER not in text
     [identity] = document["credentialSubject"]["identifier"]
     assert identity["hashed"] is True
+    assert identity["identityType"] == "ext:LearnerPseudonym"
     assert identity["identityHash"].startswith("sha256$")
-    assert identity_matches(LEARNER, identity["salt"], identity["identityHash"])
-    assert not identity_matches("999999999999", identity["salt"], identity["identityHash"])
+    salt, hashed = identity["salt"], identity["identityHash"]
+    assert identity_matches(SALT, LEARNER, salt, hashed, identity["identityType"])
+    assert not identity_matches(SALT, "999999999999", salt, hashed, identity["identityType"])
+    # Public data alone does not get there: the id itself, salted as OB 3.0 would, fails.
+    assert not pseudonym_matches(LEARNER, salt, hashed)
+    assert identity_hash(LEARNER, salt) != hashed
+    # Whoever the learner gives their pseudonym to can bind the credential to them.
+    assert pseudonym_matches(learner_pseudonym(SALT, LEARNER), salt, hashed)
+    assert not pseudonym_matches(learner_pseudonym("another-secret-0123456", LEARNER), salt, hashed)
     assert document["credentialSubject"]["id"].startswith("urn:uuid:")
+
+
+def test_a_credential_issued_before_the_pseudonym_is_still_recognised() -> None:
+    salt = "0123456789abcdef0123456789abcdef"
+    legacy = identity_hash(LEARNER, salt)  # sha256(learner id + salt), the old identityHash
+    assert identity_matches(SALT, LEARNER, salt, legacy, "identifier")
+    assert not identity_matches(SALT, LEARNER, salt, legacy, "ext:LearnerPseudonym")
+    assert not identity_matches(SALT, "999999999999", salt, legacy, "identifier")
 
 
 def test_jwt_claims_mirror_the_credential() -> None:

@@ -3,8 +3,8 @@
 The credential follows OB 3.0 on the W3C VC Data Model 2.0: the qualification is the
 Achievement (name, description, criteria narrative, achievementType, creditsAvailable,
 humanCode, fieldOfStudy, an alignment to its NSQF level), the subject carries the credits
-earned, the NCrF credit points as a result, and a salted identity hash instead of the
-learner id; evidence names each component pass; credentialStatus points into a Bitstring
+earned, the NCrF credit points as a result, and a keyed identity hash (of the learner's
+pseudonym, see ``identity``) instead of the learner id; evidence names each component pass; credentialStatus points into a Bitstring
 Status List. Per OB 3.0 §8.2 ("JSON Web Token Proof Format") the JWT payload is the
 credential itself plus ``iss`` (issuer.id), ``jti`` (id), ``nbf`` (validFrom), ``sub``
 (credentialSubject.id) and ``exp`` (validUntil) when there is one.
@@ -162,7 +162,7 @@ def build_credential(
                 {
                     "type": "IdentityObject",
                     "identityHash": identity.identity_hash,
-                    "identityType": "identifier",
+                    "identityType": identity.identity_type,
                     "hashed": True,
                     "salt": identity.salt,
                 }
