@@ -22,6 +22,7 @@ from services.ledger.errors import unprocessable
 from services.ledger.http.auth import ANY_ROLE, requires
 from services.ledger.http.problems import RefusedException
 from services.ledger.runtime import Runtime
+from services.ledger.write_model_store import scope_from_json
 
 ADMIN = requires(Role.ADMIN)
 
@@ -49,13 +50,24 @@ class ApiKeyInfo(msgspec.Struct, frozen=True, kw_only=True):
     revoked_at: dt.datetime | None
 
 
+class AccreditationPeriodView(msgspec.Struct, frozen=True, kw_only=True):
+    """One sector up to one NSQF level, for passes assessed in [valid_from, valid_until)."""
+
+    sector: str
+    max_level: str
+    valid_from: dt.date | None  # null: since ever
+    valid_until: dt.date | None  # null: until further notice
+
+
 class InstitutionView(msgspec.Struct, frozen=True, kw_only=True):
     institution_id: str
     name: str
     kind: str
+    # As last registered (InstitutionRegistered); ``accreditation`` is what is judged.
     accredited_sectors: list[str]
     max_level: str
     accredited: bool
+    accreditation: list[AccreditationPeriodView]
 
 
 @post("/v1/admin/api-keys", guards=[ADMIN], summary="Create an API key (the key is shown once)")
@@ -110,6 +122,15 @@ def _institution(row: Any) -> InstitutionView:
         accredited_sectors=list(row["accredited_sectors"]),
         max_level=halves_to_level(row["max_level_halves"]),
         accredited=row["accredited"],
+        accreditation=[
+            AccreditationPeriodView(
+                sector=p.sector,
+                max_level=halves_to_level(p.max_level_halves),
+                valid_from=p.valid_from,
+                valid_until=p.valid_until,
+            )
+            for p in scope_from_json(row["accreditation"])
+        ],
     )
 
 
