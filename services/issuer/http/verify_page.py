@@ -18,7 +18,9 @@ li.fail::marker { content: "\\2718  "; color: #b00; }
 <body>
 <h1>Verify a credential</h1>
 <p>Paste an Open Badges 3.0 credential signed as a VC-JWT (the text of three base64url
-parts separated by dots).</p>
+parts separated by dots). Its key is found from the issuer's did:web document
+(<a href="/.well-known/did.json">/.well-known/did.json</a>); a credential shows no learner
+id, only a pseudonymous subject the learner can vouch for.</p>
 <textarea id="credential" aria-label="credential"></textarea>
 <p><button id="verify" type="button">Verify</button></p>
 <h2 id="verdict" hidden></h2>
@@ -44,6 +46,12 @@ document.getElementById("verify").addEventListener("click", async () => {
     const item = document.createElement("li");
     item.className = check.ok ? "ok" : "fail";
     item.textContent = label + ": " + check.reason;
+    list.appendChild(item);
+  }
+  if (report.kid) {
+    // A DID URL (did:web:...#<thumbprint>) resolves through the issuer's /.well-known/did.json.
+    const item = document.createElement("li");
+    item.textContent = "Signed with key " + report.kid + (report.alg ? " (" + report.alg + ")" : "");
     list.appendChild(item);
   }
   if (!report.signature) {
