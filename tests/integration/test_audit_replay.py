@@ -15,9 +15,11 @@ import msgspec
 import pytest
 
 from credit_ledger.audit_cli import render_replay, replay_command
+from domain.award_check import NoAward
 from proto.envelope import Role
 from services.ledger.audit.ledger_reader import LedgerReader
 from services.ledger.audit.replay import load_history, replay, replay_learner, resolve
+from tests.support.awards import genuine_award
 from tests.support.factories import (
     ATI,
     NSTI,
@@ -93,8 +95,8 @@ async def write_random_history(ledger: Ledger, rng: random.Random) -> list[Learn
             )
             await expect_created(await ledger.append(redeemed, ATI))
             learner.redeemed.add(assessment_id)
-        elif kind == "award" and held:
-            await expect_created(await ledger.post("/v1/events", award(learner, held), Role.ISSUER))
+        elif kind == "award":
+            await record_award(ledger, learner)
         else:
             await record_pass(ledger, learner, rng, recent=step < 6)
     return learners
@@ -133,30 +135,20 @@ def new_rule_version() -> dict[str, Any]:
     }
 
 
-def award(learner: Learner, held: list[Pass]) -> dict[str, Any]:
-    award_id = str(uuid.uuid4())
-    learner.awards.append(award_id)
-    institution, assessment_id, code, _ = held[0]
-    component = {
-        "micro_credential_code": code,
-        "pass_ref": {"institution_id": institution, "assessment_id": assessment_id},
-        "notional_hours": 60,
-        "level": "4",
-        "mode": "training",
-    }
-    event = {
-        "type": "QualificationAwarded",
-        "award_id": award_id,
-        "learner_id": learner.learner_id,
-        "qualification_code": "ADV-CNC-MACHINING",
-        "qualification_version": 1,
-        "award_generation": 0,
-        "components": [component],
-        "counted_hours": 60,
-        "credit_points": "8",
-        "decided_at_position": 1,
-    }
-    return {"event_id": str(uuid.uuid4()), "event": event}
+async def record_award(ledger: Ledger, learner: Learner) -> None:
+    """A genuine award: the certificate's modules, recent, then what the core computes."""
+    for code in ("CNC-FUND", "CNC-PROG", "CNC-ADV", "CNC-MAINT", "CNC-QC"):
+        passed = assessment_passed(
+            learner_id=learner.learner_id, institution_id=NSTI, code=code, assessed_on="2026-02-02"
+        )
+        await expect_created(await ledger.append(passed, NSTI))
+        learner.passes.append((NSTI, passed["assessment_id"], code, "2026-02-02"))
+    found = await genuine_award(ledger, learner.learner_id, "ADV-CNC-MACHINING")
+    assert not isinstance(found, NoAward), found
+    event, version = found
+    learner.awards.append(event["award_id"])
+    body = {"event_id": event["award_id"], "event": event, "expected_version": version}
+    await expect_created(await ledger.post("/v1/events", body, Role.ISSUER))
 
 
 async def projector_answer(projector: Projector, learner_id: str, **as_of: Any) -> Any:

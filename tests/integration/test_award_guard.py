@@ -12,14 +12,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from domain.award_check import NoAward, award_for
+from domain.award_check import NoAward
 from domain.awards import award_id
-from domain.catalog import fold_catalog
-from domain.credit_bank import fold
-from domain.holdings import CreditBank
 from proto import events as ev
-from proto.envelope import RecordedEvent, Role
+from proto.envelope import Role
 from tests.integration.test_bad_input import head_of, recorded, refused
+from tests.support.awards import bank_of, stream
+from tests.support.awards import genuine_award as support_award
 from tests.support.factories import NSTI, append_body, assessment_passed, new_id
 from tests.support.ledger import Ledger, running_ledger
 
@@ -30,28 +29,11 @@ MODULES = ("CNC-FUND", "CNC-PROG", "CNC-ADV", "CNC-MAINT", "CNC-QC")
 EARNER = "310000000001"
 NOBODY = "310000000002"
 
-_rows = msgspec.json.Decoder(list[RecordedEvent])
-
-
-async def stream(ledger: Ledger, name: str) -> list[RecordedEvent]:
-    body = (await ledger.get(f"/v1/streams/{name}", limit=1000)).json()
-    return _rows.decode(msgspec.json.encode(body["events"]))
-
-
-async def bank_of(ledger: Ledger, learner: str) -> tuple[CreditBank, int]:
-    rows = await stream(ledger, f"learner-{learner}")
-    return fold(learner, ((r.data, r.position, r.recorded_at) for r in rows)), len(rows)
-
 
 async def genuine_award(ledger: Ledger, learner: str) -> tuple[dict[str, Any], int]:
-    """The award the core justifies now, and the stream version it was decided on."""
-    rows = await stream(ledger, f"qualification-{CERTIFICATE}")
-    rule = fold_catalog((r.data, r.position, r.recorded_at) for r in rows).current_rule(CERTIFICATE)
-    assert rule is not None
-    bank, version = await bank_of(ledger, learner)
-    award = award_for(rule, bank)
-    assert not isinstance(award, NoAward), award
-    return msgspec.to_builtins(award), version
+    found = await support_award(ledger, learner, CERTIFICATE)
+    assert not isinstance(found, NoAward), found
+    return found
 
 
 def award(ledger: Ledger, body: dict[str, Any], expected_version: int | None, **extra: Any) -> Any:
