@@ -201,3 +201,58 @@ async def test_accreditation_of_an_unregistered_institution_is_refused(database_
         await refused(
             ledger, ledger.post("/v1/events", append_body(grant)), 422, "institution_unknown"
         )
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"scope": scope((BAKERY, "9"))}, 422, None),  # no NSQF level 9
+        ({"scope": []}, 422, None),  # a grant of nothing
+        ({"effective_from": "2026-13-01"}, 422, None),  # not a date
+        ({"effective_until": "2025-01-01"}, 422, "accreditation_conflict"),  # ends before it starts
+        ({"scope": scope((BAKERY, "3"), (BAKERY, "4"))}, 422, "accreditation_conflict"),
+        ({"accredited_for_ever": True}, 422, None),  # unknown field
+    ],
+)
+async def test_a_malformed_or_out_of_range_grant_changes_nothing(
+    database_url: str, change: dict[str, Any], status: int, code: str | None
+) -> None:
+    async with served_ledger(database_url) as ledger:
+        await admin(
+            ledger, institution_registered(institution_id=SCHOOL, sectors=[], max_level="1")
+        )
+        grant = {
+            "type": "AccreditationGranted",
+            "institution_id": SCHOOL,
+            "scope": scope((BAKERY, "3.5")),
+            "effective_from": "2026-01-01",
+        } | change
+        await refused(ledger, ledger.post("/v1/events", append_body(grant)), status, code)
+
+
+async def test_a_grant_is_idempotent_by_event_id_and_a_second_grant_is_a_conflict(
+    database_url: str,
+) -> None:
+    async with served_ledger(database_url) as ledger:
+        await open_school(ledger)
+        grant = {
+            "type": "AccreditationGranted",
+            "institution_id": SCHOOL,
+            "scope": scope((BAKERY, "4")),
+            "effective_from": "2026-02-01",
+        }
+        body = append_body(grant)
+        await refused(ledger, ledger.post("/v1/events", body), 422, "accreditation_conflict")
+        withdrawal = append_body(
+            {
+                "type": "AccreditationWithdrawn",
+                "institution_id": SCHOOL,
+                "effective_from": "2026-06-01",
+                "reason": "closed",
+            }
+        )
+        first = await ledger.post("/v1/events", withdrawal)
+        assert first.status_code == 201, first.text
+        again = await ledger.post("/v1/events", withdrawal)
+        assert again.status_code == 200, again.text
+        assert again.json()["duplicate"] is True
