@@ -13,6 +13,9 @@ from typing import Any
 import msgspec
 
 from credit_ledger.demo_catalog import demo_events
+from domain.award_check import award_for
+from domain.catalog import fold_catalog
+from domain.credit_bank import fold
 from proto import events as ev
 from proto.envelope import Actor, Role
 from proto.events import stream_of
@@ -173,3 +176,36 @@ class EventStoreContract:
         assert refused.code == "pass_not_held"
         # The held pass was not half-redeemed by the refused event: it can still be redeemed.
         assert not isinstance(await one(store, candidate(redemption("R-1"), ati)), Refused)
+
+    async def test_only_the_award_the_core_computes_is_appended_and_only_once(
+        self, store: EventStore
+    ) -> None:
+        await with_catalog(store)
+        modules = ("CNC-FUND", "CNC-PROG", "CNC-ADV", "CNC-MAINT", "CNC-QC")
+        for n, code in enumerate(modules):
+            await one(store, candidate(a_pass(f"W-{n}", code), NSTI))
+        rows = await store.read_stream("learner-123456789012", 0, 100)
+        bank = fold("123456789012", ((r.data, r.position, r.recorded_at) for r in rows))
+        log = await store.read_log(0, 1000)
+        catalog = fold_catalog((r.data, r.position, r.recorded_at) for r in log)
+        rule = catalog.current_rule("ADV-CNC-MACHINING")
+        assert rule is not None
+        genuine = award_for(rule, bank)
+        assert isinstance(genuine, ev.QualificationAwarded)
+        issuer = Actor(role=Role.ISSUER, key_id="issuer")
+        short = msgspec.structs.replace(genuine, components=genuine.components[:-1])
+        refused = await one(store, candidate(short, issuer, expected=len(rows)))
+        assert isinstance(refused, Refused)
+        assert (refused.status, refused.code) == (422, "award_components_mismatch")
+        accepted = await one(
+            store, candidate(genuine, issuer, event_id=genuine.award_id, expected=len(rows))
+        )
+        assert not isinstance(accepted, Refused)
+        again = msgspec.structs.replace(
+            genuine,
+            award_id=str(uuid.uuid4()),
+            decided_at_position=(await store.head()).position,
+        )
+        duplicate = await one(store, candidate(again, issuer, expected=len(rows) + 1))
+        assert isinstance(duplicate, Refused)
+        assert (duplicate.status, duplicate.code) == (409, "duplicate_award")
