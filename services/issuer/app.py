@@ -28,7 +28,7 @@ from services.issuer.settings import IssuerSettings
 from services.issuer.workers import WorkerConfig, consumer_workers
 from services.ledger import db
 from services.ledger.http.problems import EXCEPTION_HANDLERS
-from services.ledger.http.request_id import request_id_middleware
+from services.ledger.http.request_id import with_request_layer
 
 ISSUER_ROLE = "credit_ledger_issuer"
 KEY_CACHE_TTL_S = 30.0
@@ -125,7 +125,6 @@ def create_issuer_app(
             ops.metrics,
         ],
         dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
-        middleware=[request_id_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
@@ -148,4 +147,4 @@ def create_issuer_app(
         debug=False,
         logging_config=None,
     )
-    return app
+    return with_request_layer(app)

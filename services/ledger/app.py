@@ -22,7 +22,7 @@ from services.ledger.event_store import PostgresEventStore
 from services.ledger.http import admin, events, ops, reads
 from services.ledger.http.auth import bearer_auth
 from services.ledger.http.problems import EXCEPTION_HANDLERS
-from services.ledger.http.request_id import request_id_middleware
+from services.ledger.http.request_id import with_request_layer
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.relay import Relay, RelayConfig
 from services.ledger.runtime import LedgerRuntime
@@ -140,7 +140,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
             *audit_routes.ROUTES,
         ],
         dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
-        middleware=[request_id_middleware, bearer_auth()],
+        middleware=[bearer_auth()],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=openapi_config(),
@@ -149,4 +149,4 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
         # Logging is configured once by the process (credit_ledger.logs), not by the framework.
         logging_config=None,
     )
-    return app
+    return with_request_layer(app)

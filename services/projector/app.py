@@ -16,7 +16,7 @@ from services.common.ledger_keys import PUBLIC_PATHS, KeyCache, ledger_key_auth
 from services.common.outbox import OutboxConfig, OutboxPublisher
 from services.ledger import db
 from services.ledger.http.problems import EXCEPTION_HANDLERS
-from services.ledger.http.request_id import request_id_middleware
+from services.ledger.http.request_id import with_request_layer
 from services.projector.http import ops, queries
 from services.projector.ledger_client import LedgerClient
 from services.projector.metrics import ProjectorMetrics
@@ -97,7 +97,7 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
             ops.metrics,
         ],
         dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
-        middleware=[request_id_middleware, ledger_key_auth(exclude=PUBLIC_PATHS)],
+        middleware=[ledger_key_auth(exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
@@ -109,4 +109,4 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
         debug=False,
         logging_config=None,
     )
-    return app
+    return with_request_layer(app)
