@@ -15,6 +15,7 @@ import datetime as dt
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -84,7 +85,10 @@ class GroupCommitter:
         """Append ``candidates``; returns one outcome per candidate, in order."""
         outcomes = precheck(candidates, self._learner_pattern)
         if atomic and any(o is not None for o in outcomes):
-            return [o if o is not None else not_written() for o in outcomes]
+            refused = [o if o is not None else not_written() for o in outcomes]
+            self._record_outcomes(candidates, refused)
+            return refused
+        self._record_outcomes(candidates, outcomes)
         pending = [c for c, o in zip(candidates, outcomes, strict=True) if o is None]
         if pending:
             future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
@@ -157,9 +161,16 @@ class GroupCommitter:
         self._metrics.head_position.set(batch.position)
         self._metrics.group_size.observe(len(all_candidates))
         for submission, outcomes in zip(group, results, strict=True):
-            for candidate, outcome in zip(submission.candidates, outcomes, strict=True):
-                self._metrics.record_outcome(type(candidate.event).__name__, outcome)
+            self._record_outcomes(submission.candidates, outcomes)
         return results
+
+    def _record_outcomes(
+        self, candidates: list[Candidate], outcomes: Sequence[Outcome | None]
+    ) -> None:
+        """Count decided outcomes; None (not decided yet) is counted when it is."""
+        for candidate, outcome in zip(candidates, outcomes, strict=True):
+            if outcome is not None:
+                self._metrics.record_outcome(type(candidate.event).__name__, outcome)
 
     @staticmethod
     async def _existing(conn: Conn, candidates: list[Candidate]) -> dict[str, asyncpg.Record]:

@@ -61,9 +61,13 @@ def content_of(event: Event) -> bytes:
     return msgspec.json.encode(builtins, order="sorted")
 
 
+# The code of an item refused only because a sibling in its atomic batch was refused.
+NOT_WRITTEN_CODE = "batch_refused"
+
+
 def not_written() -> Refused:
     return Refused(
-        409, "batch_refused", "not written: another item of this atomic batch was refused"
+        409, NOT_WRITTEN_CODE, "not written: another item of this atomic batch was refused"
     )
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.ledger.errors import Refused
+from services.ledger.group import NOT_WRITTEN_CODE
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+BATCH_ABORTED = "batch_aborted"
 
 
 class LedgerMetrics:
@@ -62,8 +64,14 @@ class LedgerMetrics:
         )
 
     def record_outcome(self, event_type: str, outcome: object) -> None:
+        """``outcome`` is ``appended``, ``duplicate``, ``refused_<status>`` for an event
+        refused on its own account, or ``batch_aborted`` for an event that was acceptable but
+        not written because another item of its atomic batch was refused."""
         if isinstance(outcome, Refused):
-            self.appends.labels(event_type, f"refused_{outcome.status}").inc()
+            label = (
+                BATCH_ABORTED if outcome.code == NOT_WRITTEN_CODE else f"refused_{outcome.status}"
+            )
+            self.appends.labels(event_type, label).inc()
         elif getattr(outcome, "duplicate", False):
             self.appends.labels(event_type, "duplicate").inc()
         else:
