@@ -4,7 +4,8 @@ Starts an embedded PostgreSQL and nats-server unless DATABASE_URL / NATS_URL are
 (data kept in the data directory between runs; ``--fresh`` starts over), applies the
 migrations, declares the JetStream streams, runs every service that exists, loads the demo
 catalog and prints the base URL and an admin key. Ctrl-C stops everything, children
-included.
+included. The embedded servers also end when this process dies without stopping them
+(kill -9: see ``die_with_parent``), and a leftover from an earlier run is stopped on start.
 """
 
 from __future__ import annotations

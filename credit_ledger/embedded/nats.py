@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from credit_ledger.embedded.processes import (
+    die_with_parent,
     free_port,
     stop_process,
     stop_stale_server,
@@ -78,6 +79,8 @@ class EmbeddedNats:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            # SIGTERM is nats-server's graceful stop: it ends with us even after a kill -9.
+            preexec_fn=die_with_parent(signal.SIGTERM),
         )
         log_file.close()
         wait_for_port("127.0.0.1", self.port, self._process, START_TIMEOUT_S)
