@@ -198,7 +198,7 @@ def qualification_revoked(
         award_id=award.award_id,
         learner_id=award.learner_id,
         qualification_code=award.qualification_code,
-        reason="a component pass was revoked" if not note else note,
+        reason=note or "a component pass was revoked",
         reason_code=ev.RevocationReasonCode(reason_code),
         note=note,
     )
