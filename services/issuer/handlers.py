@@ -262,6 +262,41 @@ async def issue_credential(
         if await store.has_credential(conn, award.award_id):
             return False
         entry = locate(await store.next_status_index(conn))
+    row = await _signed_credential(ctx, award, position, recorded_at, entry)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        await store.lock_award(conn, award.award_id)
+        await store.ensure_status_list(conn, entry.list_id)
+        if not await store.insert_credential(conn, row):
+            return False  # another replica or delivery signed it first
+        await store.queue_issued(
+            conn, _issued_message(ctx, row, entry), publish_v1=ctx.settings.publish_v1_messages
+        )
+        revoked = await store.revoked_award(conn, award.award_id)
+        if revoked is not None:
+            await _revoke_locked(ctx, conn, row, reason=revoked[0], revoked_at=revoked[1])
+    ctx.outbox_wake.set()
+    ctx.metrics.credentials_issued.inc()
+    ctx.metrics.award_to_credential_seconds.observe(
+        max(0.0, dt.datetime.now(dt.UTC).timestamp() - recorded_at.timestamp())
+    )
+    log.info(
+        "credential_issued",
+        award_id=award.award_id,
+        credential_id=row.credential_id,
+        kid=row.key_id,
+        status=f"{entry.list_id}#{entry.index}",
+    )
+    return True
+
+
+async def _signed_credential(
+    ctx: IssuerContext,
+    award: ev.QualificationAwarded,
+    position: int,
+    recorded_at: dt.datetime,
+    entry: StatusEntry,
+) -> store.CredentialRow:
+    """The award's credential, built from the rule version it names and signed."""
     try:
         rule = await ctx.catalogs.definition(award.qualification_code, award.qualification_version)
         named = [*rule.required, *(c for g in rule.electives for c in g.codes)]
@@ -288,7 +323,7 @@ async def issue_credential(
         nsqf_url=ctx.settings.nsqf_url,
     )
     token, key = sign_credential(credential, ctx.keys)
-    row = store.CredentialRow(
+    return store.CredentialRow(
         credential_id=credential_uuid,
         award_id=award.award_id,
         learner_id=award.learner_id,
@@ -303,30 +338,6 @@ async def issue_credential(
         jwt=token,
         valid_from=recorded_at.replace(microsecond=0),
     )
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        await store.lock_award(conn, award.award_id)
-        await store.ensure_status_list(conn, entry.list_id)
-        if not await store.insert_credential(conn, row):
-            return False  # another replica or delivery signed it first
-        await store.queue_issued(
-            conn, _issued_message(ctx, row, entry), publish_v1=ctx.settings.publish_v1_messages
-        )
-        revoked = await store.revoked_award(conn, award.award_id)
-        if revoked is not None:
-            await _revoke_locked(ctx, conn, row, reason=revoked[0], revoked_at=revoked[1])
-    ctx.outbox_wake.set()
-    ctx.metrics.credentials_issued.inc()
-    ctx.metrics.award_to_credential_seconds.observe(
-        max(0.0, dt.datetime.now(dt.UTC).timestamp() - recorded_at.timestamp())
-    )
-    log.info(
-        "credential_issued",
-        award_id=award.award_id,
-        credential_id=credential_uuid,
-        kid=row.key_id,
-        status=f"{entry.list_id}#{entry.index}",
-    )
-    return True
 
 
 def _issued_message(

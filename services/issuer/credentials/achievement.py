@@ -158,37 +158,8 @@ def build_credential(
         "credentialSubject": {
             "id": identity.subject_id,
             "type": ["AchievementSubject"],
-            "identifier": [
-                {
-                    "type": "IdentityObject",
-                    "identityHash": identity.identity_hash,
-                    "identityType": identity.identity_type,
-                    "hashed": True,
-                    "salt": identity.salt,
-                }
-            ],
-            "achievement": {
-                "id": achievement,
-                "type": ["Achievement"],
-                "achievementType": achievement_type(rule, qualification_codes),
-                "name": rule.title,
-                "description": rule.description or rule.title,
-                "criteria": {"narrative": criteria_narrative(rule)},
-                "creditsAvailable": rule.min_credits,
-                "humanCode": rule.code,
-                "fieldOfStudy": rule.sector,
-                "version": str(rule.version),
-                "tag": [rule.sector, f"NSQF {rule.level}"],
-                "alignment": [_alignment(rule.level, nsqf_url)],
-                "resultDescription": [
-                    {
-                        "id": points_id,
-                        "type": ["ResultDescription"],
-                        "name": "NCrF credit points (credits x NSQF level)",
-                        "resultType": "ext:NCrFCreditPoints",
-                    }
-                ],
-            },
+            "identifier": [_identity_object(identity)],
+            "achievement": _achievement(rule, qualification_codes, points_id, nsqf_url),
             "creditsEarned": _credits(award.counted_hours),
             "result": [
                 {"type": ["Result"], "resultDescription": points_id, "value": display(points)}
@@ -197,6 +168,46 @@ def build_credential(
         "evidence": [_evidence(c, titles) for c in award.components],
         "credentialStatus": status_entry_json(status_list_url, status),
         "credentialSchema": [{"id": OB_SCHEMA_ID, "type": OB_SCHEMA_TYPE}],
+    }
+
+
+def _identity_object(identity: LearnerIdentity) -> dict[str, Any]:
+    return {
+        "type": "IdentityObject",
+        "identityHash": identity.identity_hash,
+        "identityType": identity.identity_type,
+        "hashed": True,
+        "salt": identity.salt,
+    }
+
+
+def _achievement(
+    rule: ev.QualificationDefined,
+    qualification_codes: frozenset[str],
+    points_id: str,
+    nsqf_url: str,
+) -> dict[str, Any]:
+    return {
+        "id": achievement_id(rule.code, rule.version),
+        "type": ["Achievement"],
+        "achievementType": achievement_type(rule, qualification_codes),
+        "name": rule.title,
+        "description": rule.description or rule.title,
+        "criteria": {"narrative": criteria_narrative(rule)},
+        "creditsAvailable": rule.min_credits,
+        "humanCode": rule.code,
+        "fieldOfStudy": rule.sector,
+        "version": str(rule.version),
+        "tag": [rule.sector, f"NSQF {rule.level}"],
+        "alignment": [_alignment(rule.level, nsqf_url)],
+        "resultDescription": [
+            {
+                "id": points_id,
+                "type": ["ResultDescription"],
+                "name": "NCrF credit points (credits x NSQF level)",
+                "resultType": "ext:NCrFCreditPoints",
+            }
+        ],
     }
 
 

@@ -1,0 +1,1 @@
+"""The ledger: the only writer of the log, its relay to NATS and its audit interface."""
