@@ -31,7 +31,7 @@ test: $(STAMP) ## Run every check CI runs: lint, types, contracts, the test suit
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/credit-ledger contracts check
-	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -p no:cacheprovider --durations=20 $(PYTEST_ARGS)
 
 .PHONY: unit
 unit: $(STAMP) ## Run the unit tests only (no servers)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings
 
 from credit_ledger.migrations import migrate
 from tests.support.servers import (
@@ -18,6 +20,14 @@ from tests.support.servers import (
     postgres_cluster,
     with_database,
 )
+
+
+# CI runs every property test the same way each time: derandomized (a fixed seed), no
+# example database carried between runs, bounded in examples. Locally the tests' own
+# settings apply, with the example database that replays earlier failures.
+settings.register_profile("ci", derandomize=True, database=None, max_examples=100)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
