@@ -21,7 +21,6 @@ from tests.support.servers import (
     with_database,
 )
 
-
 # CI runs every property test the same way each time: derandomized (a fixed seed), no
 # example database carried between runs, bounded in examples. Locally the tests' own
 # settings apply, with the example database that replays earlier failures.
