@@ -52,7 +52,7 @@ from credit_ledger.logs import configure_logging
 from credit_ledger.settings import load_settings
 from proto.canonical import GENESIS_HASH, canonical_bytes
 from proto.envelope import Role
-from services.ledger import db
+from services.common import db
 from services.ledger.api_keys import create_key
 from services.ledger.audit import proofs
 from services.ledger.audit.head_store import register_key, sign_current_tree

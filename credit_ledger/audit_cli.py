@@ -32,9 +32,10 @@ from services.ledger.audit.schemas import ConsistencyProof, InclusionProof, Json
 from services.ledger.audit.tree_head import TreeHead
 
 if TYPE_CHECKING:
+    from services.projector.views import PassView
+
     from services.ledger.audit.verify import VerifyResult
     from services.projector.http.queries import LearnerBank
-    from services.projector.views import PassView
 
 T = TypeVar("T")
 INPUT_BYTES_MAX = 16 * 1024 * 1024
@@ -259,8 +260,8 @@ def _verify_file(export: Path, out: TextIO) -> int:
 
 async def verify_database_command(database_url: str, out: TextIO | None = None) -> int:
     out = sys.stdout if out is None else out
+    from services.common.db import connect
     from services.ledger.audit.verify import log_head_position, verify_database
-    from services.ledger.db import connect
 
     conn = await connect(database_url)
     try:
@@ -382,7 +383,7 @@ async def build_tree_command(settings: Settings, database_url: str) -> int:
     (advisory lock), so this may run beside ledgers that build too."""
     from prometheus_client import CollectorRegistry
 
-    from services.ledger import db
+    from services.common import db
     from services.ledger.audit.head_store import register_key
     from services.ledger.audit.metrics import AuditMetrics
     from services.ledger.audit.signing import load_signer

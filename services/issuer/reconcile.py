@@ -39,10 +39,10 @@ import structlog
 
 from proto import events as ev
 from proto.envelope import RecordedEvent
+from services.common.db import Conn
 from services.common.supervise import supervise
 from services.issuer import handlers
 from services.issuer.handlers import IssuerContext, PermanentFailure
-from services.ledger.db import Conn
 
 log = structlog.get_logger(__name__)
 

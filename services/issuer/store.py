@@ -19,13 +19,13 @@ from proto.issuer import (
     revoked_subject_v2,
     revoked_v2_of,
 )
+from services.common.db import Conn
 from services.issuer.credentials.status_list import (
     PURPOSE,
     empty_bits,
     is_set,
     with_bit_set,
 )
-from services.ledger.db import Conn
 
 # Serializes everything done to one award (signing vs. revoking, across replicas), so a
 # revocation that races the signing can never leave the credential's bit clear.

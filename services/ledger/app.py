@@ -13,7 +13,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from credit_ledger.settings import Settings
-from services.ledger import db
+from services.common import db
 from services.ledger.api_keys import KeyAuthenticator
 from services.ledger.append import GroupCommitter
 from services.ledger.audit import routes as audit_routes

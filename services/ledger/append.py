@@ -23,7 +23,7 @@ import structlog
 
 from proto.canonical import GENESIS_HASH
 from proto.events import SCHEMA_VERSION
-from services.ledger.db import Conn
+from services.common.db import Conn
 from services.ledger.group import GroupBuilder, LogRow, Outcome, not_written, precheck
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.write_model import Candidate

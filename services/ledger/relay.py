@@ -26,9 +26,9 @@ from nats.js import JetStreamContext
 
 from proto.canonical import format_recorded_at
 from proto.subjects import LEDGER_STREAM, ce_type, subject_for
+from services.common.db import await_leadership
 from services.common.supervise import supervise
 from services.ledger.append import NOTIFY_CHANNEL
-from services.ledger.db import await_leadership
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.nats_streams import declare_ledger_stream
 

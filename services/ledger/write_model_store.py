@@ -16,7 +16,7 @@ from domain.catalog import fold_catalog
 from domain.credit_bank import fold
 from proto import events as ev
 from proto.events import LedgerEvent
-from services.ledger.db import Conn
+from services.common.db import Conn
 from services.ledger.write_model import (
     Assessment,
     Award,

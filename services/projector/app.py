@@ -12,9 +12,9 @@ from litestar.openapi import OpenAPIConfig
 
 from credit_ledger.settings import Settings
 from proto.derived import CREDIT_STREAM
+from services.common import db
 from services.common.ledger_keys import PUBLIC_PATHS, KeyCache, ledger_key_auth
 from services.common.outbox import OutboxConfig, OutboxPublisher
-from services.ledger import db
 from services.ledger.http.problems import EXCEPTION_HANDLERS
 from services.ledger.http.request_id import with_request_layer
 from services.projector.http import ops, queries

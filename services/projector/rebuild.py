@@ -14,7 +14,7 @@ import structlog
 from tqdm import tqdm
 
 from domain.catalog import Catalog
-from services.ledger import db
+from services.common import db
 from services.projector import store
 from services.projector.applier import apply_batch
 from services.projector.ledger_client import LedgerClient

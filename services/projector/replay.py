@@ -14,7 +14,7 @@ from domain.credit_bank import CreditBank, fold
 from domain.decision import Decision
 from domain.rules import evaluate
 from domain.shelf_life import utc_day
-from services.ledger.db import Conn
+from services.common.db import Conn
 from services.projector import store
 from services.projector.projection import relevant_decisions
 

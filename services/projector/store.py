@@ -23,7 +23,7 @@ from proto.derived import (
     eligible_subject,
 )
 from proto.events import Event, PassRef, decode_event
-from services.ledger.db import Conn
+from services.common.db import Conn
 from services.projector.projection import BatchOutcome, Threshold
 from services.projector.views import bank_view, decision_view
 

@@ -19,8 +19,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from proto.subjects import LEDGER_STREAM
+from services.common import db
 from services.common.supervise import supervise
-from services.ledger import db
 from services.ledger.relay import connect_nats
 from services.projector import store
 from services.projector.applier import apply_batch

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from services.ledger.db import APP_ROLE
+from services.common.db import APP_ROLE
 from tests.support.factories import NSTI, assessment_passed
 from tests.support.ledger import running_ledger
 

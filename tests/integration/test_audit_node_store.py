@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from services.ledger import db
+from services.common import db
 from services.ledger.audit import proofs
 from services.ledger.audit.merkle import (
     consistency_proof_nodes,

@@ -11,7 +11,7 @@ import pytest
 
 from credit_ledger.audit_cli import verify_command, verify_database_command
 from proto.envelope import Role
-from services.ledger import db
+from services.common import db
 from services.ledger.audit.verify import verify_database
 from tests.support.factories import NSTI, assessment_passed, assessment_revoked
 from tests.support.ledger import Ledger, running_ledger

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.ledger import db
+from services.common import db
 from services.ledger.append import GroupCommitter
 from services.ledger.event_store import PostgresEventStore
 from services.ledger.metrics import LedgerMetrics

@@ -8,11 +8,11 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from services.common.db import Conn
 from services.ledger.audit.node_store import read_state, root_at
 from services.ledger.audit.schemas import StoredTreeHead
 from services.ledger.audit.signing import TreeSigner
 from services.ledger.audit.tree_head import format_timestamp_ms, sign_tree_head, timestamp_ms_of
-from services.ledger.db import Conn
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _HEAD_COLUMNS = "head_id, tree_size, root_hash, timestamp_ms, key_id, signature"

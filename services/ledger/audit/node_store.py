@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from proto.canonical import GENESIS_HASH
+from services.common.db import Conn
 from services.ledger.audit.merkle import MappingNodes, MerkleNode, NodeId, root_nodes, tree_root
-from services.ledger.db import Conn
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ what the builder has built has no nodes yet and is refused.
 
 from __future__ import annotations
 
+from services.common.db import Conn
 from services.ledger.audit.merkle import (
     NodeId,
     consistency_proof,
@@ -18,7 +19,6 @@ from services.ledger.audit.merkle import (
 )
 from services.ledger.audit.node_store import fetch_nodes
 from services.ledger.audit.schemas import ConsistencyProof, InclusionProof
-from services.ledger.db import Conn
 
 
 class ProofRefused(ValueError):

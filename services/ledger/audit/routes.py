@@ -14,6 +14,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from proto.envelope import Role
+from services.common.db import Conn
 from services.ledger.audit import head_store, proofs
 from services.ledger.audit.node_store import TreeNotBuilt, read_state
 from services.ledger.audit.runtime import SigningDisabled
@@ -24,7 +25,6 @@ from services.ledger.audit.schemas import (
     StoredTreeHead,
     TreeHeadPage,
 )
-from services.ledger.db import Conn
 from services.ledger.errors import Problem, Refused
 from services.ledger.http.auth import requires
 from services.ledger.http.problems import RefusedException

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common.db import Conn
 from services.ledger.audit.chain import ChainWalk, Mismatch
 from services.ledger.audit.merkle import leaf_hash, nodes_completed_by_batch, root_nodes
 from services.ledger.audit.node_store import (
@@ -20,7 +21,6 @@ from services.ledger.audit.node_store import (
     write_state,
 )
 from services.ledger.audit.stored_rows import AUDIT_COLUMNS, LineSplitter, MalformedRow, parse_rows
-from services.ledger.db import Conn
 
 MISMATCHES_KEPT_MAX = 20
 

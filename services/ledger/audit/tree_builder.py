@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
+from services.common.db import await_leadership
 from services.ledger.append import NOTIFY_CHANNEL
 from services.ledger.audit.head_store import sign_if_grown
 from services.ledger.audit.metrics import AuditMetrics
 from services.ledger.audit.signing import TreeSigner
 from services.ledger.audit.tree_build import BuildStep, build_step
-from services.ledger.db import await_leadership
 
 log = structlog.get_logger(__name__)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.common.db import Conn
 from services.ledger.audit.chain import ChainWalk, LogGap, Mismatch
 from services.ledger.audit.export_rows import parse_export
 from services.ledger.audit.stored_rows import (
@@ -22,7 +23,6 @@ from services.ledger.audit.stored_rows import (
     Rows,
     parse_rows,
 )
-from services.ledger.db import Conn
 
 WINDOW_EVENTS = 50_000
 FILE_CHUNK_BYTES = 4 * 1024 * 1024

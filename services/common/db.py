@@ -1,4 +1,4 @@
-"""The asyncpg pool of the ledger: runs as the restricted application role."""
+"""The asyncpg pool and connections of every service, each as its own restricted role."""
 
 from __future__ import annotations
 
