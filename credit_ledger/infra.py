@@ -12,8 +12,7 @@ import asyncpg
 from credit_ledger.embedded.nats import EmbeddedNats
 from credit_ledger.embedded.postgres import EmbeddedPostgres
 from credit_ledger.migrations import migrate
-from services.ledger.nats_streams import declare_ledger_stream
-from services.ledger.relay import connect_nats
+from services.common.messaging import connect_nats, declare_ledger_stream
 from services.projector.nats_setup import declare_credit_stream, declare_projector_consumer
 
 

@@ -17,8 +17,8 @@ import asyncpg
 from nats.js import JetStreamContext
 from prometheus_client import Counter
 
+from services.common.messaging import connect_nats
 from services.common.supervise import supervise
-from services.ledger.relay import connect_nats
 
 BATCH_MAX = 200
 ACK_TIMEOUT_S = 5.0

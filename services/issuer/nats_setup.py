@@ -29,7 +29,7 @@ from nats.js.api import (
 from proto.derived import CREDIT_STREAM
 from proto.issuer import ISSUER_STREAM, ISSUER_SUBJECTS
 from proto.subjects import LEDGER_STREAM
-from services.ledger.nats_streams import declare_stream, stream_config
+from services.common.messaging import declare_stream, stream_config
 
 AWARDS_CONSUMER = "issuer-awards"
 CREDENTIALS_CONSUMER = "issuer-credentials"

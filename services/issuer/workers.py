@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +31,12 @@ from nats.js import JetStreamContext
 from proto import events as ev
 from proto.derived import QualificationEligible
 from proto.issuer import ISSUER_STREAM, dead_letter_subject
+from services.common.messaging import (
+    POSITION_HEADER,
+    LedgerHeaders,
+    connect_nats,
+    decode_ledger_headers,
+)
 from services.issuer import handlers
 from services.issuer.handlers import IssuerContext, PermanentFailure
 from services.issuer.nats_setup import (
@@ -43,7 +48,6 @@ from services.issuer.nats_setup import (
     declare_issuer_stream,
 )
 from services.issuer.reconcile import Reconciler
-from services.ledger.relay import connect_nats
 
 log = structlog.get_logger(__name__)
 
@@ -81,35 +85,30 @@ async def handle_eligible(ctx: IssuerContext, message: Msg) -> str:
     return await handlers.award(ctx, eligible, message.metadata.num_delivered)
 
 
-def _logged(message: Msg) -> tuple[ev.Event, int, dt.datetime]:
-    headers = message.headers or {}
+def _logged(message: Msg) -> tuple[ev.Event, LedgerHeaders]:
     try:
-        event = ev.decode_event(message.data)
-        position = int(headers["Ledger-Position"])
-        recorded_at = dt.datetime.fromisoformat(headers["ce-time"].replace("Z", "+00:00"))
+        return ev.decode_event(message.data), decode_ledger_headers(message.headers)
     except (msgspec.DecodeError, KeyError, ValueError) as exc:
         raise PermanentFailure(f"not a ledger event message: {exc!r}") from exc
-    return event, position, recorded_at
 
 
 async def handle_credential_event(ctx: IssuerContext, message: Msg) -> str:
-    event, position, recorded_at = _logged(message)
+    event, said = _logged(message)
     match event:
         case ev.QualificationAwarded():
-            issued = await handlers.issue_credential(ctx, event, position, recorded_at)
+            issued = await handlers.issue_credential(ctx, event, said.position, said.recorded_at)
             return "issued" if issued else "already_issued"
         case ev.QualificationRevoked():
-            revoked = await handlers.revoke_credential(ctx, event, position, recorded_at)
+            revoked = await handlers.revoke_credential(ctx, event, said.position, said.recorded_at)
             return "revoked" if revoked else "nothing_to_revoke"
     return "ignored"
 
 
 async def handle_revocation_event(ctx: IssuerContext, message: Msg) -> str:
-    event, _, _ = _logged(message)
+    event, said = _logged(message)
     match event:
         case ev.AssessmentRevoked(learner_id=learner) | ev.CredentialRevoked(learner_id=learner):
-            headers = message.headers or {}
-            count = await handlers.cascade_revocations(ctx, learner, headers.get("ce-id", ""))
+            count = await handlers.cascade_revocations(ctx, learner, said.event_id)
             return f"revoked_{count}" if count else "nothing_to_revoke"
     return "ignored"
 
@@ -286,7 +285,7 @@ class ConsumerWorker:
             deliveries=meta.num_delivered,
             error=error[:ERROR_HEADER_MAX_CHARS],
             dead_letter_subject=subject,
-            ledger_position=(message.headers or {}).get("Ledger-Position"),
+            ledger_position=(message.headers or {}).get(POSITION_HEADER),
             action=_action(meta.stream, sequence, message.subject, subject),
         )
 

@@ -19,18 +19,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
-import nats
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from proto.canonical import format_recorded_at
 from proto.subjects import LEDGER_STREAM, ce_type, subject_for
 from services.common.db import await_leadership
+from services.common.messaging import (
+    LedgerHeaders,
+    connect_nats,
+    declare_ledger_stream,
+    decode_ledger_headers,
+    encode_ledger_headers,
+)
 from services.common.supervise import supervise
 from services.ledger.append import NOTIFY_CHANNEL
 from services.ledger.metrics import LedgerMetrics
-from services.ledger.nats_streams import declare_ledger_stream
 
 log = structlog.get_logger(__name__)
 
@@ -49,38 +53,17 @@ class RelayConfig:
     stream_replicas: int
 
 
-async def connect_nats(url: str, name: str) -> NatsClient:
-    """A NATS connection that keeps reconnecting for ever (every option explicit)."""
-    return await nats.connect(
-        servers=url.split(","),
-        name=name,
-        connect_timeout=2,
-        reconnect_time_wait=0.5,
-        max_reconnect_attempts=-1,
-        allow_reconnect=True,
-        ping_interval=10,
-        max_outstanding_pings=3,
-        pending_size=64 * 1024 * 1024,
-    )
-
-
 def message_headers(row: asyncpg.Record, ce_source: str, previous_id: str | None) -> dict[str, str]:
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": row["event_id"],
-        "ce-source": ce_source,
-        "ce-type": ce_type(row["type"]),
-        "ce-subject": row["stream"],
-        "ce-time": format_recorded_at(row["recorded_at"]),
-        "content-type": "application/json",
-        "Nats-Msg-Id": row["event_id"],
-        "Ledger-Position": str(row["position"]),
-        "Ledger-Stream-Version": str(row["stream_version"]),
-        "Ledger-Hash": bytes(row["hash"]).hex(),
-    }
-    if previous_id is not None:
-        headers["Nats-Expected-Last-Msg-Id"] = previous_id
-    return headers
+    headers = LedgerHeaders(
+        event_id=row["event_id"],
+        stream=row["stream"],
+        ce_type=ce_type(row["type"]),
+        position=row["position"],
+        stream_version=row["stream_version"],
+        recorded_at=row["recorded_at"],
+        hash_hex=bytes(row["hash"]).hex(),
+    )
+    return encode_ledger_headers(headers, ce_source, previous_id)
 
 
 class Relay:
@@ -142,8 +125,8 @@ class Relay:
         info = await js.stream_info(LEDGER_STREAM)
         if info.state.messages > 0:
             message = await js.get_msg(LEDGER_STREAM, seq=info.state.last_seq)
-            headers = message.headers or {}
-            return int(headers["Ledger-Position"]), headers["Nats-Msg-Id"]
+            last = decode_ledger_headers(message.headers)
+            return last.position, last.event_id
         if info.state.last_seq == 0:
             return 0, None
         position: int = await conn.fetchval("SELECT position FROM ledger.relay_progress")

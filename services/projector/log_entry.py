@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import msgspec
 
 from proto.envelope import RecordedEvent
 from proto.events import Event, decode_event
+from services.common.messaging import decode_ledger_headers
 
 LEARNER_PREFIX = "learner-"
 
@@ -44,12 +46,13 @@ def from_recorded(recorded: RecordedEvent) -> LogEntry:
     )
 
 
-def from_message(payload: bytes, headers: dict[str, str]) -> LogEntry:
+def from_message(payload: bytes, headers: Mapping[str, str] | None) -> LogEntry:
     """A LEDGER stream message: CloudEvents headers plus the event's data as the body."""
+    said = decode_ledger_headers(headers)
     return LogEntry(
-        position=int(headers["Ledger-Position"]),
-        stream=headers["ce-subject"],
+        position=said.position,
+        stream=said.stream,
         event=decode_event(payload),
         data_json=payload,
-        recorded_at=dt.datetime.fromisoformat(headers["ce-time"].replace("Z", "+00:00")),
+        recorded_at=said.recorded_at,
     )

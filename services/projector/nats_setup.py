@@ -13,7 +13,7 @@ from nats.js.api import (
 
 from proto.derived import CREDIT_STREAM, CREDIT_SUBJECTS
 from proto.subjects import LEDGER_STREAM, LEDGER_SUBJECTS
-from services.ledger.nats_streams import declare_stream, stream_config
+from services.common.messaging import declare_stream, stream_config
 
 PROJECTOR_CONSUMER = "projector"
 ACK_WAIT_S = 30.0

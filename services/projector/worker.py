@@ -20,8 +20,8 @@ from nats.js import JetStreamContext
 
 from proto.subjects import LEDGER_STREAM
 from services.common import db
+from services.common.messaging import connect_nats
 from services.common.supervise import supervise
-from services.ledger.relay import connect_nats
 from services.projector import store
 from services.projector.applier import apply_batch
 from services.projector.ledger_client import LedgerClient
@@ -121,7 +121,7 @@ class ProjectorWorker:
 
     async def _handle(self, messages: list[Msg]) -> None:
         entries = sorted(
-            (from_message(m.data, dict(m.headers or {})) for m in messages),
+            (from_message(m.data, m.headers) for m in messages),
             key=lambda e: e.position,
         )
         applied = await self.apply(entries)

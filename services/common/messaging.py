@@ -1,0 +1,137 @@
+"""NATS for every service: the connection, the streams (every setting spelled out), and the
+headers of a LEDGER message, written by the ledger's relay and read by its consumers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from proto.canonical import format_recorded_at
+from proto.subjects import LEDGER_STREAM, LEDGER_SUBJECTS
+
+# Re-publishes after a relay restart are dropped by their message id within this window.
+DUPLICATE_WINDOW_S = 120.0
+MAX_MSG_BYTES = 1024 * 1024
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+POSITION_HEADER = "Ledger-Position"
+
+
+async def connect_nats(url: str, name: str) -> NatsClient:
+    """A NATS connection that keeps reconnecting for ever (every option explicit)."""
+    return await nats.connect(
+        servers=url.split(","),
+        name=name,
+        connect_timeout=2,
+        reconnect_time_wait=0.5,
+        max_reconnect_attempts=-1,
+        allow_reconnect=True,
+        ping_interval=10,
+        max_outstanding_pings=3,
+        pending_size=64 * 1024 * 1024,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerHeaders:
+    """What a LEDGER message says of its event besides the body (the event's data)."""
+
+    event_id: str
+    stream: str
+    ce_type: str
+    position: int
+    stream_version: int
+    recorded_at: dt.datetime
+    hash_hex: str
+
+
+def encode_ledger_headers(
+    headers: LedgerHeaders, ce_source: str, previous_id: str | None
+) -> dict[str, str]:
+    """CloudEvents headers, the ledger's own, and the broker's de-duplication and order
+    checks (``previous_id``: the event before, which the stream must hold last)."""
+    encoded = {
+        "ce-specversion": "1.0",
+        "ce-id": headers.event_id,
+        "ce-source": ce_source,
+        "ce-type": headers.ce_type,
+        "ce-subject": headers.stream,
+        "ce-time": format_recorded_at(headers.recorded_at),
+        "content-type": "application/json",
+        MSG_ID_HEADER: headers.event_id,
+        POSITION_HEADER: str(headers.position),
+        "Ledger-Stream-Version": str(headers.stream_version),
+        "Ledger-Hash": headers.hash_hex,
+    }
+    if previous_id is not None:
+        encoded["Nats-Expected-Last-Msg-Id"] = previous_id
+    return encoded
+
+
+def decode_ledger_headers(headers: Mapping[str, str] | None) -> LedgerHeaders:
+    """The headers of a LEDGER message; KeyError or ValueError if it is not one."""
+    headers = headers or {}
+    return LedgerHeaders(
+        event_id=headers["ce-id"],
+        stream=headers["ce-subject"],
+        ce_type=headers["ce-type"],
+        position=int(headers[POSITION_HEADER]),
+        stream_version=int(headers["Ledger-Stream-Version"]),
+        recorded_at=dt.datetime.fromisoformat(headers["ce-time"].replace("Z", "+00:00")),
+        hash_hex=headers["Ledger-Hash"],
+    )
+
+
+def stream_config(name: str, subjects: list[str], description: str, replicas: int) -> StreamConfig:
+    """Every stream of the system: file storage, kept for ever, de-duplicated by message id."""
+    return StreamConfig(
+        name=name,
+        description=description,
+        subjects=subjects,
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_msgs=-1,
+        max_bytes=-1,
+        max_age=0,
+        max_msg_size=MAX_MSG_BYTES,
+        max_msgs_per_subject=-1,
+        num_replicas=replicas,
+        duplicate_window=DUPLICATE_WINDOW_S,
+        allow_direct=True,
+        deny_delete=True,
+        deny_purge=False,
+    )
+
+
+def ledger_stream_config(replicas: int) -> StreamConfig:
+    return stream_config(
+        LEDGER_STREAM,
+        [LEDGER_SUBJECTS],
+        "Every event of the credit ledger, in log position order.",
+        replicas,
+    )
+
+
+async def declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create the stream, or bring an existing one to this configuration."""
+    if config.name is None:
+        raise ValueError("a stream needs a name")
+    try:
+        await js.stream_info(config.name)
+    except NotFoundError:
+        await js.add_stream(config)
+        return
+    await js.update_stream(config)
+
+
+async def declare_ledger_stream(js: JetStreamContext, replicas: int) -> None:
+    await declare_stream(js, ledger_stream_config(replicas))
