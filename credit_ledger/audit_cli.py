@@ -32,9 +32,8 @@ from services.ledger.audit.schemas import ConsistencyProof, InclusionProof, Json
 from services.ledger.audit.tree_head import TreeHead
 
 if TYPE_CHECKING:
+    from domain.views import LearnerBank, PassView
     from services.ledger.audit.verify import VerifyResult
-    from services.projector.http.queries import LearnerBank
-    from services.projector.views import PassView
 
 T = TypeVar("T")
 INPUT_BYTES_MAX = 16 * 1024 * 1024

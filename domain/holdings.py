@@ -12,9 +12,15 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import NamedTuple
 
-from domain.shelf_life import add_years
+from domain.shelf_life import shelf_life_end
 from domain.units import credit_points, credits_from_hours, halves_to_level
 from proto.events import AssessmentMode
+
+
+def is_held(day: dt.date, *, revoked: bool, redeemed: bool, expires_on: dt.date) -> bool:
+    """Counts towards a new award on ``day`` (DESIGN §1, "held"): neither revoked nor
+    redeemed, and within its shelf life."""
+    return not revoked and not redeemed and day < expires_on
 
 
 class PassKey(NamedTuple):
@@ -56,11 +62,13 @@ class Pass:
     @property
     def expires_on(self) -> dt.date:
         """The first day the pass no longer counts."""
-        return add_years(self.assessed_on, self.validity_years)
+        return shelf_life_end(self.assessed_on, self.validity_years)
 
     def held_on(self, day: dt.date) -> bool:
-        """Counts towards a new award on ``day`` (DESIGN §1, "held")."""
-        return not self.revoked and not self.redeemed and day < self.expires_on
+        """Counts towards a new award on ``day`` (``is_held``)."""
+        return is_held(
+            day, revoked=self.revoked, redeemed=self.redeemed, expires_on=self.expires_on
+        )
 
     @property
     def credential_revoked(self) -> bool:

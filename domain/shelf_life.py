@@ -16,6 +16,11 @@ def add_years(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year + years, day=28)
 
 
+def shelf_life_end(assessed_on: dt.date, validity_years: int) -> dt.date:
+    """The first day a pass assessed on ``assessed_on`` no longer counts."""
+    return add_years(assessed_on, validity_years)
+
+
 def require_aware(moment: dt.datetime, what: str) -> None:
     """Refuse a naive datetime: its day would depend on the machine's time zone."""
     if moment.tzinfo is None or moment.utcoffset() is None:

@@ -1,6 +1,7 @@
 """What the issuer reads from the ledger, as plain data: a learner's stream, catalog events.
 
-Pure: built from ``RecordedEvent``s the ledger client fetched, folded with the shared core.
+Pure: built from ``RecordedEvent``s the ledger client fetched, folded with the read core
+(``domain.replay``) the projector and the auditor's replay answer with.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from domain.catalog import Catalog, fold_catalog
-from domain.credit_bank import CreditBank, fold
+from domain.catalog import Catalog
+from domain.credit_bank import CreditBank
+from domain.replay import Timed, bank_as_of, catalog_as_of
 from proto import events as ev
 from proto.envelope import RecordedEvent
 
@@ -26,6 +28,10 @@ class Recorded:
     recorded_at: dt.datetime
     stream_version: int
     event_id: str
+
+    @property
+    def timed(self) -> Timed:
+        return (self.event, self.position, self.recorded_at)
 
 
 def recorded(row: RecordedEvent) -> Recorded:
@@ -64,7 +70,8 @@ class LearnerHistory:
         return self.events[-1].position if self.events else 0
 
     def bank(self) -> CreditBank:
-        return fold(self.learner_id, ((r.event, r.position, r.recorded_at) for r in self.events))
+        """The bank as of the stream's last event."""
+        return bank_as_of(self.learner_id, (r.timed for r in self.events))
 
 
 def learner_history(learner_id: str, rows: Iterable[RecordedEvent]) -> LearnerHistory:
@@ -73,5 +80,4 @@ def learner_history(learner_id: str, rows: Iterable[RecordedEvent]) -> LearnerHi
 
 def catalog_of(rows: Iterable[Recorded]) -> Catalog:
     """The catalog from catalog events of any streams, folded in log order."""
-    ordered = sorted(rows, key=lambda r: r.position)
-    return fold_catalog((r.event, r.position, r.recorded_at) for r in ordered)
+    return catalog_as_of(r.timed for r in rows)

@@ -19,8 +19,8 @@ from domain.accreditation import AccreditationError, Scope, covers, evolve_scope
 from domain.award_check import award_objection, reevaluate_award
 from domain.catalog import Catalog, evolve_catalog
 from domain.credit_bank import evolve
-from domain.holdings import CreditBank
-from domain.shelf_life import add_years
+from domain.holdings import CreditBank, is_held
+from domain.shelf_life import shelf_life_end, utc_day
 from domain.units import level_to_halves
 from proto import events as ev
 from proto.envelope import Actor, Role
@@ -257,9 +257,14 @@ def _check_version(state: WriteState, candidate: Candidate) -> int:
     return current + 1
 
 
-def _held(assessment: Assessment, at: dt.date) -> bool:
-    expires = add_years(assessment.assessed_on, assessment.validity_years)
-    return not assessment.revoked and not assessment.redeemed and at < expires
+def _held(assessment: Assessment, day: dt.date) -> bool:
+    """Held exactly as the credit bank judges a pass (``domain.holdings.is_held``)."""
+    return is_held(
+        day,
+        revoked=assessment.revoked,
+        redeemed=assessment.redeemed,
+        expires_on=shelf_life_end(assessment.assessed_on, assessment.validity_years),
+    )
 
 
 def _latest_plausible_date(recorded_at: dt.datetime) -> dt.date:
@@ -566,7 +571,7 @@ def _credits_redeemed(
         raise conflict(
             f"institution {key[0]} already recorded redemption {key[1]}", "duplicate_redemption"
         )
-    today = recorded_at.astimezone(dt.UTC).date()
+    today = utc_day(recorded_at)  # the day the credit bank judges the redemption on
     refs = [(p.institution_id, p.assessment_id) for p in event.passes]
     if len(set(refs)) != len(refs):
         raise unprocessable("a pass is named twice in one redemption", "duplicate_pass")

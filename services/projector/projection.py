@@ -1,35 +1,25 @@
 """Applies log entries to learners' credit banks and decides progress and thresholds.
 
-The fold and the rules are the pure core's (``domain``); this module only stages their
+The fold, the rule selection and the thresholds are the pure core's (``domain.replay``,
+the same the as-of queries and the auditor's replay use); this module only stages their
 results for one batch, so the store can commit them with the checkpoint, and keeps a
 bounded cache of banks so memory does not grow with the number of learners.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from domain.awards import award_generation
 from domain.catalog import Catalog, evolve_catalog
 from domain.credit_bank import CreditBank, evolve
 from domain.decision import Decision
-from domain.rules import evaluate
+from domain.replay import Threshold, relevant_decisions, thresholds_of
 from services.projector.log_entry import LogEntry
 
 # Loads the banks of many learners at once (one query for a whole batch's cache misses).
 BankLoader = Callable[[list[str]], Awaitable[dict[str, CreditBank]]]
-
-
-@dataclass(frozen=True, slots=True)
-class Threshold:
-    """A rule newly satisfied for a learner who holds no unrevoked award of it."""
-
-    decision: Decision
-    award_generation: int
-    position: int
 
 
 @dataclass
@@ -43,29 +33,6 @@ class BatchOutcome:
     @property
     def last_position(self) -> int:
         return self.entries[-1].position
-
-
-def relevant_decisions(
-    catalog: Catalog, bank: CreditBank, position: int, at: dt.datetime
-) -> list[Decision]:
-    """Every qualification whose rule names something the learner holds, evaluated at ``at``."""
-    codes = {p.code for p in bank.passes.values()} | {
-        a.qualification_code for a in bank.awards.values()
-    }
-    decisions = []
-    for current in catalog.rules_naming(codes):
-        rule = catalog.rule_in_force(current.code, position)
-        if rule is not None:
-            decisions.append(evaluate(rule, bank, at))
-    return decisions
-
-
-def thresholds_of(bank: CreditBank, decisions: list[Decision], position: int) -> list[Threshold]:
-    return [
-        Threshold(d, award_generation(bank, d.qualification_code), position)
-        for d in decisions
-        if d.awardable and bank.held_award(d.qualification_code) is None
-    ]
 
 
 class Projection:

@@ -11,8 +11,10 @@ import msgspec
 from domain.bank_summary import summarize
 from domain.catalog import Catalog, fold_catalog
 from domain.credit_bank import CreditBank, fold
+from domain.replay import Threshold
 from domain.shelf_life import utc_day
 from domain.units import exact_text
+from domain.views import bank_view, decision_view
 from proto.derived import (
     CreditBankUpdated,
     EligibleComponent,
@@ -24,8 +26,7 @@ from proto.derived import (
 )
 from proto.events import Event, PassRef, decode_event
 from services.common.db import Conn
-from services.projector.projection import BatchOutcome, Threshold
-from services.projector.views import bank_view, decision_view
+from services.projector.projection import BatchOutcome
 
 # Only one projector applies events at a time (a session lock held by the leader).
 PROJECTOR_LOCK_KEY = 0x50524F4A4543544F

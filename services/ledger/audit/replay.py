@@ -1,9 +1,9 @@
 """``audit replay``: a learner's credit bank and award decisions at any point of the log.
 
-Rebuilt from the ledger's read API alone, with the pure core the projector uses (the
-catalog fold, the credit-bank fold, ``relevant_decisions``, the views), so the answer is
-the projector's answer at that moment, field for field: same position, same event time,
-same shapes (``LearnerBank`` of the projector's API).
+Rebuilt from the ledger's read API alone, with the read core the projector answers with
+(``domain.replay.as_of``: the catalog fold, the credit-bank fold, the relevant rules, the
+views), so the answer is the projector's answer at that moment, field for field: same
+position, same event time, same shapes (``domain.views.LearnerBank``).
 
 The catalog as of position P is the fold of every ``qualification-<code>`` and
 ``microcredential-<code>`` stream up to P; the event time at P is the ``recorded_at`` of
@@ -16,17 +16,10 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass
 
-from domain.bank_summary import summarize
-from domain.catalog import fold_catalog
-from domain.credit_bank import fold
-from domain.shelf_life import utc_day
+from domain.replay import Timed, as_of, event_time
+from domain.views import LearnerBank
 from proto.envelope import RecordedEvent
 from services.ledger.audit.ledger_reader import LedgerReader
-from services.projector.http.queries import LearnerBank
-from services.projector.projection import relevant_decisions
-from services.projector.views import bank_view, decision_view
-
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 AsOf = int | dt.datetime | None
 
@@ -81,28 +74,20 @@ async def resolve(reader: LedgerReader, as_of: AsOf) -> tuple[int, dt.datetime]:
     if position < 0:
         raise ValueError("a position is 0 or more")
     event = await reader.event_at(position) if position > 0 else None
-    return position, event.recorded_at if event is not None else EPOCH
+    return position, event_time(event.recorded_at if event is not None else None)
 
 
 def replay(history: History, position: int, at: dt.datetime) -> LearnerBank | None:
     """The learner's bank and decisions as of ``position``, judged at event time ``at``;
     None when the learner had no events by then (the projector answers 404)."""
-    catalog = fold_catalog(
-        (e.data, e.position, e.recorded_at) for e in history.catalog if e.position <= position
+    answer = as_of(
+        history.learner_id, _timed(history.learner), _timed(history.catalog), position, at
     )
-    bank = fold(
-        history.learner_id,
-        ((e.data, e.position, e.recorded_at) for e in history.learner if e.position <= position),
-    )
-    if not bank.passes and not bank.awards:
-        return None
-    decisions = relevant_decisions(catalog, bank, position, at)
-    return LearnerBank(
-        as_of_position=position,
-        as_of_time=at,
-        credit_bank=bank_view(summarize(bank, utc_day(at))),
-        progress=[decision_view(d) for d in decisions],
-    )
+    return answer.view() if answer.found else None
+
+
+def _timed(events: list[RecordedEvent]) -> list[Timed]:
+    return [(e.data, e.position, e.recorded_at) for e in events]
 
 
 async def replay_learner(reader: LedgerReader, learner_id: str, as_of: AsOf) -> LearnerBank | None:

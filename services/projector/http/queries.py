@@ -14,9 +14,9 @@ from litestar import get
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, Parameter
 
+from domain.views import DecisionView, LearnerBank, decision_view
 from services.projector.replay import decide_one, position_as_of, replay
 from services.projector.runtime import Runtime
-from services.projector.views import BankView, DecisionView, bank_view, decision_view
 
 PAGE_MAX = 1000
 
@@ -24,13 +24,6 @@ AsOfPosition = Annotated[int | None, Parameter(ge=0, description="Answer as of t
 AsOfTime = Annotated[
     dt.datetime | None, Parameter(description="Answer as of this time (RFC 3339, with a zone).")
 ]
-
-
-class LearnerBank(msgspec.Struct, frozen=True, kw_only=True):
-    as_of_position: int
-    as_of_time: dt.datetime
-    credit_bank: BankView
-    progress: list[DecisionView]
 
 
 class EligibleLearners(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,14 +50,9 @@ async def get_credit_bank(
     async with runtime.pool.acquire() as conn:
         position = await position_as_of(conn, as_of_position, as_of_time)
         answer = await replay(conn, learner_id, position, as_of_time)
-    if not answer.bank.passes and not answer.bank.awards:
+    if not answer.found:
         raise NotFoundException(f"no events for learner {learner_id} as of position {position}")
-    return LearnerBank(
-        as_of_position=position,
-        as_of_time=answer.at,
-        credit_bank=bank_view(answer.summary),
-        progress=[decision_view(d) for d in answer.decisions],
-    )
+    return answer.view()
 
 
 @get(

@@ -1,7 +1,7 @@
 """JSON views of the pure core's answers: exact values as 'p/q' strings, plus rounded ones.
 
-The API, the stored read model and auditors' ``--json`` output all use these, so every
-consumer sees the same shape.
+The projector's API, its stored read model and auditors' ``--json`` output all use these,
+so every consumer sees the same shape. Pure: msgspec structs built from the core's values.
 """
 
 from __future__ import annotations
@@ -226,3 +226,10 @@ def decision_view(decision: Decision) -> DecisionView:
             position=decision.award_block.position,
         ),
     )
+
+
+class LearnerBank(msgspec.Struct, frozen=True, kw_only=True):
+    as_of_position: int
+    as_of_time: dt.datetime
+    credit_bank: BankView
+    progress: list[DecisionView]

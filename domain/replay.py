@@ -1,0 +1,152 @@
+"""The read core: a learner replayed as of a log position, the one answer every reader gives.
+
+The projector's as-of queries, its live fold, the auditor's ``audit replay`` and the
+issuer all read a learner through these functions, so their answers cannot drift:
+
+- ``catalog_as_of`` / ``bank_as_of``: the catalog and one learner's bank folded from
+  (event, position, recorded_at) triples up to a position;
+- ``relevant_decisions``: which rules to evaluate for a bank at a position (every
+  qualification whose rule, in force there, names something the learner holds);
+- ``thresholds_of``: the decisions that call for an award the learner does not hold;
+- ``as_of`` / ``decision_as_of``: the bank, its summary and the decisions as of position
+  P judged at event time T, and ``LearnerAsOf.view`` their JSON shape (``LearnerBank``).
+
+Finding P and T is the caller's (it needs the whole log, not one learner's events): P is
+the position asked for (at most the head), or the last one recorded at or before the time
+asked for; T is that time, or else ``event_time`` at P: the ``recorded_at`` of the event
+there, never the wall clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from domain.awards import award_generation
+from domain.bank_summary import BankSummary, summarize
+from domain.catalog import Catalog, fold_catalog
+from domain.credit_bank import CreditBank, fold
+from domain.decision import Decision
+from domain.rules import evaluate
+from domain.shelf_life import utc_day
+from domain.views import LearnerBank, bank_view, decision_view
+from proto import events as ev
+
+# The event time of position 0: before anything was recorded.
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+# (event, position, recorded_at), as the log recorded it.
+Timed = tuple[ev.Event, int, dt.datetime]
+
+
+def event_time(recorded_at: dt.datetime | None) -> dt.datetime:
+    """The event time at a position: the ``recorded_at`` of the event there, or the epoch
+    before anything was recorded (never the wall clock)."""
+    return recorded_at or EPOCH
+
+
+def _up_to(events: Iterable[Timed], position: int | None) -> Iterable[Timed]:
+    if position is None:
+        return events
+    return (e for e in events if e[1] <= position)
+
+
+def catalog_as_of(events: Iterable[Timed], position: int | None = None) -> Catalog:
+    """The catalog from catalog events of any streams up to ``position`` (all if None),
+    folded in log order."""
+    return fold_catalog(sorted(_up_to(events, position), key=lambda e: e[1]))
+
+
+def bank_as_of(learner_id: str, events: Iterable[Timed], position: int | None = None) -> CreditBank:
+    """The learner's bank from the learner's events (in log order) up to ``position``."""
+    return fold(learner_id, _up_to(events, position))
+
+
+def relevant_decisions(
+    catalog: Catalog, bank: CreditBank, position: int, at: dt.datetime
+) -> list[Decision]:
+    """Every qualification whose rule names something the learner holds, evaluated at ``at``."""
+    codes = {p.code for p in bank.passes.values()} | {
+        a.qualification_code for a in bank.awards.values()
+    }
+    decisions = []
+    for current in catalog.rules_naming(codes):
+        rule = catalog.rule_in_force(current.code, position)
+        if rule is not None:
+            decisions.append(evaluate(rule, bank, at))
+    return decisions
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A rule newly satisfied for a learner who holds no unrevoked award of it."""
+
+    decision: Decision
+    award_generation: int
+    position: int
+
+
+def thresholds_of(bank: CreditBank, decisions: list[Decision], position: int) -> list[Threshold]:
+    return [
+        Threshold(d, award_generation(bank, d.qualification_code), position)
+        for d in decisions
+        if d.awardable and bank.held_award(d.qualification_code) is None
+    ]
+
+
+@dataclass(frozen=True)
+class LearnerAsOf:
+    """What a learner held, and towards what, as of ``position``, judged at ``at``."""
+
+    learner_id: str
+    position: int  # the log position the answer is as of
+    at: dt.datetime  # the event time rules and shelf life are judged at
+    bank: CreditBank
+    summary: BankSummary
+    decisions: list[Decision]
+
+    @property
+    def found(self) -> bool:
+        """The learner had passes or awards by then (otherwise readers answer "not found")."""
+        return bool(self.bank.passes or self.bank.awards)
+
+    def view(self) -> LearnerBank:
+        return LearnerBank(
+            as_of_position=self.position,
+            as_of_time=self.at,
+            credit_bank=bank_view(self.summary),
+            progress=[decision_view(d) for d in self.decisions],
+        )
+
+
+def as_of(
+    learner_id: str,
+    learner_events: Iterable[Timed],
+    catalog_events: Iterable[Timed],
+    position: int,
+    at: dt.datetime,
+) -> LearnerAsOf:
+    """The learner's bank, summary and decisions as of ``position``, judged at ``at``.
+
+    Events after ``position`` are left out, so whole histories may be passed.
+    """
+    catalog = catalog_as_of(catalog_events, position)
+    bank = bank_as_of(learner_id, learner_events, position)
+    decisions = relevant_decisions(catalog, bank, position, at)
+    return LearnerAsOf(learner_id, position, at, bank, summarize(bank, utc_day(at)), decisions)
+
+
+def decision_as_of(
+    learner_id: str,
+    learner_events: Iterable[Timed],
+    catalog_events: Iterable[Timed],
+    qualification_code: str,
+    position: int,
+    at: dt.datetime,
+) -> Decision | None:
+    """One qualification's decision as of ``position`` (None: no version in force there)."""
+    rule = catalog_as_of(catalog_events, position).rule_in_force(qualification_code, position)
+    if rule is None:
+        return None
+    return evaluate(rule, bank_as_of(learner_id, learner_events, position), at)
