@@ -95,19 +95,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _contracts(action: str) -> int:
-    """proto/ artefacts and docs/openapi.json: rewrite them, or fail if any is stale."""
+    """proto/ artefacts and each service's OpenAPI document in docs/: rewrite them, or fail
+    if any is stale."""
     from pathlib import Path
 
     from proto.generate import main as proto_main
-    from services.ledger.openapi_export import stale_openapi, write_openapi
+    from services.common.openapi import stale_documents, write_documents
+    from services.ledger import openapi_export as ledger_openapi
+    from services.projector import openapi_export as projector_openapi
 
     root = Path.cwd()
+    documents = {**ledger_openapi.DOCUMENTS, **projector_openapi.DOCUMENTS}
     status = proto_main([action, "--root", str(root)])
     if action == "generate":
-        for path in write_openapi(root):
+        for path in write_documents(root, documents):
             print(f"wrote {path}")
         return status
-    stale = stale_openapi(root)
+    stale = stale_documents(root, documents)
     for path in stale:
         print(f"stale: {path} (run: credit-ledger contracts generate)", file=sys.stderr)
     return 1 if stale else status

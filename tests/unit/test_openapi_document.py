@@ -1,17 +1,23 @@
-"""docs/openapi.json is the document the ledger serves, regenerated from the code."""
+"""docs/openapi*.json are the documents the ledger and the projector serve, regenerated
+from the code."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from services.common.openapi import stale_documents
 from services.ledger.openapi_export import DOCUMENTS, OPENAPI_PATH, render_openapi, stale_openapi
+from services.projector import openapi_export as projector_openapi
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_committed_openapi_documents_are_current() -> None:
     assert stale_openapi(ROOT) == [], "run: credit-ledger contracts generate"
+    assert stale_documents(ROOT, projector_openapi.DOCUMENTS) == [], (
+        "run: credit-ledger contracts generate"
+    )
 
 
 def test_every_write_path_documents_its_refusals() -> None:
@@ -23,4 +29,4 @@ def test_every_write_path_documents_its_refusals() -> None:
 
 def test_the_documents_are_committed_at_the_documented_paths() -> None:
     assert (ROOT / OPENAPI_PATH).exists()
-    assert all((ROOT / path).exists() for path in DOCUMENTS)
+    assert all((ROOT / path).exists() for path in {**DOCUMENTS, **projector_openapi.DOCUMENTS})
