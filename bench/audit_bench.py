@@ -45,7 +45,7 @@ import asyncpg
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.sysinfo import machine_facts, percentile
+from bench.harness.sysinfo import machine_facts, percentile
 from credit_ledger.embedded.postgres import EmbeddedPostgres
 from credit_ledger.infra import apply_migrations
 from credit_ledger.logs import configure_logging

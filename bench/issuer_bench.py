@@ -137,7 +137,13 @@ def start_loadgen(port: int, token: str, rate: float, seconds: float, work: Path
     }
     (work / "loadgen.json").write_bytes(msgspec.json.encode(spec))
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.loadgen", str(work / "loadgen.json"), str(work / "lg.out")],
+        [
+            sys.executable,
+            "-m",
+            "bench.harness.loadgen",
+            str(work / "loadgen.json"),
+            str(work / "lg.out"),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         cwd=Path(__file__).resolve().parent.parent,

@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -156,3 +157,25 @@ def fdatasync_probe_us(folder: Path, seconds: float = 1.0, max_ops: int = 20_000
     finally:
         os.close(fd)
         path.unlink(missing_ok=True)
+
+
+@dataclass
+class Machine:
+    roots: dict[str, int] = field(default_factory=dict)
+
+    def snapshot(self, extra: dict[str, int] | None = None) -> dict[str, float]:
+        return cpu_snapshot({**self.roots, **(extra or {})}, {"coordinator": os.getpid()})
+
+
+def cores(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """CPU cores per process tree over a window; ``other`` is everything else on the box."""
+    seconds = max(seconds, 1e-6)
+    result = {
+        name: (after[name] - before[name]) / seconds
+        for name in before
+        if name in after and name not in (MACHINE, IRQ)
+    }
+    machine = (after.get(MACHINE, 0.0) - before.get(MACHINE, 0.0)) / seconds
+    result["other"] = max(0.0, machine - sum(result.values()))
+    result["irq"] = (after.get(IRQ, 0.0) - before.get(IRQ, 0.0)) / seconds
+    return result

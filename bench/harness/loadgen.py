@@ -1,6 +1,7 @@
 """One load-generating worker process of the benchmark: many concurrent clients, one phase.
 
-Run by ``bench.ledger_bench`` as ``python -m bench.loadgen SPEC.json RESULT.json``. The
+Run by the benchmarks (``bench.harness.workers``) as
+``python -m bench.harness.loadgen SPEC.json RESULT.json``. The
 worker sets up its connections, prints ``READY``, waits for ``GO <epoch seconds>`` on
 stdin (so every worker of a phase starts at the same instant), runs its phase and writes a
 ``WorkerResult``. Every loop is bounded in time (``seconds``) or in count (``rows``).
@@ -30,7 +31,12 @@ import asyncpg
 import msgspec
 import uvloop
 
-from bench.httpclient import HttpClient, HttpxConnection, RawHttpConnection, shared_httpx_client
+from bench.harness.httpclient import (
+    HttpClient,
+    HttpxConnection,
+    RawHttpConnection,
+    shared_httpx_client,
+)
 
 RAW_TABLE = "bench_raw_events"
 RAW_COLUMNS = (
@@ -411,7 +417,7 @@ async def run(spec: Spec) -> WorkerResult:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m bench.loadgen SPEC.json RESULT.json", file=sys.stderr)
+        print("usage: python -m bench.harness.loadgen SPEC.json RESULT.json", file=sys.stderr)
         return 2
     spec = msgspec.json.decode(Path(args[0]).read_bytes(), type=Spec)
     result = uvloop.run(run(spec))

@@ -1,0 +1,1 @@
+"""The write-path benchmark's scenarios; ``python -m bench.ledger_bench`` runs them."""
