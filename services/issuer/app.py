@@ -13,7 +13,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from credit_ledger.settings import Settings
 from proto.issuer import ISSUER_STREAM
 from services.common import db
-from services.common.ledger_keys import KeyCache
+from services.common.http.auth import KeyCache
+from services.common.http.problems import EXCEPTION_HANDLERS
+from services.common.http.request_id import with_request_layer
 from services.common.outbox import OutboxConfig, OutboxPublisher
 from services.issuer.credentials.achievement import IssuerProfile
 from services.issuer.credentials.did import did_web
@@ -27,8 +29,6 @@ from services.issuer.readers import CatalogReader, HistoryReader
 from services.issuer.runtime import IssuerRuntime
 from services.issuer.settings import IssuerSettings
 from services.issuer.workers import WorkerConfig, consumer_workers
-from services.ledger.http.problems import EXCEPTION_HANDLERS
-from services.ledger.http.request_id import with_request_layer
 
 ISSUER_ROLE = "credit_ledger_issuer"
 KEY_CACHE_TTL_S = 30.0

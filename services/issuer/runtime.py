@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from litestar.di import NamedDependency
 
-from services.common.ledger_keys import KeyCache
+from services.common.http.auth import KeyCache
 from services.issuer.handlers import IssuerContext
 from services.issuer.workers import BackgroundWorker
 

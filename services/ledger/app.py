@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from credit_ledger.settings import Settings
 from services.common import db
+from services.common.http.request_id import with_request_layer
 from services.ledger.api_keys import KeyAuthenticator
 from services.ledger.append import GroupCommitter
 from services.ledger.audit import routes as audit_routes
@@ -22,7 +23,6 @@ from services.ledger.event_store import PostgresEventStore
 from services.ledger.http import admin, events, ops, reads
 from services.ledger.http.auth import bearer_auth
 from services.ledger.http.problems import EXCEPTION_HANDLERS
-from services.ledger.http.request_id import with_request_layer
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.relay import Relay, RelayConfig
 from services.ledger.runtime import LedgerRuntime

@@ -4,21 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
-PROBLEM_MEDIA_TYPE = "application/problem+json"
-
-
-class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """RFC 9457 problem details, plus a stable machine-readable ``code``."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str | None = None
-    code: str | None = None
-    instance: str | None = None
-    errors: list[dict[str, Any]] | None = None
+from services.common.http.problems import TITLES, Problem
 
 
 class Refused(Exception):
@@ -42,18 +28,6 @@ class Refused(Exception):
 
     def as_item(self, index: int) -> dict[str, Any]:
         return {"index": index, "status": self.status, "code": self.code, "detail": self.detail}
-
-
-TITLES = {
-    400: "Malformed request",
-    401: "Authentication required",
-    403: "Not allowed",
-    404: "Not found",
-    409: "Conflict",
-    413: "Request body too large",
-    422: "Unprocessable event",
-    503: "Ledger busy",
-}
 
 
 def bad_request(detail: str) -> Refused:

@@ -13,10 +13,10 @@ from litestar.openapi import OpenAPIConfig
 from credit_ledger.settings import Settings
 from proto.derived import CREDIT_STREAM
 from services.common import db
-from services.common.ledger_keys import PUBLIC_PATHS, KeyCache, ledger_key_auth
+from services.common.http.auth import PUBLIC_PATHS, KeyCache, ledger_key_auth
+from services.common.http.problems import EXCEPTION_HANDLERS
+from services.common.http.request_id import with_request_layer
 from services.common.outbox import OutboxConfig, OutboxPublisher
-from services.ledger.http.problems import EXCEPTION_HANDLERS
-from services.ledger.http.request_id import with_request_layer
 from services.projector.http import ops, queries
 from services.projector.ledger_client import LedgerClient
 from services.projector.metrics import ProjectorMetrics

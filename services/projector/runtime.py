@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 from litestar.di import NamedDependency
 
-from services.common.ledger_keys import KeyCache
+from services.common.http.auth import KeyCache
 from services.projector.metrics import ProjectorMetrics
 from services.projector.worker import ProjectorWorker
 

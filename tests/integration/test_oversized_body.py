@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from proto.envelope import Role
-from services.ledger.http.request_id import DRAIN_MAX_BYTES
+from services.common.http.request_id import DRAIN_MAX_BYTES
 from tests.support.ledger import served_ledger
 
 pytestmark = pytest.mark.integration

@@ -12,11 +12,10 @@ from litestar.params import FromPath, Parameter
 
 from proto.envelope import Role
 from proto.types import LearnerId
-from services.common.ledger_keys import ledger_key_auth
+from services.common.http.auth import ledger_key_auth, requires
 from services.issuer import store
 from services.issuer.credentials.jws import parse_compact
 from services.issuer.runtime import Runtime
-from services.ledger.http.auth import requires
 
 CREDENTIALS_PAGE_MAX = 500
 

@@ -15,6 +15,8 @@ from litestar.params import Parameter
 
 from proto.envelope import Role
 from services.common.db import Conn
+from services.common.http.auth import requires
+from services.common.http.problems import Problem
 from services.ledger.audit import head_store, proofs
 from services.ledger.audit.node_store import TreeNotBuilt, read_state
 from services.ledger.audit.runtime import SigningDisabled
@@ -25,8 +27,7 @@ from services.ledger.audit.schemas import (
     StoredTreeHead,
     TreeHeadPage,
 )
-from services.ledger.errors import Problem, Refused
-from services.ledger.http.auth import requires
+from services.ledger.errors import Refused
 from services.ledger.http.problems import RefusedException
 from services.ledger.runtime import Runtime
 

@@ -17,9 +17,9 @@ from litestar.params import FromPath, JSONBody
 from domain.units import halves_to_level
 from proto.envelope import Actor, Role
 from proto.types import InstitutionId
+from services.common.http.auth import ANY_ROLE, requires
 from services.ledger.api_keys import create_key, list_keys, revoke_key
 from services.ledger.errors import unprocessable
-from services.ledger.http.auth import ANY_ROLE, requires
 from services.ledger.http.problems import RefusedException
 from services.ledger.runtime import Runtime
 from services.ledger.write_model_store import scope_from_json

@@ -1,19 +1,16 @@
-"""Bearer-key authentication and role guards (DESIGN §6)."""
+"""Bearer-key authentication against the ledger's own keys (DESIGN §6); the role guards
+are the platform's (``services.common.http.auth``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
+from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.base import DefineMiddleware
 
-from proto.envelope import Actor, Role
-
-# Public: credential verification, key material, health and the API description.
-PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/schema"}
+from services.common.http.auth import PUBLIC_PATHS
 
 
 class BearerKeyMiddleware(AbstractAuthenticationMiddleware):
@@ -32,26 +29,4 @@ class BearerKeyMiddleware(AbstractAuthenticationMiddleware):
 
 
 def bearer_auth() -> DefineMiddleware:
-    return DefineMiddleware(
-        BearerKeyMiddleware, exclude=[r"^/health", r"^/ready", r"^/metrics", r"^/schema"]
-    )
-
-
-def requires(*roles: Role) -> Any:
-    """A guard admitting only the given roles."""
-    allowed = frozenset(roles)
-
-    # Async, so Litestar calls it inline instead of handing it to a thread.
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        actor: Actor = connection.user
-        if actor.role not in allowed:
-            names = ", ".join(sorted(str(r) for r in allowed))
-            raise PermissionDeniedException(
-                f"this needs the role {names}; the key has {actor.role}"
-            )
-
-    return guard
-
-
-ANY_ROLE = requires(*Role)
-READ_ALL = requires(Role.ADMIN, Role.AUDITOR, Role.ISSUER)
+    return DefineMiddleware(BearerKeyMiddleware, exclude=PUBLIC_PATHS)

@@ -20,8 +20,9 @@ from proto.http import (
     append_request_decoder,
     batch_request_decoder,
 )
-from services.ledger.errors import Problem, Refused, bad_request, unprocessable
-from services.ledger.http.auth import ANY_ROLE, requires
+from services.common.http.auth import ANY_ROLE, requires
+from services.common.http.problems import Problem
+from services.ledger.errors import Refused, bad_request, unprocessable
 from services.ledger.http.problems import RefusedException
 from services.ledger.reads import read_event
 from services.ledger.runtime import Runtime

@@ -12,8 +12,8 @@ from litestar.response import Stream
 
 from proto.envelope import Actor, LedgerHead, RecordedEvent, Role
 from proto.events import EVENT_TYPE_NAMES
+from services.common.http.auth import ANY_ROLE, READ_ALL
 from services.ledger.errors import unprocessable
-from services.ledger.http.auth import ANY_ROLE, READ_ALL
 from services.ledger.http.problems import RefusedException
 from services.ledger.reads import (
     read_head,

@@ -1,4 +1,5 @@
-"""Callers of the projector and the issuer present the API keys they use with the ledger;
+"""Who is calling, and may they: role guards for every service, and the authentication of
+the projector and the issuer, whose callers present the API keys they use with the ledger;
 the ledger says who they are.
 
 No service reads another's tables (DESIGN §2), so these services ask the ledger's
@@ -12,11 +13,12 @@ import time
 from typing import Any, Protocol
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.base import DefineMiddleware
 
-from proto.envelope import Actor
+from proto.envelope import Actor, Role
 
 CACHE_ENTRIES_MAX = 10_000
 TOKEN_MAX_CHARS = 512
@@ -61,3 +63,23 @@ class LedgerKeyMiddleware(AbstractAuthenticationMiddleware):
 
 def ledger_key_auth(exclude: list[str] | None = None) -> DefineMiddleware:
     return DefineMiddleware(LedgerKeyMiddleware, exclude=exclude)
+
+
+def requires(*roles: Role) -> Any:
+    """A guard admitting only the given roles."""
+    allowed = frozenset(roles)
+
+    # Async, so Litestar calls it inline instead of handing it to a thread.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        actor: Actor = connection.user
+        if actor.role not in allowed:
+            names = ", ".join(sorted(str(r) for r in allowed))
+            raise PermissionDeniedException(
+                f"this needs the role {names}; the key has {actor.role}"
+            )
+
+    return guard
+
+
+ANY_ROLE = requires(*Role)
+READ_ALL = requires(Role.ADMIN, Role.AUDITOR, Role.ISSUER)

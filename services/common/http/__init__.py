@@ -1,0 +1,1 @@
+"""HTTP for every service: problem+json errors, request ids and access lines, key guards."""
