@@ -44,11 +44,11 @@ from typing import Any
 import asyncpg
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from services.common.logs import configure_logging
 
 from bench.harness.sysinfo import machine_facts, percentile
 from credit_ledger.embedded.postgres import EmbeddedPostgres
 from credit_ledger.infra import apply_migrations
-from credit_ledger.logs import configure_logging
 from credit_ledger.settings import load_settings
 from proto.canonical import GENESIS_HASH, canonical_bytes
 from proto.envelope import Role

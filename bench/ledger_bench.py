@@ -70,7 +70,7 @@ from credit_ledger.embedded.nats import EmbeddedNats
 from credit_ledger.embedded.postgres import EmbeddedPostgres
 from credit_ledger.embedded.processes import free_port, stop_process
 from credit_ledger.infra import declare_streams
-from credit_ledger.logs import configure_logging
+from services.common.logs import configure_logging
 
 
 async def run_benchmark(bench: Bench) -> dict[str, Any]:

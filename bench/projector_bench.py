@@ -56,7 +56,7 @@ from bench.projector.setup import database_facts
 from credit_ledger.embedded.nats import EmbeddedNats
 from credit_ledger.embedded.postgres import EmbeddedPostgres
 from credit_ledger.infra import apply_migrations, declare_streams
-from credit_ledger.logs import configure_logging
+from services.common.logs import configure_logging
 
 # --- entry point ----------------------------------------------------------------------------------
 

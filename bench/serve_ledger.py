@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import uvicorn
 
-from credit_ledger.logs import configure_logging
-from credit_ledger.settings import load_settings
+from services.common.logs import configure_logging
+from services.common.settings import load_settings
 from services.ledger.app import create_app
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import msgspec
 from tqdm import tqdm
 
-from credit_ledger.settings import Settings
+from services.common.settings import Settings
 from services.ledger.audit.offline import Verdict, check_consistency, check_inclusion
 from services.ledger.audit.schemas import ConsistencyProof, InclusionProof, JsonWebKeySet
 from services.ledger.audit.tree_head import TreeHead

@@ -9,9 +9,9 @@ import sys
 import asyncpg
 
 from credit_ledger import audit_cli
-from credit_ledger.logs import configure_logging
-from credit_ledger.settings import Settings, SettingsError, load_settings
 from proto.envelope import Role
+from services.common.logs import configure_logging
+from services.common.settings import Settings, SettingsError, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -24,9 +24,9 @@ from litestar import Litestar
 
 from credit_ledger.demo_catalog import demo_events
 from credit_ledger.infra import apply_migrations, declare_streams, embedded_servers
-from credit_ledger.settings import Settings
 from proto.envelope import Actor, Role
 from proto.events import stream_of
+from services.common.settings import Settings
 from services.issuer.app import create_issuer_app
 from services.issuer.credentials.keys import ensure_dev_keys
 from services.issuer.settings import IssuerSettings, ensure_dev_salt, load_issuer_settings

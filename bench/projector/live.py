@@ -51,9 +51,9 @@ from bench.projector.models import (
 from bench.projector.rebuild import _status_kb, read_checkpoint
 from bench.projector.setup import Keys
 from credit_ledger.embedded.processes import free_port, stop_process
-from credit_ledger.logs import configure_logging
 from proto.events import SCHEMA_VERSION
 from proto.subjects import LEDGER_STREAM
+from services.common.logs import configure_logging
 from services.projector.nats_setup import PROJECTOR_CONSUMER
 
 # --- (c) live lag --------------------------------------------------------------------------------
@@ -63,7 +63,7 @@ def serve_projector() -> int:
     """Runs in its own process: the projector app as ``credit-ledger projector serve``."""
     import uvicorn
 
-    from credit_ledger.settings import load_settings
+    from services.common.settings import load_settings
     from services.projector.app import create_projector_app
 
     settings = load_settings()

@@ -33,7 +33,7 @@ from bench.projector.models import (
     RebuildResult,
     log,
 )
-from credit_ledger.logs import configure_logging
+from services.common.logs import configure_logging
 from services.projector.rebuild import rebuild as rebuild_read_model
 
 # --- (b) the rebuild ---------------------------------------------------------------------------

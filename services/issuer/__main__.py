@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from credit_ledger.logs import configure_logging
-from credit_ledger.settings import SettingsError, load_settings
+from services.common.logs import configure_logging
+from services.common.settings import SettingsError, load_settings
 from services.issuer.settings import load_issuer_settings
 
 

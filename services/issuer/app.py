@@ -10,13 +10,13 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from credit_ledger.settings import Settings
 from proto.issuer import ISSUER_STREAM
 from services.common import db
 from services.common.http.auth import KeyCache
 from services.common.http.problems import EXCEPTION_HANDLERS
 from services.common.http.request_id import with_request_layer
 from services.common.outbox import OutboxConfig, OutboxPublisher
+from services.common.settings import Settings
 from services.issuer.credentials.achievement import IssuerProfile
 from services.issuer.credentials.did import did_web
 from services.issuer.credentials.keys import KeySet, key_set
@@ -31,7 +31,6 @@ from services.issuer.settings import IssuerSettings
 from services.issuer.workers import WorkerConfig, consumer_workers
 
 ISSUER_ROLE = "credit_ledger_issuer"
-KEY_CACHE_TTL_S = 30.0
 REQUEST_BODY_MAX_BYTES = 1024 * 1024
 
 
@@ -71,7 +70,7 @@ def create_issuer_app(
             issuer=profile,
             metrics=metrics,
         )
-        runtime = IssuerRuntime(ctx=ctx, key_cache=KeyCache(ledger, KEY_CACHE_TTL_S))
+        runtime = IssuerRuntime(ctx=ctx, key_cache=KeyCache(ledger, settings.api_key_cache_ttl_s))
         outbox = None
         if run_workers and settings.nats_url is not None:
             config = WorkerConfig(

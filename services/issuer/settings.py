@@ -1,7 +1,7 @@
 """The issuer's settings, read once from ``CREDIT_LEDGER_ISSUER_*`` and passed in explicitly.
 
 The shared ones (DATABASE_URL, NATS_URL, CREDIT_LEDGER_LEDGER_URL, pool size, log level)
-stay in ``credit_ledger.settings.Settings``; these are the issuer's own.
+stay in ``services.common.settings.Settings``; these are the issuer's own.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Literal
 
 import msgspec
 
-from credit_ledger.settings import SettingsError, env_bool, env_float, env_int
+from services.common.settings import SettingsError, env_bool, env_float, env_int
 
 Alg = Literal["RS256", "ES256", "EdDSA"]
 ALGS: tuple[Alg, ...] = ("RS256", "ES256", "EdDSA")

@@ -12,9 +12,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from credit_ledger.settings import Settings
 from services.common import db
 from services.common.http.request_id import with_request_layer
+from services.common.settings import Settings
 from services.ledger.api_keys import KeyAuthenticator
 from services.ledger.append import GroupCommitter
 from services.ledger.audit import routes as audit_routes
@@ -146,7 +146,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
         openapi_config=openapi_config(),
         request_max_body_size=settings.request_body_max_bytes,
         debug=False,
-        # Logging is configured once by the process (credit_ledger.logs), not by the framework.
+        # Logging is configured once by the process (services.common.logs), not by the framework.
         logging_config=None,
     )
     return with_request_layer(app)

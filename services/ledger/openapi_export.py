@@ -6,8 +6,8 @@ from pathlib import Path
 
 from litestar import Litestar
 
-from credit_ledger.settings import load_settings
 from services.common.openapi import Documents, render, stale_documents
+from services.common.settings import load_settings
 
 OPENAPI_PATH = Path("docs/openapi.json")
 

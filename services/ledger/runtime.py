@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 from litestar.di import NamedDependency
 
-from credit_ledger.settings import Settings
+from services.common.settings import Settings
 from services.ledger.api_keys import KeyAuthenticator
 from services.ledger.append import GroupCommitter
 from services.ledger.audit.runtime import AuditRuntime

@@ -10,13 +10,13 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from credit_ledger.settings import Settings
 from proto.derived import CREDIT_STREAM
 from services.common import db
 from services.common.http.auth import PUBLIC_PATHS, KeyCache, ledger_key_auth
 from services.common.http.problems import EXCEPTION_HANDLERS
 from services.common.http.request_id import with_request_layer
 from services.common.outbox import OutboxConfig, OutboxPublisher
+from services.common.settings import Settings
 from services.projector.http import ops, queries
 from services.projector.ledger_client import LedgerClient
 from services.projector.metrics import ProjectorMetrics
@@ -25,7 +25,6 @@ from services.projector.runtime import ProjectorRuntime
 from services.projector.worker import ProjectorWorker, WorkerConfig
 
 PROJECTOR_ROLE = "credit_ledger_projector"
-KEY_CACHE_TTL_S = 30.0
 
 
 def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Litestar:
@@ -69,7 +68,10 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
                 metrics.published,
             )
         app.state.runtime = ProjectorRuntime(
-            pool=pool, key_cache=KeyCache(ledger, KEY_CACHE_TTL_S), metrics=metrics, worker=worker
+            pool=pool,
+            key_cache=KeyCache(ledger, settings.api_key_cache_ttl_s),
+            metrics=metrics,
+            worker=worker,
         )
         for task in (worker, outbox):
             if task is not None:

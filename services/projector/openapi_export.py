@@ -6,8 +6,8 @@ from pathlib import Path
 
 from litestar import Litestar
 
-from credit_ledger.settings import load_settings
 from services.common.openapi import Documents
+from services.common.settings import load_settings
 
 PROJECTOR_OPENAPI_PATH = Path("docs/openapi-projector.json")
 

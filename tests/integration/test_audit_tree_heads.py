@@ -223,7 +223,7 @@ async def test_the_tree_can_be_built_outside_the_ledgers_process(
     database_url: str, key_file: Path
 ) -> None:
     from credit_ledger.audit_cli import build_tree_command
-    from credit_ledger.settings import load_settings
+    from services.common.settings import load_settings
 
     async with running_ledger(
         database_url,

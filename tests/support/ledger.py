@@ -10,8 +10,8 @@ import asyncpg
 import httpx
 from litestar.testing import AsyncTestClient
 
-from credit_ledger.settings import Settings, load_settings
 from proto.envelope import Role
+from services.common.settings import Settings, load_settings
 from services.ledger.api_keys import create_key
 from services.ledger.app import create_app
 from tests.support.factories import catalog_batch

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
 )
 
-from credit_ledger.settings import SettingsError, load_settings
+from services.common.settings import SettingsError, load_settings
 from services.ledger.audit.signing import (
     SigningKeyError,
     create_key_file,

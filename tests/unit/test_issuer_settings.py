@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from credit_ledger.settings import SettingsError
+from services.common.settings import SettingsError
 from services.issuer.settings import ensure_dev_salt, load_issuer_settings
 
 

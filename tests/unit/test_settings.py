@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from credit_ledger.settings import SettingsError, load_settings
+from services.common.settings import SettingsError, load_settings
 
 
 def test_defaults_need_no_environment() -> None:
