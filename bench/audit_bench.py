@@ -44,15 +44,15 @@ from typing import Any
 import asyncpg
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from services.common.logs import configure_logging
 
 from bench.harness.sysinfo import machine_facts, percentile
 from credit_ledger.embedded.postgres import EmbeddedPostgres
 from credit_ledger.infra import apply_migrations
-from credit_ledger.settings import load_settings
 from proto.canonical import GENESIS_HASH, canonical_bytes
 from proto.envelope import Role
 from services.common import db
+from services.common.logs import configure_logging
+from services.common.settings import load_settings
 from services.ledger.api_keys import create_key
 from services.ledger.audit import proofs
 from services.ledger.audit.head_store import register_key, sign_current_tree
