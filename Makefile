@@ -30,6 +30,7 @@ test: $(STAMP) ## Run every check CI runs: lint, types, contracts, the test suit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/credit-ledger contracts check
 	$(BIN)/pytest -p no:cacheprovider --durations=20 $(PYTEST_ARGS)
 
