@@ -1,4 +1,4 @@
-"""Deterministic awards (DESIGN §5): the same eligibility always yields the same award id.
+"""Deterministic awards (docs/architecture.md §5): the same eligibility always yields the same award id.
 
 Any number of issuer replicas, retries and redeliveries compute the same id and so append
 one award. The id is a UUID v5 under ``AWARD_NAMESPACE`` of the name

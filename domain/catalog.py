@@ -1,6 +1,6 @@
 """The catalog as the rules see it: versioned stacking rules and known micro-credentials.
 
-Folded from ``QualificationDefined`` and ``MicroCredentialDefined`` (DESIGN §1, "Stacking
+Folded from ``QualificationDefined`` and ``MicroCredentialDefined`` (docs/architecture.md §1, "Stacking
 rules"). Every version of a rule is kept with the log position that recorded it, because
 "a new version governs awards made after it is recorded": a replay asks which version was
 in force at a position, never which one is newest today.

@@ -18,7 +18,7 @@ from proto.events import AssessmentMode
 
 
 def is_held(day: dt.date, *, revoked: bool, redeemed: bool, expires_on: dt.date) -> bool:
-    """Counts towards a new award on ``day`` (DESIGN §1, "held"): neither revoked nor
+    """Counts towards a new award on ``day`` (docs/architecture.md §1, "held"): neither revoked nor
     redeemed, and within its shelf life."""
     return not revoked and not redeemed and day < expires_on
 

@@ -1,4 +1,4 @@
-"""Stacking rules (DESIGN §1): does a learner's bank satisfy a qualification, and why.
+"""Stacking rules (docs/architecture.md §1): does a learner's bank satisfy a qualification, and why.
 
 ``evaluate`` is a pure function of the rule version, the bank and the event time ``at``;
 the projector, the issuer and an auditor's replay call it alike and cannot disagree.

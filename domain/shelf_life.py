@@ -1,4 +1,4 @@
-"""Dates in the credit bank: shelf life and the evaluation day (DESIGN §1, event time)."""
+"""Dates in the credit bank: shelf life and the evaluation day (docs/architecture.md §1, event time)."""
 
 from __future__ import annotations
 

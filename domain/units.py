@@ -1,4 +1,4 @@
-"""NSQF levels and NCrF credits, exactly (DESIGN §1, "Units and arithmetic").
+"""NSQF levels and NCrF credits, exactly (docs/architecture.md §1, "Units and arithmetic").
 
 Levels are kept as an integer count of half-levels (4.5 -> 9); hours are integers;
 credits (hours / 30) and credit points (credits x level) are ``Fraction``s. Display rounds

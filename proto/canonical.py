@@ -1,4 +1,4 @@
-"""The canonical bytes of a log entry, and the hash chain over them (DESIGN §3).
+"""The canonical bytes of a log entry, and the hash chain over them (docs/architecture.md §3).
 
 Canonical bytes of event n: the UTF-8 JSON object
 

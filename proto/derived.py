@@ -1,4 +1,4 @@
-"""Messages the projector derives from the log (DESIGN §4-5), on their own stream.
+"""Messages the projector derives from the log (docs/architecture.md §4-5), on their own stream.
 
 ``QualificationEligible`` tells the issuer a learner now satisfies a qualification's rule;
 ``CreditBankUpdated`` tells anyone interested that a learner's credit bank changed. Both

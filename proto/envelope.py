@@ -13,7 +13,7 @@ from proto.types import InstitutionId
 
 
 class Role(StrEnum):
-    """The roles of DESIGN §6."""
+    """The roles of docs/architecture.md §6."""
 
     INSTITUTION = "institution"
     ISSUER = "issuer"

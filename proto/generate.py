@@ -1,8 +1,8 @@
-"""Generates the language-neutral contract artefacts from the msgspec Structs (DESIGN §2).
+"""Generates the language-neutral contract artefacts from the msgspec Structs (docs/architecture.md §2).
 
 - ``proto/schemas/<Name>.v1.schema.json``: one self-contained JSON Schema (draft 2020-12)
   per ledger event, and one for ``RecordedEvent``, the log row every read API returns;
-- ``proto/asyncapi.json``: an AsyncAPI 3.0.0 document of the NATS side (DESIGN §4).
+- ``proto/asyncapi.json``: an AsyncAPI 3.0.0 document of the NATS side (docs/architecture.md §4).
 
 The files are committed so that services in other languages need no Python. Output is
 byte-identical on every run, so ``check`` (and ``tests/unit/test_contract_artifacts.py``)

@@ -1,4 +1,4 @@
-"""Messages the issuer publishes for other services (DESIGN §4-5), on its own stream.
+"""Messages the issuer publishes for other services (docs/architecture.md §4-5), on its own stream.
 
 ``BadgeCredentialIssued`` says an Open Badges 3.0 credential was signed for an award;
 ``BadgeCredentialRevoked`` says its status bit was set because the award was revoked. The

@@ -1,4 +1,4 @@
-"""Names on the NATS side of the ledger (DESIGN §4): stream, subjects, CloudEvents type.
+"""Names on the NATS side of the ledger (docs/architecture.md §4): stream, subjects, CloudEvents type.
 
 The relay publishes with these and ``proto/generate.py`` documents them in the AsyncAPI
 document, so both read the naming from this one place.

@@ -1,2 +1,2 @@
 """Issuer: awards stacked qualifications through the ledger, revokes them when their passes
-are revoked, and issues Open Badges 3.0 credentials signed as VC-JWT (DESIGN §2, §5)."""
+are revoked, and issues Open Badges 3.0 credentials signed as VC-JWT (docs/architecture.md §2, §5)."""

@@ -1,4 +1,4 @@
-"""Whether to award a qualification: a pure decision over the learner's history (DESIGN §5).
+"""Whether to award a qualification: a pure decision over the learner's history (docs/architecture.md §5).
 
 The threshold message that triggers it is only a hint: the decision re-reads the learner's
 whole stream and evaluates the current version of the rule (the one in force when the

@@ -1,6 +1,6 @@
 """The issuer's view of the ledger: its public HTTP API (reads and appends), never its tables.
 
-The ledger stays the only writer (DESIGN §2): awards and revocations go through
+The ledger stays the only writer (docs/architecture.md §2): awards and revocations go through
 POST /v1/events with the issuer role's key.
 """
 

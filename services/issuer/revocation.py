@@ -1,6 +1,6 @@
 """Which awards a revocation takes with it: a pure cascade over the learner's history.
 
-DESIGN §1: "When a pass is revoked, every award that depended on it is re-evaluated with
+docs/architecture.md §1: "When a pass is revoked, every award that depended on it is re-evaluated with
 what the learner still holds; an award that no longer holds is revoked, and so, in turn, is
 every higher award that required it."
 

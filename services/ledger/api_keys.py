@@ -1,4 +1,4 @@
-"""Bearer API keys (DESIGN §6): random secrets, stored only as SHA-256, cached briefly.
+"""Bearer API keys (docs/architecture.md §6): random secrets, stored only as SHA-256, cached briefly.
 
 A key reads ``clk_<key_id>_<secret>``; the key id is public (logs, metadata), the secret is
 256 random bits and shown once. A revoked key stops working within the cache TTL.

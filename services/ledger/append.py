@@ -1,4 +1,4 @@
-"""Group commit: concurrent appends share one transaction and one fsync (DESIGN §3).
+"""Group commit: concurrent appends share one transaction and one fsync (docs/architecture.md §3).
 
 Requests queue up; one loop takes whatever is waiting (up to ``group_commit_events_max``
 events, waiting at most ``group_commit_wait_ms`` for more), takes the append lock,

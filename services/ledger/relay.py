@@ -1,4 +1,4 @@
-"""The relay: publishes every committed event to JetStream, in position order (DESIGN §3-4).
+"""The relay: publishes every committed event to JetStream, in position order (docs/architecture.md §3-4).
 
 The log is its own outbox. One relay is active at a time (a session advisory lock held on
 a dedicated connection); it wakes on LISTEN/NOTIFY (the append transaction notifies on

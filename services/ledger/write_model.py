@@ -195,7 +195,7 @@ class Decision:
 
 
 def authorize(candidate: Candidate) -> None:
-    """Role checks that need no state (DESIGN §6); raises ``Refused``."""
+    """Role checks that need no state (docs/architecture.md §6); raises ``Refused``."""
     event, actor = candidate.event, candidate.actor
     name = type(event).__name__
     if isinstance(event, ADMIN_EVENTS):
@@ -599,7 +599,7 @@ def _credits_redeemed(
 def _qualification_awarded(
     state: WriteState, event: Any, recorded_at: dt.datetime, position: int
 ) -> ev.Event:
-    """Refuse any award the learner's history does not support (DESIGN: awards are facts
+    """Refuse any award the learner's history does not support (docs/architecture.md §3: awards are facts
     the log guards), judged by the shared core exactly as the issuer decides it."""
     code = event.qualification_code
     rule = state.catalog.current_rule(code)

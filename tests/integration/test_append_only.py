@@ -1,4 +1,4 @@
-"""The database itself keeps the log append-only (DESIGN §3)."""
+"""The database itself keeps the log append-only (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Many writers at once: a gap-free, commit-ordered, hash-chained log (DESIGN §3)."""
+"""Many writers at once: a gap-free, commit-ordered, hash-chained log (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

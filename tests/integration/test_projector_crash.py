@@ -1,5 +1,5 @@
 """The projector SIGKILLed mid-stream and restarted ends where a rebuild from position 0
-ends (DESIGN §5: the checkpoint commits with the change, so nothing is applied twice or
+ends (docs/architecture.md §5: the checkpoint commits with the change, so nothing is applied twice or
 lost), and no threshold event reaches the CREDIT stream twice."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""NATS is the fast path, Postgres the truth (DESIGN §4): events that JetStream lost are
+"""NATS is the fast path, Postgres the truth (docs/architecture.md §4): events that JetStream lost are
 read from the ledger's API, in the middle of the log and at its tail.
 
 The loss is made deterministic by purging the LEDGER stream (its config allows a purge)

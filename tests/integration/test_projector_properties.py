@@ -1,4 +1,4 @@
-"""Properties of the projector over random valid histories (DESIGN §4, §5).
+"""Properties of the projector over random valid histories (docs/architecture.md §4, §5).
 
 One ledger and one projector serve the whole test; each Hypothesis example writes the
 history of a few fresh learners (new ids every time, so examples never see each other's

@@ -1,4 +1,4 @@
-"""The relay: every event reaches JetStream once, in order, as a CloudEvent (DESIGN §4)."""
+"""The relay: every event reaches JetStream once, in order, as a CloudEvent (docs/architecture.md §4)."""
 
 from __future__ import annotations
 

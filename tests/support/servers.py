@@ -1,6 +1,6 @@
 """PostgreSQL and NATS for the tests: from the environment, from testcontainers, or embedded.
 
-Order (DESIGN §7): DATABASE_URL / NATS_URL when set; testcontainers when
+Order (docs/architecture.md §7): DATABASE_URL / NATS_URL when set; testcontainers when
 CREDIT_LEDGER_TEST_CONTAINERS=1 and a Docker engine answers; otherwise the embedded
 servers from the wheels. Every test gets its own database, cloned from a migrated template,
 and (embedded) its own nats-server, so tests never see each other's data.

@@ -1,4 +1,4 @@
-"""Stacking rules (DESIGN §1), one clause per test, on the demo catalog's qualifications."""
+"""Stacking rules (docs/architecture.md §1), one clause per test, on the demo catalog's qualifications."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 the projector and the issuer, whose callers present the API keys they use with the ledger;
 the ledger says who they are.
 
-No service reads another's tables (DESIGN §2), so these services ask the ledger's
+No service reads another's tables (docs/architecture.md §2), so these services ask the ledger's
 GET /v1/whoami and cache the answer briefly. The app's runtime exposes the cache as
 ``key_cache``.
 """

@@ -1,4 +1,4 @@
-"""Public endpoints (DESIGN §6): keys, the DID document, status lists, credentials by id,
+"""Public endpoints (docs/architecture.md §6): keys, the DID document, status lists, credentials by id,
 and verification."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Walking the hash chain along the log, recomputing every hash (DESIGN §3).
+"""Walking the hash chain along the log, recomputing every hash (docs/architecture.md §3).
 
 ``hash_n = SHA-256(hash_{n-1} || canonical bytes of event n)``. The walk carries the hash it
 recomputed, never the stored one, so after an edit every later stored hash disagrees too
@@ -20,7 +20,7 @@ _sha256 = hashlib.sha256
 
 
 class LogGap(RuntimeError):
-    """Positions are gap-free (DESIGN §3): a jump means rows were deleted or the read is wrong."""
+    """Positions are gap-free (docs/architecture.md §3): a jump means rows were deleted or the read is wrong."""
 
     def __init__(self, expected: int, found: int) -> None:
         super().__init__(f"the log jumps from position {expected - 1} to {found}")

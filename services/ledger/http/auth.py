@@ -1,4 +1,4 @@
-"""Bearer-key authentication against the ledger's own keys (DESIGN §6); the role guards
+"""Bearer-key authentication against the ledger's own keys (docs/architecture.md §6); the role guards
 are the platform's (``services.common.http.auth``)."""
 
 from __future__ import annotations
