@@ -599,8 +599,9 @@ def _credits_redeemed(
 def _qualification_awarded(
     state: WriteState, event: Any, recorded_at: dt.datetime, position: int
 ) -> ev.Event:
-    """Refuse any award the learner's history does not support (docs/architecture.md §3: awards are facts
-    the log guards), judged by the shared core exactly as the issuer decides it."""
+    """Refuse any award the learner's history does not support, judged by the shared core
+    exactly as the issuer decides it (docs/architecture.md §3: awards are facts the log
+    guards)."""
     code = event.qualification_code
     rule = state.catalog.current_rule(code)
     if rule is None:
