@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,8 @@ import httpx
 import msgspec
 import nats
 
+from bench.harness.loadgen import Spec, WorkerResult
+from bench.harness.servers import REPO_ROOT, load_catalog, python_env
 from credit_ledger.demo_catalog import demo_events
 from credit_ledger.embedded.nats import EmbeddedNats
 from credit_ledger.embedded.postgres import EmbeddedPostgres
@@ -98,11 +99,7 @@ async def make_keys(database_url: str) -> dict[str, str]:
 
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        args,
-        env={**os.environ, **env},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).resolve().parent.parent,
+        args, env=python_env(env), stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO_ROOT
     )
 
 
@@ -122,19 +119,19 @@ def pass_body(learner: str, code: str) -> dict[str, Any]:
 
 
 def start_loadgen(port: int, token: str, rate: float, seconds: float, work: Path) -> Any:
-    spec = {
-        "mode": "http_paced",
-        "worker": 0,
-        "clients": 16,
-        "seconds": seconds,
-        "tag": "bg",
-        "assessed_on": "2026-03-01",
-        "http_port": port,
-        "token": token,
-        "rate": rate,
-        "batch_size": 10,
-        "learners": 100_000,
-    }
+    spec = Spec(
+        mode="http_paced",
+        worker=0,
+        clients=16,
+        seconds=seconds,
+        tag="bg",
+        assessed_on="2026-03-01",
+        http_port=port,
+        token=token,
+        rate=rate,
+        batch_size=10,
+        learners=100_000,
+    )
     (work / "loadgen.json").write_bytes(msgspec.json.encode(spec))
     process = subprocess.Popen(
         [
@@ -146,7 +143,8 @@ def start_loadgen(port: int, token: str, rate: float, seconds: float, work: Path
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=REPO_ROOT,
+        env=python_env(),
     )
     assert process.stdout is not None
     line = process.stdout.readline().decode().strip()
@@ -242,12 +240,8 @@ async def _measure(
     processes.append(spawn([sys.executable, "-m", "bench.serve_ledger"], common, work / "l.log"))
     wait_for_port("127.0.0.1", ledger_port, processes[-1], READY_TIMEOUT_S)
     ledger = httpx.AsyncClient(base_url=f"http://127.0.0.1:{ledger_port}", timeout=30)
-    admin = {"Authorization": f"Bearer {keys['admin']}"}
     nsti = {"Authorization": f"Bearer {keys['nsti']}"}
-    catalog = {
-        "events": [{"event_id": i, "event": msgspec.to_builtins(e)} for i, e in demo_events()]
-    }
-    assert (await ledger.post("/v1/events/batch", json=catalog, headers=admin)).status_code == 201
+    await load_catalog(ledger_port, keys["admin"])
     processes.append(
         spawn(
             [sys.executable, "-m", "credit_ledger.cli", "projector", "serve"],
@@ -328,7 +322,7 @@ async def _measure(
     loadgen.wait(60)
     await client.close()
     await ledger.aclose()
-    background = msgspec.json.decode((work / "lg.out").read_bytes())
+    background = msgspec.json.decode((work / "lg.out").read_bytes(), type=WorkerResult)
     award_ms = [(awarded_at[t] - completed_at[t]) * 1000 for t in targets if t in awarded_at]
     credential_ms = [(signed_at[t] - completed_at[t]) * 1000 for t in targets if t in signed_at]
     eligible_ms = [(eligible_at[t] - completed_at[t]) * 1000 for t in targets if t in eligible_at]
@@ -336,8 +330,8 @@ async def _measure(
         "targets": len(targets),
         "awarded": len(award_ms),
         "credentials": len(credential_ms),
-        "background_events_per_s": background["events"] / max(background["elapsed_s"], 1e-9),
-        "background_errors": background["errors"],
+        "background_events_per_s": background.events / max(background.elapsed_s, 1e-9),
+        "background_errors": background.errors,
         "alg": args.alg,
         "projector_eligible_ms": {
             "p50": percentile(eligible_ms, 0.5),

@@ -2,7 +2,7 @@
 
 The choices (learners, sectors, offers, days) are the benchmark's; everything the ledger
 decides is the ledger's: ``write_model_store.load_state`` loads the write state from the
-database exactly as a group commit does, ``GroupBuilder`` decides each candidate (the
+database (over the ledger's kind of pool) exactly as a group commit does, ``GroupBuilder`` decides each candidate (the
 catalog snapshot it records, stream versions) and chains it, and the resulting ``LogRow``s
 are COPYed into ``ledger.events`` in the columns the group commit inserts. A candidate the
 ledger would refuse stops the generation.
@@ -26,6 +26,7 @@ from domain.units import level_to_halves
 from proto import events as ev
 from proto.envelope import Actor, AppendResult, Role
 from proto.events import SCHEMA_VERSION
+from services.common import db
 from services.ledger.group import GroupBuilder, LogRow
 from services.ledger.write_model import Candidate, Changes, WriteState
 from services.ledger.write_model_store import load_state
@@ -198,8 +199,20 @@ async def log_head(conn: asyncpg.Connection) -> tuple[int, bytes, dt.datetime]:
     return int(row["position"]), bytes(row["hash"]), row["recorded_at"]
 
 
+async def ledger_state(database_url: str, candidates: list[Candidate]) -> WriteState:
+    """The write state a group commit of ``candidates`` would load, over the ledger's own
+    kind of connection (its role and JSON codecs)."""
+    pool = await db.create_pool(database_url, 1)
+    try:
+        async with pool.acquire() as ledger_conn:
+            return await load_state(ledger_conn, candidates)
+    finally:
+        await pool.close()
+
+
 async def append_passes(
     conn: asyncpg.Connection,
+    database_url: str,
     *,
     events: int,
     learners: int,
@@ -213,7 +226,7 @@ async def append_passes(
     source = PassCandidates(
         learners=learners, key_ids=key_ids, today=head_at.astimezone(dt.UTC).date(), seed=seed
     )
-    state = await load_state(conn, source.every_offer())
+    state = await ledger_state(database_url, source.every_offer())
     # recorded_at runs from the catalog's to now: live appends (clock now) come after.
     last_at = max(head_at, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
     writer = LogWriter(state, head, head_hash, head_at, last_at - head_at, events)

@@ -152,7 +152,13 @@ async def generate_log(
                 last_report = now
 
         seconds = await append_passes(
-            conn, events=events, learners=learners, key_ids=key_ids, seed=seed, progress=progress
+            conn,
+            url,
+            events=events,
+            learners=learners,
+            key_ids=key_ids,
+            seed=seed,
+            progress=progress,
         )
         log(f"{label}: VACUUM ANALYZE ledger.events, CHECKPOINT")
         await conn.execute("VACUUM (ANALYZE) ledger.events")
