@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import asyncpg
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -40,9 +41,8 @@ def load_key_set(issuer: IssuerSettings) -> KeySet:
     return key_set(issuer.key_file, issuer.alg, issuer.signing_kid, issuer.public_url)
 
 
-def create_issuer_app(
-    settings: Settings, issuer: IssuerSettings, *, run_workers: bool = True
-) -> Litestar:
+def _required(settings: Settings, issuer: IssuerSettings, run_workers: bool) -> tuple[str, str]:
+    """The database URL and the issuer's key, or why the issuer cannot start."""
     if settings.database_url is None:
         raise ValueError("the issuer needs DATABASE_URL")
     if issuer.api_key is None:
@@ -51,13 +51,36 @@ def create_issuer_app(
         raise ValueError("the issuer needs CREDIT_LEDGER_ISSUER_LEARNER_HASH_SALT")
     if run_workers and settings.nats_url is None:
         raise ValueError("the issuer's consumers need NATS_URL")
-    database_url, api_key = settings.database_url, issuer.api_key
+    return settings.database_url, issuer.api_key
+
+
+def _outbox(
+    settings: Settings, nats_url: str, pool: asyncpg.Pool, ctx: IssuerContext
+) -> OutboxPublisher:
+    replicas = settings.nats_stream_replicas
+    return OutboxPublisher(
+        pool,
+        OutboxConfig(
+            table="issuer.outbox",
+            stream=ISSUER_STREAM,
+            declare=lambda js: declare_issuer_stream(js, replicas),
+            nats_url=nats_url,
+            name="issuer-outbox",
+        ),
+        ctx.outbox_wake,
+        ctx.metrics.published,
+    )
+
+
+def create_issuer_app(
+    settings: Settings, issuer: IssuerSettings, *, run_workers: bool = True
+) -> Litestar:
+    database_url, api_key = _required(settings, issuer, run_workers)
     keys = load_key_set(issuer)  # at start-up: a bad key file fails the deploy, not a request
     profile = IssuerProfile(id=did_web(issuer.public_url), name=issuer.name, url=issuer.public_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        metrics = IssuerMetrics()
         pool = await db.create_pool(database_url, settings.db_pool_size, role=ISSUER_ROLE)
         ledger = IssuerLedgerClient(settings.ledger_url, api_key)
         ctx = IssuerContext(
@@ -68,7 +91,7 @@ def create_issuer_app(
             catalogs=CatalogReader(ledger),
             keys=keys,
             issuer=profile,
-            metrics=metrics,
+            metrics=IssuerMetrics(),
         )
         runtime = IssuerRuntime(ctx=ctx, key_cache=KeyCache(ledger, settings.api_key_cache_ttl_s))
         outbox = None
@@ -77,19 +100,7 @@ def create_issuer_app(
                 nats_url=settings.nats_url, stream_replicas=settings.nats_stream_replicas
             )
             runtime.workers = consumer_workers(config, ctx)
-            replicas = settings.nats_stream_replicas
-            outbox = OutboxPublisher(
-                pool,
-                OutboxConfig(
-                    table="issuer.outbox",
-                    stream=ISSUER_STREAM,
-                    declare=lambda js: declare_issuer_stream(js, replicas),
-                    nats_url=settings.nats_url,
-                    name="issuer-outbox",
-                ),
-                ctx.outbox_wake,
-                metrics.published,
-            )
+            outbox = _outbox(settings, settings.nats_url, pool, ctx)
         app.state.runtime = runtime
         for worker in runtime.workers:
             worker.start()
@@ -110,40 +121,47 @@ def create_issuer_app(
         return runtime
 
     app = Litestar(
-        route_handlers=[
-            public.jwks,
-            public.did_json,
-            public.public_key,
-            public.status_list,
-            public.credential_by_id,
-            public.verify,
-            public.verify_page,
-            learners.learner_credentials,
-            ops.health,
-            ops.ready,
-            ops.metrics,
-        ],
+        route_handlers=ROUTES,
         dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(
-            title="Credit ledger issuer",
-            version="1.0.0",
-            path="/schema",
-            description=(
-                "Open Badges 3.0 credentials of qualification awards: public keys (JWKS,"
-                " did:web), status lists, verification; learners' credentials with a ledger key."
-            ),
-            components=Components(
-                security_schemes={
-                    "apiKey": SecurityScheme(
-                        type="http", scheme="bearer", description="A credit-ledger API key"
-                    )
-                }
-            ),
-        ),
+        openapi_config=_openapi_config(),
         request_max_body_size=REQUEST_BODY_MAX_BYTES,
         debug=False,
         logging_config=None,
     )
     return with_request_layer(app)
+
+
+ROUTES = [
+    public.jwks,
+    public.did_json,
+    public.public_key,
+    public.status_list,
+    public.credential_by_id,
+    public.verify,
+    public.verify_page,
+    learners.learner_credentials,
+    ops.health,
+    ops.ready,
+    ops.metrics,
+]
+
+
+def _openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Credit ledger issuer",
+        version="1.0.0",
+        path="/schema",
+        description=(
+            "Open Badges 3.0 credentials of qualification awards: public keys (JWKS,"
+            " did:web), status lists, verification; learners' credentials with a ledger key."
+        ),
+        components=Components(
+            security_schemes={
+                "apiKey": SecurityScheme(
+                    type="http", scheme="bearer", description="A credit-ledger API key"
+                )
+            }
+        ),
+    )

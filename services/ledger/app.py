@@ -51,6 +51,43 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+ROUTES = [
+    events.append_event,
+    events.append_batch,
+    events.get_event,
+    reads.get_log,
+    reads.get_log_ndjson,
+    reads.get_stream,
+    reads.get_head,
+    admin.create_api_key,
+    admin.get_api_keys,
+    admin.delete_api_key,
+    admin.get_institutions,
+    admin.get_institution,
+    admin.get_micro_credentials,
+    admin.get_qualifications,
+    admin.whoami,
+    ops.health,
+    ops.ready,
+    ops.metrics,
+    *audit_routes.ROUTES,
+]
+
+
+def _relay(settings: Settings, database_url: str, nats_url: str, metrics: LedgerMetrics) -> Relay:
+    return Relay(
+        RelayConfig(
+            database_url=database_url,
+            nats_url=nats_url,
+            ce_source=settings.ce_source,
+            batch_max=settings.relay_batch_max,
+            stream_replicas=settings.nats_stream_replicas,
+        ),
+        metrics,
+        lambda: db.connect(database_url),
+    )
+
+
 def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Litestar:
     if settings.database_url is None:
         raise ValueError("the ledger needs DATABASE_URL")
@@ -73,17 +110,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
         )
         relay = None
         if run_relay and settings.nats_url is not None:
-            relay = Relay(
-                RelayConfig(
-                    database_url=database_url,
-                    nats_url=settings.nats_url,
-                    ce_source=settings.ce_source,
-                    batch_max=settings.relay_batch_max,
-                    stream_replicas=settings.nats_stream_replicas,
-                ),
-                metrics,
-                lambda: db.connect(database_url),
-            )
+            relay = _relay(settings, database_url, settings.nats_url, metrics)
         audit = create_audit_runtime(
             settings, pool, metrics.registry, lambda: db.connect(database_url)
         )
@@ -118,27 +145,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
         return runtime
 
     app = Litestar(
-        route_handlers=[
-            events.append_event,
-            events.append_batch,
-            events.get_event,
-            reads.get_log,
-            reads.get_log_ndjson,
-            reads.get_stream,
-            reads.get_head,
-            admin.create_api_key,
-            admin.get_api_keys,
-            admin.delete_api_key,
-            admin.get_institutions,
-            admin.get_institution,
-            admin.get_micro_credentials,
-            admin.get_qualifications,
-            admin.whoami,
-            ops.health,
-            ops.ready,
-            ops.metrics,
-            *audit_routes.ROUTES,
-        ],
+        route_handlers=ROUTES,
         dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
         middleware=[bearer_auth()],
         exception_handlers=EXCEPTION_HANDLERS,

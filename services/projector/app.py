@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import asyncpg
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -27,6 +28,40 @@ from services.projector.worker import ProjectorWorker, WorkerConfig
 PROJECTOR_ROLE = "credit_ledger_projector"
 
 
+def _background(
+    settings: Settings,
+    database_url: str,
+    nats_url: str,
+    pool: asyncpg.Pool,
+    ledger: LedgerClient,
+    metrics: ProjectorMetrics,
+) -> tuple[ProjectorWorker, OutboxPublisher]:
+    """The worker that applies the log, and the publisher of what it decided."""
+    committed = asyncio.Event()
+    worker = ProjectorWorker(
+        WorkerConfig(nats_url=nats_url, cache_learners=settings.projector_cache_learners),
+        pool,
+        lambda: db.connect(database_url, role=PROJECTOR_ROLE),
+        ledger,
+        metrics,
+        committed,
+    )
+    replicas = settings.nats_stream_replicas
+    outbox = OutboxPublisher(
+        pool,
+        OutboxConfig(
+            table="projector.outbox",
+            stream=CREDIT_STREAM,
+            declare=lambda js: declare_credit_stream(js, replicas),
+            nats_url=nats_url,
+            name="projector-outbox",
+        ),
+        committed,
+        metrics.published,
+    )
+    return worker, outbox
+
+
 def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Litestar:
     if settings.database_url is None:
         raise ValueError("the projector needs DATABASE_URL")
@@ -41,31 +76,10 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
         metrics = ProjectorMetrics()
         pool = await db.create_pool(database_url, settings.db_pool_size, role=PROJECTOR_ROLE)
         ledger = LedgerClient(settings.ledger_url, api_key)
-        committed = asyncio.Event()
         worker = outbox = None
         if run_worker and settings.nats_url is not None:
-            worker = ProjectorWorker(
-                WorkerConfig(
-                    nats_url=settings.nats_url, cache_learners=settings.projector_cache_learners
-                ),
-                pool,
-                lambda: db.connect(database_url, role=PROJECTOR_ROLE),
-                ledger,
-                metrics,
-                committed,
-            )
-            replicas = settings.nats_stream_replicas
-            outbox = OutboxPublisher(
-                pool,
-                OutboxConfig(
-                    table="projector.outbox",
-                    stream=CREDIT_STREAM,
-                    declare=lambda js: declare_credit_stream(js, replicas),
-                    nats_url=settings.nats_url,
-                    name="projector-outbox",
-                ),
-                committed,
-                metrics.published,
+            worker, outbox = _background(
+                settings, database_url, settings.nats_url, pool, ledger, metrics
             )
         app.state.runtime = ProjectorRuntime(
             pool=pool,
