@@ -11,8 +11,8 @@ import asyncpg
 import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.harness.bodies import RAW_TABLE, EventFactory
 from bench.harness.httpclient import RawHttpConnection
-from bench.harness.loadgen import RAW_TABLE, EventFactory
 from bench.harness.metrics import metrics_text
 from bench.harness.servers import (
     SERVER_START_TIMEOUT_S,
