@@ -155,7 +155,7 @@ def _spread(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-def _base_spec(bench: Bench, mode: str, worker: int, clients: int, seconds: float) -> Spec:
+def base_spec(bench: Bench, mode: str, worker: int, clients: int, seconds: float) -> Spec:
     return Spec(
         mode=mode,
         worker=worker,
@@ -193,7 +193,7 @@ async def phase_raw_insert(bench: Bench) -> PhaseResult:
     await before_phase(bench, label)
     specs = []
     for worker, clients in enumerate(_spread(options.raw_conns, options.raw_procs)):
-        spec = _base_spec(bench, "raw_insert", worker, clients, options.seconds)
+        spec = base_spec(bench, "raw_insert", worker, clients, options.seconds)
         spec.position_base = bench.position_base()
         specs.append(spec)
     return await run_phase(bench, "a_raw_insert", label, specs, timed=True)
@@ -204,7 +204,7 @@ async def phase_http_single(bench: Bench) -> PhaseResult:
     label = f"(b) HTTP single, {options.single_clients} clients"
     await before_phase(bench, label)
     specs = [
-        _base_spec(bench, "http_single", worker, clients, options.seconds)
+        base_spec(bench, "http_single", worker, clients, options.seconds)
         for worker, clients in enumerate(_spread(options.single_clients, options.single_procs))
     ]
     return await run_phase(bench, "b_http_single", label, specs, timed=True)
@@ -214,7 +214,7 @@ async def phase_http_batch(bench: Bench) -> PhaseResult:
     options = bench.options
     label = f"(c) HTTP batch x{options.batch_size}, {options.batch_clients} clients"
     await before_phase(bench, label)
-    spec = _base_spec(bench, "http_batch", 0, options.batch_clients, options.seconds)
+    spec = base_spec(bench, "http_batch", 0, options.batch_clients, options.seconds)
     spec.batch_size = options.batch_size
     return await run_phase(bench, "c_http_batch", label, [spec], timed=True)
 
@@ -224,7 +224,7 @@ async def phase_copy(bench: Bench, rows: int) -> PhaseResult:
     label = f"(d) raw COPY x{options.batch_size}, {options.copy_conns} conns"
     await before_phase(bench, label)
     # Count-bound; the time cap only guards against a stuck database.
-    spec = _base_spec(bench, "copy", 0, options.copy_conns, max(60.0, options.seconds * 20))
+    spec = base_spec(bench, "copy", 0, options.copy_conns, max(60.0, options.seconds * 20))
     spec.rows = max(rows, options.batch_size)
     spec.chunk = options.batch_size
     spec.position_base = bench.position_base()

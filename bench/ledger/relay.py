@@ -21,7 +21,7 @@ from bench.ledger.models import (
     Bench,
     RelayResult,
 )
-from bench.ledger.phases import _base_spec, before_phase, run_phase
+from bench.ledger.phases import base_spec, before_phase, run_phase
 from bench.ledger.setup import relay_catch_up, scrape
 from proto.subjects import LEDGER_SUBJECTS
 
@@ -56,7 +56,7 @@ async def phase_relay(bench: Bench) -> RelayResult:
             deliver_policy=DeliverPolicy.NEW,
             headers_only=True,
         )
-        spec = _base_spec(bench, "http_paced", 0, 32, options.relay_seconds)
+        spec = base_spec(bench, "http_paced", 0, 32, options.relay_seconds)
         spec.rate = options.relay_rate
         spec.batch_size = options.relay_batch
         load = await run_phase(bench, "relay_load", label, [spec], timed=False)

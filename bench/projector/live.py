@@ -48,7 +48,7 @@ from bench.projector.models import (
     Options,
     log,
 )
-from bench.projector.rebuild import _status_kb, read_checkpoint
+from bench.projector.rebuild import read_checkpoint, status_kb
 from bench.projector.setup import Keys
 from credit_ledger.embedded.processes import free_port, stop_process
 from proto.events import SCHEMA_VERSION
@@ -250,7 +250,7 @@ async def run_live(
             )
         finally:
             await conn.close()
-        peak_mb = _status_kb(process.pid, "VmHWM") / 1024
+        peak_mb = status_kb(process.pid, "VmHWM") / 1024
     finally:
         stop_process(process, signal.SIGTERM, SERVER_STOP_TIMEOUT_S)
     positions = [p for _, p in polls]

@@ -55,7 +55,7 @@ class RebuildChildReport(msgspec.Struct, kw_only=True):
     maxrss_kb: int
 
 
-def _status_kb(pid: int | str, field_name: str) -> int:
+def status_kb(pid: int | str, field_name: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field_name + ":"):
@@ -69,7 +69,7 @@ def child_rebuild(spec_path: Path, result_path: Path) -> int:
     """Runs in its own process: the rebuild exactly as ``credit-ledger projector rebuild``."""
     configure_logging("warning", "console")
     spec = msgspec.json.decode(spec_path.read_bytes(), type=RebuildSpec)
-    rss_start = _status_kb("self", "VmRSS")
+    rss_start = status_kb("self", "VmRSS")
     cpu_started = time.process_time()
     started = time.perf_counter()
     position = asyncio.run(
@@ -87,7 +87,7 @@ def child_rebuild(spec_path: Path, result_path: Path) -> int:
         seconds=time.perf_counter() - started,
         cpu_s=time.process_time() - cpu_started,
         rss_start_kb=rss_start,
-        hwm_kb=_status_kb("self", "VmHWM"),
+        hwm_kb=status_kb("self", "VmHWM"),
         maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     )
     result_path.write_bytes(msgspec.json.encode(report))
@@ -165,7 +165,7 @@ async def run_rebuild(
             now = time.perf_counter()
             after = machine.snapshot({"rebuild": child.pid})
             position = await read_checkpoint(conn)
-            rss_mb = _status_kb(child.pid, "VmRSS") / 1024
+            rss_mb = status_kb(child.pid, "VmRSS") / 1024
             samples.append((round(now - started, 2), position, round(rss_mb, 1)))
             if now - last_report >= PROGRESS_EVERY_S:
                 rate = position / (now - started)
