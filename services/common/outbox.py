@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter
 
 from services.common.messaging import connect_nats
-from services.common.supervise import supervise
+from services.common.supervise import stop_task, supervise
 
 BATCH_MAX = 200
 ACK_TIMEOUT_S = 5.0
@@ -52,8 +52,7 @@ class OutboxPublisher:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_task(self._task, name=self._config.name)
             self._task = None
 
     async def _publish_for_ever(self) -> None:

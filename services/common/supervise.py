@@ -34,3 +34,21 @@ async def supervise(
             backoff = min(backoff * 2, BACKOFF_MAX_S)
         finally:
             after_each()
+
+
+# A cancelled task normally ends at once; a library that swallows one cancellation (nats.py
+# can, inside connect and close) would make a service's shutdown hang for ever.
+STOP_WAIT_S = 2.0
+STOP_ATTEMPTS_MAX = 5
+
+
+async def stop_task(task: asyncio.Task[None], *, name: str) -> None:
+    """Cancel ``task`` and wait for it, cancelling again while it ignores the request."""
+    for _ in range(STOP_ATTEMPTS_MAX):
+        task.cancel()
+        done, _pending = await asyncio.wait({task}, timeout=STOP_WAIT_S)
+        if done:
+            if not task.cancelled() and task.exception() is not None:
+                log.warning(f"{name}_failed_on_stop", error=repr(task.exception()))
+            return
+    log.error(f"{name}_did_not_stop", attempts=STOP_ATTEMPTS_MAX, wait_s=STOP_WAIT_S)

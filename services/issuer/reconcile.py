@@ -40,7 +40,7 @@ import structlog
 from proto import events as ev
 from proto.envelope import RecordedEvent
 from services.common.db import Conn
-from services.common.supervise import supervise
+from services.common.supervise import stop_task, supervise
 from services.issuer import handlers
 from services.issuer.handlers import IssuerContext, PermanentFailure
 
@@ -253,8 +253,7 @@ class Reconciler:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_task(self._task, name="issuer_reconcile")
             self._task = None
 
     def _failed(self) -> None:

@@ -37,6 +37,7 @@ from services.common.messaging import (
     connect_nats,
     decode_ledger_headers,
 )
+from services.common.supervise import stop_task
 from services.issuer import handlers
 from services.issuer.handlers import IssuerContext, PermanentFailure
 from services.issuer.nats_setup import (
@@ -155,8 +156,7 @@ class ConsumerWorker:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_task(self._task, name=self._consumer)
             self._task = None
 
     async def _run(self) -> None:

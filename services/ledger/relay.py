@@ -32,7 +32,7 @@ from services.common.messaging import (
     decode_ledger_headers,
     encode_ledger_headers,
 )
-from services.common.supervise import supervise
+from services.common.supervise import stop_task, supervise
 from services.ledger.append import NOTIFY_CHANNEL
 from services.ledger.metrics import LedgerMetrics
 
@@ -85,8 +85,7 @@ class Relay:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_task(self._task, name="relay")
             self._task = None
 
     async def _run(self) -> None:

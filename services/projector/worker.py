@@ -21,7 +21,7 @@ from nats.js import JetStreamContext
 from proto.subjects import LEDGER_STREAM
 from services.common import db
 from services.common.messaging import connect_nats
-from services.common.supervise import supervise
+from services.common.supervise import stop_task, supervise
 from services.projector import store
 from services.projector.applier import apply_batch
 from services.projector.ledger_client import LedgerClient
@@ -70,8 +70,7 @@ class ProjectorWorker:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_task(self._task, name="projector_worker")
             self._task = None
 
     async def _run(self) -> None:
