@@ -20,15 +20,7 @@ from domain.shelf_life import require_aware, utc_day
 from domain.units import level_to_halves
 from proto import events as ev
 
-# Events that describe the catalog or institutions, never a learner's holdings.
-CATALOG_EVENTS = (
-    ev.InstitutionRegistered,
-    ev.AccreditationGranted,
-    ev.AccreditationExtended,
-    ev.AccreditationWithdrawn,
-    ev.MicroCredentialDefined,
-    ev.QualificationDefined,
-)
+CATALOG_EVENTS = ev.CATALOG_EVENTS  # they never change a learner's holdings
 
 LearnerEvent = (
     ev.AssessmentPassed

@@ -296,6 +296,20 @@ class AwardBlockLifted(Event, frozen=True, kw_only=True):
     note: Reason
 
 
+# The events of an institution's stream: its registration and its accreditation over time.
+INSTITUTION_STREAM_EVENTS: tuple[type[Event], ...] = (
+    InstitutionRegistered,
+    AccreditationGranted,
+    AccreditationExtended,
+    AccreditationWithdrawn,
+)
+# Events that describe the catalog or institutions, never a learner's holdings.
+CATALOG_EVENTS: tuple[type[Event], ...] = (
+    *INSTITUTION_STREAM_EVENTS,
+    MicroCredentialDefined,
+    QualificationDefined,
+)
+
 LedgerEvent = (
     InstitutionRegistered
     | AccreditationGranted

@@ -29,15 +29,7 @@ from services.ledger.errors import Refused, conflict, forbidden, unprocessable
 # An assessment date is "in the future" only if it is in the future in every time zone.
 LATEST_UTC_OFFSET = dt.timedelta(hours=14)
 
-ADMIN_EVENTS = (
-    ev.InstitutionRegistered,
-    ev.AccreditationGranted,
-    ev.AccreditationExtended,
-    ev.AccreditationWithdrawn,
-    ev.MicroCredentialDefined,
-    ev.QualificationDefined,
-    ev.AwardBlockLifted,
-)
+ADMIN_EVENTS: tuple[type[ev.Event], ...] = (*ev.CATALOG_EVENTS, ev.AwardBlockLifted)
 ISSUER_EVENTS = (ev.QualificationAwarded,)
 # Who may revoke an award depends on the reason code: checked in ``_qualification_revoked``.
 REVOCATION_EVENTS = (ev.QualificationRevoked,)

@@ -7,7 +7,7 @@ exactly what the log says up to the current head.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -42,11 +42,11 @@ class _Keys:
         self.streams: set[str] = set()
 
 
-ACCREDITATION_EVENTS = (
-    ev.InstitutionRegistered,
-    ev.AccreditationGranted,
-    ev.AccreditationExtended,
-    ev.AccreditationWithdrawn,
+# Events whose decision needs their institution's row (and its accreditation).
+INSTITUTION_KEYED_EVENTS: tuple[type[ev.Event], ...] = (
+    *ev.INSTITUTION_STREAM_EVENTS,
+    ev.AssessmentPassed,
+    ev.CredentialIssued,
 )
 _event_decoder = msgspec.json.Decoder(LedgerEvent)
 
@@ -56,8 +56,8 @@ def _collect(candidates: list[Candidate]) -> _Keys:
     for candidate in candidates:
         keys.streams.add(candidate.stream)
         event: Any = candidate.event
-        if isinstance(event, (*ACCREDITATION_EVENTS, ev.AssessmentPassed, ev.CredentialIssued)):
-            keys.institutions.add(event.institution_id)
+        if isinstance(event, INSTITUTION_KEYED_EVENTS):
+            keys.institutions.add(cast(Any, event).institution_id)
 
         if isinstance(event, ev.CreditsRedeemed):
             keys.institutions.add(event.institution_id)
@@ -169,9 +169,11 @@ async def _load_banks(conn: Conn, state: WriteState, learners: set[str]) -> None
         " WHERE stream = ANY($1::text[]) ORDER BY position",
         streams,
     )
+    by_stream: dict[str, list[Any]] = {stream: [] for stream in streams}
+    for row in rows:
+        by_stream[row["stream"]].append(row)
     for learner in sorted(learners):
-        stream = f"learner-{learner}"
-        state.banks[learner] = fold(learner, _decoded([r for r in rows if r["stream"] == stream]))
+        state.banks[learner] = fold(learner, _decoded(by_stream[f"learner-{learner}"]))
 
 
 async def _load_rules(conn: Conn, state: WriteState, codes: set[str]) -> None:
