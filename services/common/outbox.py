@@ -17,8 +17,8 @@ import asyncpg
 from nats.js import JetStreamContext
 from prometheus_client import Counter
 
+from services.common.lifecycle import BackgroundLoop, RunsInBackground
 from services.common.messaging import connect_nats
-from services.common.supervise import stop_task, supervise
 
 BATCH_MAX = 200
 ACK_TIMEOUT_S = 5.0
@@ -34,7 +34,7 @@ class OutboxConfig:
     name: str  # for the connection name and log lines
 
 
-class OutboxPublisher:
+class OutboxPublisher(RunsInBackground):
     def __init__(
         self, pool: asyncpg.Pool, config: OutboxConfig, wake: asyncio.Event, published: Counter
     ) -> None:
@@ -42,18 +42,7 @@ class OutboxPublisher:
         self._config = config
         self._wake = wake
         self._published = published
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(
-            supervise(self._publish_for_ever, name=self._config.name, after_each=lambda: None),
-            name=self._config.name,
-        )
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await stop_task(self._task, name=self._config.name)
-            self._task = None
+        self._loop = BackgroundLoop(config.name, self._publish_for_ever)
 
     async def _publish_for_ever(self) -> None:
         nc = await connect_nats(self._config.nats_url, f"credit-ledger-{self._config.name}")

@@ -40,7 +40,7 @@ import structlog
 from proto import events as ev
 from proto.envelope import RecordedEvent
 from services.common.db import Conn
-from services.common.supervise import stop_task, supervise
+from services.common.lifecycle import BackgroundLoop, RunsInBackground
 from services.issuer import handlers
 from services.issuer.handlers import IssuerContext, PermanentFailure
 
@@ -232,29 +232,20 @@ async def _reconcile_event(
                 )
 
 
-class Reconciler:
+class Reconciler(RunsInBackground):
     """The reconciliation loop, supervised: a pass at start, then one every interval."""
 
     name = "issuer-reconcile"
 
     def __init__(self, ctx: IssuerContext) -> None:
         self._ctx = ctx
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(
+            "issuer_reconcile", self._reconcile_for_ever, after_each=self._failed
+        )
         # Shown by /ready next to the consumers: true once a pass succeeded, false while
         # the loop is failing (and backing off).
         self.consuming = False
         self.last_pass_monotonic: float | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(
-            supervise(self._reconcile_for_ever, name="issuer_reconcile", after_each=self._failed),
-            name=self.name,
-        )
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await stop_task(self._task, name="issuer_reconcile")
-            self._task = None
 
     def _failed(self) -> None:
         self.consuming = False

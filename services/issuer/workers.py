@@ -24,20 +24,19 @@ from typing import Protocol
 
 import msgspec
 import structlog
-from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from proto import events as ev
 from proto.derived import QualificationEligible
 from proto.issuer import ISSUER_STREAM, dead_letter_subject
+from services.common.lifecycle import BackgroundLoop, RunsInBackground
 from services.common.messaging import (
     POSITION_HEADER,
     LedgerHeaders,
     connect_nats,
     decode_ledger_headers,
 )
-from services.common.supervise import stop_task
 from services.issuer import handlers
 from services.issuer.handlers import IssuerContext, PermanentFailure
 from services.issuer.nats_setup import (
@@ -56,8 +55,6 @@ FETCH_MESSAGES_MAX = 64
 FETCH_TIMEOUT_S = 1.0
 DRAIN_TIMEOUT_S = 0.005
 RETRY_DELAY_MIN_S = 0.5
-RECONNECT_BACKOFF_MIN_S = 0.2
-RECONNECT_BACKOFF_MAX_S = 5.0
 ERROR_HEADER_MAX_CHARS = 500
 
 _eligible_decoder = msgspec.json.Decoder(QualificationEligible)
@@ -138,7 +135,7 @@ class WorkerConfig:
     stream_replicas: int
 
 
-class ConsumerWorker:
+class ConsumerWorker(RunsInBackground):
     """One durable consumer's loop, reconnecting with backoff until stopped."""
 
     def __init__(self, consumer: str, config: WorkerConfig, ctx: IssuerContext) -> None:
@@ -148,63 +145,39 @@ class ConsumerWorker:
         self._handler = HANDLERS[consumer]
         self._config = config
         self._ctx = ctx
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(consumer, self._consume, after_each=self._disconnected)
         self.consuming = False
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self._consumer)
+    def _disconnected(self) -> None:
+        self.consuming = False
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            await stop_task(self._task, name=self._consumer)
-            self._task = None
-
-    async def _run(self) -> None:
-        backoff = RECONNECT_BACKOFF_MIN_S
-        while True:
-            nc: NatsClient | None = None
-            try:
-                nc = await connect_nats(self._config.nats_url, f"credit-ledger-{self._consumer}")
-                js = nc.jetstream(timeout=10)
-                settings = self._ctx.settings
-                await declare_issuer_stream(js, self._config.stream_replicas)
-                await declare_issuer_consumers(
-                    js, settings.ack_wait_s, settings.dead_letter_max_deliveries
-                )
-                subscription = await js.pull_subscribe_bind(
-                    durable=self._consumer, stream=self._stream
-                )
-                self.consuming = True
-                backoff = RECONNECT_BACKOFF_MIN_S
-                while True:
-                    try:
-                        # One message returns as soon as it arrives; a larger pull would
-                        # linger until it fills or expires, delaying the first message.
-                        batch = await subscription.fetch(1, timeout=FETCH_TIMEOUT_S)
-                    except TimeoutError:  # nats.errors.TimeoutError is one too
-                        continue
-                    with contextlib.suppress(TimeoutError):
-                        # Then whatever else is already waiting, without lingering.
-                        batch += await subscription.fetch(
-                            FETCH_MESSAGES_MAX - 1, timeout=DRAIN_TIMEOUT_S
-                        )
-                    await self._handle_batch(js, batch)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "issuer_consumer_interrupted",
-                    consumer=self._consumer,
-                    error=repr(exc),
-                    retry_in_s=backoff,
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, RECONNECT_BACKOFF_MAX_S)
-            finally:
-                self.consuming = False
-                if nc is not None:
-                    with contextlib.suppress(Exception):
-                        await nc.close()
+    async def _consume(self) -> None:
+        nc = await connect_nats(self._config.nats_url, f"credit-ledger-{self._consumer}")
+        try:
+            js = nc.jetstream(timeout=10)
+            settings = self._ctx.settings
+            await declare_issuer_stream(js, self._config.stream_replicas)
+            await declare_issuer_consumers(
+                js, settings.ack_wait_s, settings.dead_letter_max_deliveries
+            )
+            subscription = await js.pull_subscribe_bind(durable=self._consumer, stream=self._stream)
+            self.consuming = True
+            while True:
+                try:
+                    # One message returns as soon as it arrives; a larger pull would linger
+                    # until it fills or expires, delaying the first message.
+                    batch = await subscription.fetch(1, timeout=FETCH_TIMEOUT_S)
+                except TimeoutError:  # nats.errors.TimeoutError is one too
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    # Then whatever else is already waiting, without lingering.
+                    batch += await subscription.fetch(
+                        FETCH_MESSAGES_MAX - 1, timeout=DRAIN_TIMEOUT_S
+                    )
+                await self._handle_batch(js, batch)
+        finally:
+            with contextlib.suppress(Exception):
+                await nc.close()
 
     async def _handle_batch(self, js: JetStreamContext, batch: list[Msg]) -> None:
         by_learner: dict[str, list[Msg]] = {}

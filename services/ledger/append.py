@@ -24,6 +24,7 @@ import structlog
 from proto.canonical import GENESIS_HASH
 from proto.events import SCHEMA_VERSION
 from services.common.db import Conn
+from services.common.lifecycle import BackgroundLoop, RunsInBackground
 from services.ledger.group import GroupBuilder, LogRow, Outcome, not_written, precheck
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.write_model import Candidate
@@ -49,7 +50,7 @@ class LedgerBusy(Exception):
     """The append queue is full; the client should retry later (503)."""
 
 
-class GroupCommitter:
+class GroupCommitter(RunsInBackground):
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -66,16 +67,10 @@ class GroupCommitter:
         self._wait_s = wait_ms / 1000.0
         self._queue: asyncio.Queue[Submission] = asyncio.Queue(maxsize=queue_max)
         self._metrics = metrics
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="group-commit")
+        self._loop = BackgroundLoop("group_commit", self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await super().stop()
         while not self._queue.empty():
             submission = self._queue.get_nowait()
             if not submission.future.done():

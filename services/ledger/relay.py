@@ -25,6 +25,7 @@ from nats.js import JetStreamContext
 
 from proto.subjects import LEDGER_STREAM, ce_type, subject_for
 from services.common.db import await_leadership
+from services.common.lifecycle import BackgroundLoop, RunsInBackground
 from services.common.messaging import (
     LedgerHeaders,
     connect_nats,
@@ -32,7 +33,6 @@ from services.common.messaging import (
     decode_ledger_headers,
     encode_ledger_headers,
 )
-from services.common.supervise import stop_task, supervise
 from services.ledger.append import NOTIFY_CHANNEL
 from services.ledger.metrics import LedgerMetrics
 
@@ -66,7 +66,7 @@ def message_headers(row: asyncpg.Record, ce_source: str, previous_id: str | None
     return encode_ledger_headers(headers, ce_source, previous_id)
 
 
-class Relay:
+class Relay(RunsInBackground):
     def __init__(
         self,
         config: RelayConfig,
@@ -76,20 +76,11 @@ class Relay:
         self._config = config
         self._metrics = metrics
         self._connect_pg = connect_pg
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(
+            "relay", self._lead_when_possible, after_each=self._relay_stopped
+        )
         self.is_leader = False
         self.published_position = 0
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="relay")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await stop_task(self._task, name="relay")
-            self._task = None
-
-    async def _run(self) -> None:
-        await supervise(self._lead_when_possible, name="relay", after_each=self._relay_stopped)
 
     def _relay_stopped(self) -> None:
         self.is_leader = False

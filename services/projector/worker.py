@@ -20,8 +20,8 @@ from nats.js import JetStreamContext
 
 from proto.subjects import LEDGER_STREAM
 from services.common import db
+from services.common.lifecycle import BackgroundLoop, RunsInBackground
 from services.common.messaging import connect_nats
-from services.common.supervise import stop_task, supervise
 from services.projector import store
 from services.projector.applier import apply_batch
 from services.projector.ledger_client import LedgerClient
@@ -45,7 +45,7 @@ class WorkerConfig:
     publish_bank_updates: bool = True
 
 
-class ProjectorWorker:
+class ProjectorWorker(RunsInBackground):
     def __init__(
         self,
         config: WorkerConfig,
@@ -61,20 +61,9 @@ class ProjectorWorker:
         self._ledger = ledger
         self._metrics = metrics
         self._on_commit = on_commit
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("projector", self._lead, after_each=self._projector_stopped)
         self.projection: Projection | None = None
         self.is_leader = False
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="projector")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await stop_task(self._task, name="projector_worker")
-            self._task = None
-
-    async def _run(self) -> None:
-        await supervise(self._lead, name="projector", after_each=self._projector_stopped)
 
     def _projector_stopped(self) -> None:
         self.is_leader = False

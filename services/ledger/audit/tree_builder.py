@@ -19,6 +19,7 @@ import asyncpg
 import structlog
 
 from services.common.db import await_leadership
+from services.common.lifecycle import BackgroundLoop, GracefulStop, RunsInBackground
 from services.ledger.append import NOTIFY_CHANNEL
 from services.ledger.audit.head_store import sign_if_grown
 from services.ledger.audit.metrics import AuditMetrics
@@ -30,8 +31,6 @@ log = structlog.get_logger(__name__)
 TREE_LOCK_KEY = 0x4C45444745525452
 # A safety net only: NOTIFY wakes the builder; this bounds the wait if one is lost.
 IDLE_RECHECK_S = 2.0
-BACKOFF_MIN_S = 0.2
-BACKOFF_MAX_S = 5.0
 # A step is bounded by batch_max rows, so a leader finishes it well within this.
 STOP_GRACE_S = 10.0
 
@@ -42,7 +41,7 @@ class TreeBuilderConfig:
     head_interval_s: float
 
 
-class TreeBuilder:
+class TreeBuilder(RunsInBackground):
     def __init__(
         self,
         config: TreeBuilderConfig,
@@ -54,51 +53,33 @@ class TreeBuilder:
         self._signer = signer
         self._metrics = metrics
         self._connect_pg = connect_pg
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
+        # Cancelling a step would cancel a query inside a transaction, whose rollback then
+        # waits on a connection caught mid-COPY: a shutdown that never ends. So a leader
+        # finishes its step and leaves; only what waits is cancelled at once.
+        self._loop = BackgroundLoop(
+            "tree_builder",
+            self._lead_when_possible,
+            after_each=self._builder_stopped,
+            graceful=GracefulStop(
+                ask=self._ask_to_stop, grace_s=STOP_GRACE_S, on_expiry=self._terminate
+            ),
+        )
         self.is_leader = False
         self.tree_size = 0
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="tree-builder")
-
-    async def stop(self) -> None:
-        """Let a leader finish its step and leave; cancel only what waits.
-
-        Cancelling a step would cancel a query inside a transaction, whose rollback then
-        waits on a connection caught mid-COPY: a shutdown that never ends.
-        """
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._stopping.set()
+    def _ask_to_stop(self) -> bool:
         self._wake.set()
-        if not self.is_leader:
-            task.cancel()  # waiting for leadership or backing off: nothing is half done
-        done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_S)
-        if not done:
-            if self._conn is not None:
-                self._conn.terminate()  # fails whatever awaits it, at once
-            task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        return not self.is_leader  # waiting for leadership or backing off: nothing half done
 
-    async def _run(self) -> None:
-        backoff = BACKOFF_MIN_S
-        while not self._stopping.is_set():
-            try:
-                await self._lead_when_possible()
-                backoff = BACKOFF_MIN_S
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("tree_builder_interrupted", error=repr(exc), retry_in_s=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-            finally:
-                self.is_leader = False
-                self._metrics.builder_leader.set(0)
+    def _terminate(self) -> None:
+        if self._conn is not None:
+            self._conn.terminate()  # fails whatever awaits it, at once
+
+    def _builder_stopped(self) -> None:
+        self.is_leader = False
+        self._metrics.builder_leader.set(0)
 
     async def _lead_when_possible(self) -> None:
         conn = self._conn = await self._connect_pg()
@@ -117,7 +98,7 @@ class TreeBuilder:
         wake = self._wake
         await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
         next_head_at = time.monotonic()  # sign as soon as the backlog is built
-        while not self._stopping.is_set():
+        while not self._loop.stopping:
             wake.clear()
             step = await build_step(conn, self._config.batch_max)
             self._observe(step)
