@@ -7,12 +7,12 @@ the cached version, which the ledger answers with one small page. The caches are
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
 from domain.catalog import Catalog
 from proto import events as ev
 from proto.envelope import RecordedEvent
+from services.common.cache import BoundedCache
 from services.issuer.history import (
     LearnerHistory,
     Recorded,
@@ -27,11 +27,8 @@ QUALIFICATIONS_CACHED_MAX = 10_000
 
 class HistoryReader:
     def __init__(self, ledger: IssuerLedgerClient, cache_learners: int) -> None:
-        if cache_learners < 1:
-            raise ValueError("the history cache holds at least one learner")
         self._ledger = ledger
-        self._cache: OrderedDict[str, tuple[RecordedEvent, ...]] = OrderedDict()
-        self._cache_max = cache_learners
+        self._cache: BoundedCache[str, tuple[RecordedEvent, ...]] = BoundedCache(cache_learners)
 
     async def learner(self, learner_id: str) -> LearnerHistory:
         """The learner's whole stream as the ledger holds it now."""
@@ -40,10 +37,7 @@ class HistoryReader:
         rows = cached + tuple(fresh)
         # Another task may have read further meanwhile: keep the longer of the two.
         if len(rows) >= len(self._cache.get(learner_id, ())):
-            self._cache[learner_id] = rows
-        self._cache.move_to_end(learner_id)
-        while len(self._cache) > self._cache_max:
-            self._cache.popitem(last=False)
+            self._cache.put(learner_id, rows)
         return learner_history(learner_id, rows)
 
 
@@ -53,7 +47,9 @@ class CatalogReader:
 
     def __init__(self, ledger: IssuerLedgerClient) -> None:
         self._ledger = ledger
-        self._rules: dict[str, tuple[Recorded, ...]] = {}
+        self._rules: BoundedCache[str, tuple[Recorded, ...]] = BoundedCache(
+            QUALIFICATIONS_CACHED_MAX
+        )
         self._titles: dict[str, str] = {}
         self._qualification_codes: frozenset[str] = frozenset()
 
@@ -62,9 +58,7 @@ class CatalogReader:
         fresh = await self._ledger.stream(f"qualification-{code}", after_version=len(known))
         rows = known + tuple(recorded(r) for r in fresh)
         if len(rows) > len(self._rules.get(code, ())):
-            if len(self._rules) >= QUALIFICATIONS_CACHED_MAX:
-                self._rules.clear()
-            self._rules[code] = rows
+            self._rules.put(code, rows)
         return rows
 
     async def catalog(self, codes: Iterable[str]) -> Catalog:

@@ -10,12 +10,12 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 from dataclasses import dataclass
 
 import asyncpg
 
 from proto.envelope import Actor, Role
+from services.common.cache import BoundedCache
 
 _TOKEN = re.compile(r"^clk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 CACHE_ENTRIES_MAX = 10_000
@@ -34,7 +34,6 @@ class IssuedKey:
 class _CachedKey:
     secret_sha256: bytes
     actor: Actor | None  # None: revoked or unknown
-    fetched_at: float
 
 
 def _digest(secret: str) -> bytes:
@@ -85,8 +84,9 @@ class KeyAuthenticator:
 
     def __init__(self, pool: asyncpg.Pool, cache_ttl_s: float) -> None:
         self._pool = pool
-        self._ttl_s = cache_ttl_s
-        self._cache: dict[str, _CachedKey] = {}
+        self._cache: BoundedCache[str, _CachedKey] = BoundedCache(
+            CACHE_ENTRIES_MAX, ttl_s=cache_ttl_s
+        )
 
     async def authenticate(self, token: str) -> Actor | None:
         match = _TOKEN.fullmatch(token)
@@ -94,7 +94,7 @@ class KeyAuthenticator:
             return None
         key_id, secret = match.groups()
         cached = self._cache.get(key_id)
-        if cached is None or time.monotonic() - cached.fetched_at > self._ttl_s:
+        if cached is None:
             cached = await self._fetch(key_id)
         if cached.actor is None or not hmac.compare_digest(cached.secret_sha256, _digest(secret)):
             return None
@@ -107,13 +107,11 @@ class KeyAuthenticator:
             key_id,
         )
         if row is None or row["revoked_at"] is not None:
-            entry = _CachedKey(b"", None, time.monotonic())
+            entry = _CachedKey(b"", None)
         else:
             actor = Actor(
                 role=Role(row["role"]), key_id=key_id, institution_id=row["institution_id"]
             )
-            entry = _CachedKey(bytes(row["secret_sha256"]), actor, time.monotonic())
-        if len(self._cache) >= CACHE_ENTRIES_MAX:
-            self._cache.clear()
-        self._cache[key_id] = entry
+            entry = _CachedKey(bytes(row["secret_sha256"]), actor)
+        self._cache.put(key_id, entry)
         return entry

@@ -8,7 +8,6 @@ bounded cache of banks so memory does not grow with the number of learners.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ from domain.catalog import Catalog, evolve_catalog
 from domain.credit_bank import CreditBank, evolve
 from domain.decision import Decision
 from domain.replay import Threshold, relevant_decisions, thresholds_of
+from services.common.cache import BoundedCache
 from services.projector.log_entry import LogEntry
 
 # Loads the banks of many learners at once (one query for a whole batch's cache misses).
@@ -39,11 +39,8 @@ class Projection:
     """The live state between batches: the catalog, and a bounded cache of banks."""
 
     def __init__(self, catalog: Catalog, cache_learners: int) -> None:
-        if cache_learners < 1:
-            raise ValueError("the bank cache holds at least one learner")
         self.catalog = catalog
-        self._cache: OrderedDict[str, CreditBank] = OrderedDict()
-        self._cache_max = cache_learners
+        self._cache: BoundedCache[str, CreditBank] = BoundedCache(cache_learners)
 
     @property
     def cached_learners(self) -> int:
@@ -79,10 +76,7 @@ class Projection:
     def commit(self, outcome: BatchOutcome) -> None:
         self.catalog = outcome.catalog
         for learner, bank in outcome.banks.items():
-            self._cache[learner] = bank
-            self._cache.move_to_end(learner)
-        while len(self._cache) > self._cache_max:
-            self._cache.popitem(last=False)
+            self._cache.put(learner, bank)
 
     def forget(self) -> None:
         """Drop cached banks (after a failed batch, or before a rebuild)."""

@@ -9,7 +9,6 @@ GET /v1/whoami and cache the answer briefly. The app's runtime exposes the cache
 
 from __future__ import annotations
 
-import time
 from typing import Any, Protocol
 
 from litestar.connection import ASGIConnection
@@ -19,6 +18,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.middleware.base import DefineMiddleware
 
 from proto.envelope import Actor, Role
+from services.common.cache import BoundedCache
 
 CACHE_ENTRIES_MAX = 10_000
 TOKEN_MAX_CHARS = 512
@@ -30,20 +30,28 @@ class WhoAmI(Protocol):
 
 
 class KeyCache:
+    """The ledger's answer for each key, for ``ttl_s`` (an unknown key's too)."""
+
     def __init__(self, ledger: WhoAmI, ttl_s: float) -> None:
         self._ledger = ledger
-        self._ttl_s = ttl_s
-        self._entries: dict[str, tuple[Actor | None, float]] = {}
+        self._entries: BoundedCache[str, Actor | _Unknown] = BoundedCache(
+            CACHE_ENTRIES_MAX, ttl_s=ttl_s
+        )
 
     async def actor(self, token: str) -> Actor | None:
         cached = self._entries.get(token)
-        if cached is not None and time.monotonic() - cached[1] <= self._ttl_s:
-            return cached[0]
+        if cached is not None:
+            return None if isinstance(cached, _Unknown) else cached
         actor = await self._ledger.whoami(token)
-        if len(self._entries) >= CACHE_ENTRIES_MAX:
-            self._entries.clear()
-        self._entries[token] = (actor, time.monotonic())
+        self._entries.put(token, _UNKNOWN if actor is None else actor)
         return actor
+
+
+class _Unknown:
+    """Cached for a key the ledger does not know (``None`` means not cached)."""
+
+
+_UNKNOWN = _Unknown()
 
 
 class LedgerKeyMiddleware(AbstractAuthenticationMiddleware):
