@@ -171,13 +171,13 @@ async def replay_command(
     out: TextIO | None = None,
 ) -> int:
     out = sys.stdout if out is None else out
-    from services.ledger.audit.ledger_reader import LedgerReader, LedgerReadError
+    from services.common.ledger_client import LedgerClient, LedgerError
     from services.ledger.audit.replay import replay_learner
 
-    reader = LedgerReader(base_url, api_key)
+    reader = LedgerClient(base_url, api_key)
     try:
         answer = await replay_learner(reader, learner_id, as_of)
-    except LedgerReadError as error:
+    except LedgerError as error:
         print(f"cannot read the ledger: {error}", file=sys.stderr)
         return 2
     finally:

@@ -70,3 +70,19 @@ class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
 class LedgerHead(msgspec.Struct, frozen=True, kw_only=True):
     position: Annotated[int, msgspec.Meta(ge=0)]
     hash: Sha256Hex
+
+
+class LogPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of GET /v1/log: resume with ``next_after_position``."""
+
+    events: list[RecordedEvent]
+    next_after_position: int
+    head_position: int
+
+
+class StreamPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of GET /v1/streams/{stream}: resume with ``next_after_version``."""
+
+    stream: str
+    events: list[RecordedEvent]
+    next_after_version: int

@@ -18,7 +18,7 @@ from bench.harness.sysinfo import (
     cores,
 )
 from bench.projector.models import ReadResult
-from services.projector.ledger_client import LedgerClient
+from services.common.ledger_client import LedgerClient
 from services.projector.log_entry import from_recorded
 
 # --- (a) reading the log ----------------------------------------------------------------------
@@ -110,13 +110,13 @@ async def read_ndjson(server: LedgerServer, token: str, machine: Machine) -> Rea
 
 
 async def read_with_ledger_client(server: LedgerServer, token: str, machine: Machine) -> ReadResult:
-    """What the rebuild reads, and how: LedgerClient.stream (httpx) + from_recorded."""
+    """What the rebuild reads, and how: LedgerClient.log_ndjson (httpx) + from_recorded."""
     client = LedgerClient(server.url, token)
     before = machine.snapshot()
     started = time.perf_counter()
     events = 0
     try:
-        async for recorded in client.stream(0):
+        async for recorded in client.log_ndjson(0):
             from_recorded(recorded)
             events += 1
     finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeAlias
 
 import asyncpg
@@ -69,3 +71,18 @@ async def await_leadership(conn: asyncpg.Connection, lock_key: int) -> None:
     # Polling a lock another process holds: nothing in-process could signal its release.
     while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):  # noqa: ASYNC110
         await asyncio.sleep(LEADERSHIP_RETRY_S)
+
+
+@contextlib.asynccontextmanager
+async def leadership(
+    connect: Callable[[], Awaitable[asyncpg.Connection]], lock_key: int
+) -> AsyncIterator[asyncpg.Connection]:
+    """A dedicated connection that holds ``lock_key``: entered once it leads, closed on exit
+    (which hands the lead to the next in line)."""
+    conn = await connect()
+    try:
+        await await_leadership(conn, lock_key)
+        yield conn
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.close(timeout=2)

@@ -4,8 +4,9 @@ headers of a LEDGER message, written by the ledger's relay and read by its consu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import nats
@@ -38,6 +39,17 @@ async def connect_nats(url: str, name: str) -> NatsClient:
         max_outstanding_pings=3,
         pending_size=64 * 1024 * 1024,
     )
+
+
+@contextlib.asynccontextmanager
+async def nats_connection(url: str, name: str) -> AsyncIterator[NatsClient]:
+    """``connect_nats`` for the length of a block; closed however the block ends."""
+    nc = await connect_nats(url, name)
+    try:
+        yield nc
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter
 
 from services.common.lifecycle import BackgroundLoop, RunsInBackground
-from services.common.messaging import connect_nats
+from services.common.messaging import nats_connection
 
 BATCH_MAX = 200
 ACK_TIMEOUT_S = 5.0
@@ -45,8 +45,8 @@ class OutboxPublisher(RunsInBackground):
         self._loop = BackgroundLoop(config.name, self._publish_for_ever)
 
     async def _publish_for_ever(self) -> None:
-        nc = await connect_nats(self._config.nats_url, f"credit-ledger-{self._config.name}")
-        try:
+        name = f"credit-ledger-{self._config.name}"
+        async with nats_connection(self._config.nats_url, name) as nc:
             js = nc.jetstream(timeout=ACK_TIMEOUT_S)
             await self._config.declare(js)
             while True:
@@ -54,9 +54,6 @@ class OutboxPublisher(RunsInBackground):
                 if not await self._publish_batch(js):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), IDLE_RECHECK_S)
-        finally:
-            with contextlib.suppress(Exception):
-                await nc.close()
 
     async def _publish_batch(self, js: JetStreamContext) -> int:
         table = self._config.table

@@ -30,6 +30,7 @@ from proto.issuer import (
     issued_message_id,
     revoked_message_id,
 )
+from services.common.ledger_client import LedgerConflict, LedgerError
 from services.issuer import store
 from services.issuer.awarding import AppendAward, decide_award
 from services.issuer.credentials.achievement import IssuerProfile, build_credential
@@ -37,7 +38,7 @@ from services.issuer.credentials.identity import identity_for, learner_hash
 from services.issuer.credentials.keys import KeySet
 from services.issuer.credentials.status_list import StatusEntry, locate
 from services.issuer.credentials.vc_jwt import sign_credential
-from services.issuer.ledger_client import IssuerLedgerClient, LedgerConflict, LedgerError
+from services.issuer.ledger_client import IssuerLedgerClient
 from services.issuer.metrics import IssuerMetrics
 from services.issuer.readers import CatalogReader, HistoryReader
 from services.issuer.revocation import cascade

@@ -13,6 +13,7 @@ from domain.catalog import Catalog
 from proto import events as ev
 from proto.envelope import RecordedEvent
 from services.common.cache import BoundedCache
+from services.common.ledger_client import LedgerClient
 from services.issuer.history import (
     LearnerHistory,
     Recorded,
@@ -20,13 +21,12 @@ from services.issuer.history import (
     learner_history,
     recorded,
 )
-from services.issuer.ledger_client import IssuerLedgerClient
 
 QUALIFICATIONS_CACHED_MAX = 10_000
 
 
 class HistoryReader:
-    def __init__(self, ledger: IssuerLedgerClient, cache_learners: int) -> None:
+    def __init__(self, ledger: LedgerClient, cache_learners: int) -> None:
         self._ledger = ledger
         self._cache: BoundedCache[str, tuple[RecordedEvent, ...]] = BoundedCache(cache_learners)
 
@@ -45,7 +45,7 @@ class CatalogReader:
     """Qualification rules (every version, with the position that recorded it) and the
     micro-credentials' titles."""
 
-    def __init__(self, ledger: IssuerLedgerClient) -> None:
+    def __init__(self, ledger: LedgerClient) -> None:
         self._ledger = ledger
         self._rules: BoundedCache[str, tuple[Recorded, ...]] = BoundedCache(
             QUALIFICATIONS_CACHED_MAX

@@ -34,8 +34,8 @@ from services.common.lifecycle import BackgroundLoop, RunsInBackground
 from services.common.messaging import (
     POSITION_HEADER,
     LedgerHeaders,
-    connect_nats,
     decode_ledger_headers,
+    nats_connection,
 )
 from services.issuer import handlers
 from services.issuer.handlers import IssuerContext, PermanentFailure
@@ -152,8 +152,8 @@ class ConsumerWorker(RunsInBackground):
         self.consuming = False
 
     async def _consume(self) -> None:
-        nc = await connect_nats(self._config.nats_url, f"credit-ledger-{self._consumer}")
-        try:
+        name = f"credit-ledger-{self._consumer}"
+        async with nats_connection(self._config.nats_url, name) as nc:
             js = nc.jetstream(timeout=10)
             settings = self._ctx.settings
             await declare_issuer_stream(js, self._config.stream_replicas)
@@ -175,9 +175,6 @@ class ConsumerWorker(RunsInBackground):
                         FETCH_MESSAGES_MAX - 1, timeout=DRAIN_TIMEOUT_S
                     )
                 await self._handle_batch(js, batch)
-        finally:
-            with contextlib.suppress(Exception):
-                await nc.close()
 
     async def _handle_batch(self, js: JetStreamContext, batch: list[Msg]) -> None:
         by_learner: dict[str, list[Msg]] = {}

@@ -20,18 +20,17 @@ from dataclasses import dataclass
 
 import asyncpg
 import structlog
-from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from proto.subjects import LEDGER_STREAM, ce_type, subject_for
-from services.common.db import await_leadership
+from services.common.db import leadership
 from services.common.lifecycle import BackgroundLoop, RunsInBackground
 from services.common.messaging import (
     LedgerHeaders,
-    connect_nats,
     declare_ledger_stream,
     decode_ledger_headers,
     encode_ledger_headers,
+    nats_connection,
 )
 from services.ledger.append import NOTIFY_CHANNEL
 from services.ledger.metrics import LedgerMetrics
@@ -86,22 +85,13 @@ class Relay(RunsInBackground):
         self.is_leader = False
 
     async def _lead_when_possible(self) -> None:
-        conn = await self._connect_pg()
-        nc: NatsClient | None = None
-        try:
-            await await_leadership(conn, RELAY_LOCK_KEY)
+        async with leadership(self._connect_pg, RELAY_LOCK_KEY) as conn:
             self.is_leader = True
             log.info("relay_leader")
-            nc = await connect_nats(self._config.nats_url, "credit-ledger-relay")
-            js = nc.jetstream(timeout=ACK_TIMEOUT_S)
-            await declare_ledger_stream(js, self._config.stream_replicas)
-            await self._publish_loop(conn, js)
-        finally:
-            if nc is not None:
-                with contextlib.suppress(Exception):
-                    await nc.close()
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=2)
+            async with nats_connection(self._config.nats_url, "credit-ledger-relay") as nc:
+                js = nc.jetstream(timeout=ACK_TIMEOUT_S)
+                await declare_ledger_stream(js, self._config.stream_replicas)
+                await self._publish_loop(conn, js)
 
     async def _resume_point(
         self, conn: asyncpg.Connection, js: JetStreamContext

@@ -16,10 +16,10 @@ from services.common import db
 from services.common.http.auth import PUBLIC_PATHS, KeyCache, ledger_key_auth
 from services.common.http.problems import EXCEPTION_HANDLERS
 from services.common.http.request_id import with_request_layer
+from services.common.ledger_client import LedgerClient
 from services.common.outbox import OutboxConfig, OutboxPublisher
 from services.common.settings import Settings
 from services.projector.http import ops, queries
-from services.projector.ledger_client import LedgerClient
 from services.projector.metrics import ProjectorMetrics
 from services.projector.nats_setup import declare_credit_stream
 from services.projector.runtime import ProjectorRuntime

@@ -15,9 +15,9 @@ from tqdm import tqdm
 
 from domain.catalog import Catalog
 from services.common import db
+from services.common.ledger_client import LedgerClient
 from services.projector import store
 from services.projector.applier import apply_batch
-from services.projector.ledger_client import LedgerClient
 from services.projector.log_entry import LogEntry, from_recorded
 from services.projector.projection import Projection
 
@@ -50,11 +50,11 @@ async def rebuild(
         async with pool.acquire() as conn:
             await store.reset_read_model(conn)
         projection = Projection(Catalog(), cache_learners)
-        head = await ledger.head()
+        head = (await ledger.head()).position
         bar = tqdm(total=head, unit="event", desc="rebuild", disable=not progress, file=sys.stderr)
         batch: list[LogEntry] = []
         position = 0
-        async for recorded in ledger.stream(0):
+        async for recorded in ledger.log_ndjson(0):
             batch.append(from_recorded(recorded))
             if len(batch) >= REBUILD_BATCH_EVENTS:
                 position = await _apply(pool, projection, batch, bar)

@@ -7,24 +7,22 @@ event lost at the tail is found too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
 import structlog
-from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from proto.subjects import LEDGER_STREAM
 from services.common import db
+from services.common.ledger_client import LedgerClient
 from services.common.lifecycle import BackgroundLoop, RunsInBackground
-from services.common.messaging import connect_nats
+from services.common.messaging import nats_connection
 from services.projector import store
 from services.projector.applier import apply_batch
-from services.projector.ledger_client import LedgerClient
 from services.projector.log_entry import LogEntry, from_message, from_recorded
 from services.projector.metrics import ProjectorMetrics
 from services.projector.nats_setup import PROJECTOR_CONSUMER, declare_projector_consumer
@@ -69,25 +67,16 @@ class ProjectorWorker(RunsInBackground):
         self.is_leader = False
 
     async def _lead(self) -> None:
-        lock_conn = await self._connect()
-        nc: NatsClient | None = None
-        try:
-            await db.await_leadership(lock_conn, store.PROJECTOR_LOCK_KEY)
+        async with db.leadership(self._connect, store.PROJECTOR_LOCK_KEY):
             self.is_leader = True
             async with self._pool.acquire() as conn:
                 self.projection = Projection(
                     await store.load_catalog(conn), self._config.cache_learners
                 )
-            nc = await connect_nats(self._config.nats_url, "credit-ledger-projector")
-            js = nc.jetstream(timeout=10)
-            await declare_projector_consumer(js)
-            await self._consume(js)
-        finally:
-            if nc is not None:
-                with contextlib.suppress(Exception):
-                    await nc.close()
-            with contextlib.suppress(Exception):
-                await lock_conn.close(timeout=2)
+            async with nats_connection(self._config.nats_url, "credit-ledger-projector") as nc:
+                js = nc.jetstream(timeout=10)
+                await declare_projector_consumer(js)
+                await self._consume(js)
 
     async def _consume(self, js: JetStreamContext) -> None:
         subscription = await js.pull_subscribe_bind(
@@ -101,7 +90,7 @@ class ProjectorWorker(RunsInBackground):
                 messages = await subscription.fetch(FETCH_MESSAGES_MAX, timeout=FETCH_TIMEOUT_S)
             except TimeoutError:  # nats.errors.TimeoutError is one too
                 if time.monotonic() - idle_since >= IDLE_HEAD_CHECK_S:
-                    await self._catch_up_to(await self._ledger.head())
+                    await self._catch_up_to((await self._ledger.head()).position)
                     idle_since = time.monotonic()
                 continue
             idle_since = time.monotonic()

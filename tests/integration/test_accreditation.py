@@ -15,7 +15,7 @@ import pytest
 from domain.accreditation import scope_of
 from domain.units import halves_to_level
 from proto.envelope import RecordedEvent, Role
-from services.ledger.audit.ledger_reader import LedgerReader
+from services.common.ledger_client import LedgerClient
 from services.ledger.audit.replay import replay_learner
 from tests.integration.test_bad_input import recorded, refused
 from tests.support.factories import (
@@ -116,7 +116,7 @@ async def test_a_withdrawal_refuses_later_assessments_but_not_late_uploads_of_ea
         await recorded(ledger, ledger.append(a_pass("HOSP-FRONT", "2026-07-01"), SCHOOL))
         head = (await ledger.get("/v1/head")).json()["position"]
 
-        reader = LedgerReader(ledger.base_url, await ledger.key(Role.AUDITOR))
+        reader = LedgerClient(ledger.base_url, await ledger.key(Role.AUDITOR))
         try:
             early = await replay_learner(reader, LEARNER, before_withdrawal)
             now = await replay_learner(reader, LEARNER, head)

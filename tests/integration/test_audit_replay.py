@@ -17,7 +17,7 @@ import pytest
 from credit_ledger.audit_cli import render_replay, replay_command
 from domain.award_check import NoAward
 from proto.envelope import Role
-from services.ledger.audit.ledger_reader import LedgerReader
+from services.common.ledger_client import LedgerClient
 from services.ledger.audit.replay import load_history, replay, replay_learner, resolve
 from tests.support.awards import genuine_award
 from tests.support.factories import (
@@ -181,7 +181,7 @@ async def test_replay_at_every_position_is_the_projectors_answer_at_that_moment(
         learners = await write_random_history(ledger, random.Random(SEED))
         head = await projector.caught_up()
         seen: list[dict[str, Any]] = []
-        reader = LedgerReader(ledger.base_url, await ledger.key(Role.AUDITOR))
+        reader = LedgerClient(ledger.base_url, await ledger.key(Role.AUDITOR))
         try:
             for learner in learners:
                 # The CLI's own steps, with the learner's history read once for speed; the
@@ -245,7 +245,7 @@ async def test_the_readable_replay_explains_every_decision(database_url: str) ->
         for code in ("CNC-FUND", "CNC-PROG"):
             passed = assessment_passed(learner_id=learner, code=code, assessed_on="2025-03-01")
             await expect_created(await ledger.append(passed, NSTI))
-        reader = LedgerReader(ledger.base_url, await ledger.key(Role.AUDITOR))
+        reader = LedgerClient(ledger.base_url, await ledger.key(Role.AUDITOR))
         try:
             answer = await replay_learner(reader, learner, None)
         finally:

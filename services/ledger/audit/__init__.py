@@ -10,5 +10,6 @@ With PostgreSQL: ``node_store`` (``merkle_nodes``, ``merkle_state``), ``tree_bui
 build step), ``tree_builder`` (the leader-elected background builder and periodic heads),
 ``head_store`` (``tree_heads``, signing keys), ``proofs`` (proofs from one query),
 ``verify`` (``audit verify``). Edges: ``routes`` (HTTP), ``runtime`` (the ledger
-lifespan's part), ``ledger_reader`` (an auditor's HTTP client), ``signing`` (key files).
+lifespan's part), ``signing`` (key files). An auditor reads the ledger with the platform's
+``services.common.ledger_client``.
 """

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from domain.replay import Timed, as_of, event_time
 from domain.views import LearnerBank
 from proto.envelope import RecordedEvent
-from services.ledger.audit.ledger_reader import LedgerReader
+from services.common.ledger_client import LedgerClient
 
 AsOf = int | dt.datetime | None
 
@@ -33,7 +33,7 @@ class History:
     learner: list[RecordedEvent]
 
 
-async def load_history(reader: LedgerReader, learner_id: str) -> History:
+async def load_history(reader: LedgerClient, learner_id: str) -> History:
     qualifications, micro_credentials = await asyncio.gather(
         reader.codes("qualifications"), reader.codes("micro-credentials")
     )
@@ -47,7 +47,7 @@ async def load_history(reader: LedgerReader, learner_id: str) -> History:
     return History(learner_id, catalog, learner)
 
 
-async def position_at_time(reader: LedgerReader, moment: dt.datetime, head: int) -> int:
+async def position_at_time(reader: LedgerClient, moment: dt.datetime, head: int) -> int:
     """The last position recorded at or before ``moment`` (0 if none): a binary search,
     since recorded_at never runs backwards along the log."""
     low, high = 0, head
@@ -63,7 +63,7 @@ async def position_at_time(reader: LedgerReader, moment: dt.datetime, head: int)
     return low
 
 
-async def resolve(reader: LedgerReader, as_of: AsOf) -> tuple[int, dt.datetime]:
+async def resolve(reader: LedgerClient, as_of: AsOf) -> tuple[int, dt.datetime]:
     """(position, event time) to answer at, as the projector resolves them."""
     head = (await reader.head()).position
     if isinstance(as_of, dt.datetime):
@@ -90,6 +90,6 @@ def _timed(events: list[RecordedEvent]) -> list[Timed]:
     return [(e.data, e.position, e.recorded_at) for e in events]
 
 
-async def replay_learner(reader: LedgerReader, learner_id: str, as_of: AsOf) -> LearnerBank | None:
+async def replay_learner(reader: LedgerClient, learner_id: str, as_of: AsOf) -> LearnerBank | None:
     position, at = await resolve(reader, as_of)
     return replay(await load_history(reader, learner_id), position, at)

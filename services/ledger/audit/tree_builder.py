@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from services.common.db import await_leadership
+from services.common.db import leadership
 from services.common.lifecycle import BackgroundLoop, GracefulStop, RunsInBackground
 from services.ledger.append import NOTIFY_CHANNEL
 from services.ledger.audit.head_store import sign_if_grown
@@ -82,17 +82,15 @@ class TreeBuilder(RunsInBackground):
         self._metrics.builder_leader.set(0)
 
     async def _lead_when_possible(self) -> None:
-        conn = self._conn = await self._connect_pg()
-        try:
-            await await_leadership(conn, TREE_LOCK_KEY)
+        async with leadership(self._connect_pg, TREE_LOCK_KEY) as conn:
+            self._conn = conn
             self.is_leader = True
             self._metrics.builder_leader.set(1)
             log.info("tree_builder_leader")
-            await self._build_loop(conn)
-        finally:
-            self._conn = None
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=2)
+            try:
+                await self._build_loop(conn)
+            finally:
+                self._conn = None
 
     async def _build_loop(self, conn: asyncpg.Connection) -> None:
         wake = self._wake

@@ -10,7 +10,7 @@ from litestar import Request, get
 from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.response import Stream
 
-from proto.envelope import Actor, LedgerHead, RecordedEvent, Role
+from proto.envelope import Actor, LedgerHead, LogPage, Role, StreamPage
 from proto.events import EVENT_TYPE_NAMES
 from services.common.http.auth import ANY_ROLE, READ_ALL
 from services.ledger.errors import unprocessable
@@ -26,18 +26,6 @@ from services.ledger.runtime import Runtime
 
 PAGE_MAX = 1000
 STREAM_FETCH_ROWS = 2000
-
-
-class LogPage(msgspec.Struct, frozen=True, kw_only=True):
-    events: list[RecordedEvent]
-    next_after_position: int
-    head_position: int
-
-
-class StreamPage(msgspec.Struct, frozen=True, kw_only=True):
-    stream: str
-    events: list[RecordedEvent]
-    next_after_version: int
 
 
 @get(
