@@ -16,11 +16,11 @@ from services.ledger.app import create_app
 
 def main() -> None:
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log.level, settings.log.format)
     uvicorn.run(
         create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
+        host=settings.http.host,
+        port=settings.http.port,
         log_config=None,
         access_log=False,
         lifespan="on",

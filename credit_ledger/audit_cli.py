@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import msgspec
 from tqdm import tqdm
 
-from services.common.settings import Settings
+from services.common.settings import AuditSettings, Settings
 from services.ledger.audit.offline import Verdict, check_consistency, check_inclusion
 from services.ledger.audit.schemas import ConsistencyProof, InclusionProof, JsonWebKeySet
 from services.ledger.audit.tree_head import TreeHead
@@ -110,14 +110,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return keygen_command(args.path)
     if command == "replay":
         return _replay(settings, args)
-    if settings.database_url is None and not (command == "verify" and args.file is not None):
+    database_url = settings.infra.database_url
+    if database_url is None and not (command == "verify" and args.file is not None):
         print("DATABASE_URL is not set", file=sys.stderr)
         return 2
     if command == "verify":
-        return verify_command(settings.database_url, args.file)
+        return verify_command(database_url, args.file)
     if command == "build-tree":
-        return _until_interrupted(build_tree_command(settings, str(settings.database_url)))
-    return asyncio.run(rebuild_tree_command(str(settings.database_url)))
+        return _until_interrupted(build_tree_command(settings.audit, str(database_url)))
+    return asyncio.run(rebuild_tree_command(str(database_url)))
 
 
 def _until_interrupted(command: Coroutine[Any, Any, int]) -> int:
@@ -149,7 +150,8 @@ def parse_as_of(text: str | None) -> int | dt.datetime | None:
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
-    if settings.audit_api_key is None:
+    audit = settings.audit
+    if audit.api_key is None:
         print("CREDIT_LEDGER_AUDIT_API_KEY is not set (an auditor key)", file=sys.stderr)
         return 2
     try:
@@ -157,9 +159,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return 2
-    return asyncio.run(
-        replay_command(settings.audit_url, settings.audit_api_key, args.learner, as_of, args.json)
-    )
+    return asyncio.run(replay_command(audit.url, audit.api_key, args.learner, as_of, args.json))
 
 
 async def replay_command(
@@ -376,7 +376,7 @@ async def rebuild_tree_command(database_url: str, out: TextIO | None = None) -> 
     return 0
 
 
-async def build_tree_command(settings: Settings, database_url: str) -> int:
+async def build_tree_command(settings: AuditSettings, database_url: str) -> int:
     """The ledger's TreeBuilder, out of the ledger's process: only one builds at a time
     (advisory lock), so this may run beside ledgers that build too."""
     from prometheus_client import CollectorRegistry

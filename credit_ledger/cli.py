@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log.level, settings.log.format)
     command: str = args.command
     if command == "dev":
         from credit_ledger.devstack import run_dev
@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         return issuer_main([args.action])
     if command == "audit":
         return audit_cli.run(settings, args)
-    if settings.database_url is None:
+    database_url = settings.infra.database_url
+    if database_url is None:
         print("DATABASE_URL is not set", file=sys.stderr)
         return 2
     if command == "serve":
@@ -88,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     if command == "migrate":
         from credit_ledger.infra import apply_migrations
 
-        applied = asyncio.run(apply_migrations(settings.database_url))
+        applied = asyncio.run(apply_migrations(database_url))
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
         return 0
-    return asyncio.run(_keys(settings.database_url, args))
+    return asyncio.run(_keys(database_url, args))
 
 
 def _contracts(action: str) -> int:
@@ -120,10 +121,10 @@ def _contracts(action: str) -> int:
 def _with_nats(settings: Settings) -> int:
     from credit_ledger.infra import declare_streams
 
-    if settings.nats_url is None:
+    if settings.infra.nats_url is None:
         print("NATS_URL is not set", file=sys.stderr)
         return 2
-    asyncio.run(declare_streams(settings.nats_url, settings.nats_stream_replicas))
+    asyncio.run(declare_streams(settings.infra.nats_url, settings.infra.nats_stream_replicas))
     print("JetStream streams declared")
     return 0
 
@@ -135,8 +136,8 @@ def _serve(settings: Settings) -> int:
 
     uvicorn.run(
         create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
+        host=settings.http.host,
+        port=settings.http.port,
         log_config=None,
         access_log=False,
         lifespan="on",
@@ -151,7 +152,8 @@ def _projector(settings: Settings, *, rebuild_first: bool) -> int:
     from services.projector.app import PROJECTOR_ROLE, create_projector_app
     from services.projector.rebuild import ProjectorRunning, rebuild
 
-    if settings.projector_api_key is None or settings.database_url is None:
+    database_url, api_key = settings.infra.database_url, settings.projector.api_key
+    if api_key is None or database_url is None:
         print(
             "the projector needs DATABASE_URL and CREDIT_LEDGER_PROJECTOR_API_KEY", file=sys.stderr
         )
@@ -160,10 +162,10 @@ def _projector(settings: Settings, *, rebuild_first: bool) -> int:
         try:
             asyncio.run(
                 rebuild(
-                    settings.database_url,
-                    settings.ledger_url,
-                    settings.projector_api_key,
-                    settings.projector_cache_learners,
+                    database_url,
+                    settings.ledger.url,
+                    api_key,
+                    settings.projector.cache_learners,
                     PROJECTOR_ROLE,
                 )
             )
@@ -172,8 +174,8 @@ def _projector(settings: Settings, *, rebuild_first: bool) -> int:
             return 1
     uvicorn.run(
         create_projector_app(settings),
-        host=settings.http_host,
-        port=settings.projector_port,
+        host=settings.http.host,
+        port=settings.projector.port,
         log_config=None,
         access_log=False,
         lifespan="on",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -26,10 +25,9 @@ from credit_ledger.demo_catalog import demo_events
 from credit_ledger.infra import apply_migrations, declare_streams, embedded_servers
 from proto.envelope import Actor, Role
 from proto.events import stream_of
-from services.common.settings import Settings
+from services.common.settings import IssuerSettings, Settings
 from services.issuer.app import create_issuer_app
-from services.issuer.credentials.keys import ensure_dev_keys
-from services.issuer.settings import IssuerSettings, ensure_dev_salt, load_issuer_settings
+from services.issuer.credentials.keys import ensure_dev_keys, ensure_dev_salt
 from services.ledger.api_keys import create_key
 from services.ledger.app import create_app
 from services.ledger.audit.signing import create_key_file
@@ -46,15 +44,19 @@ ISSUER_KEY_FILE = "issuer.key"
 
 
 def run_dev(settings: Settings, *, fresh: bool, load_demo: bool) -> int:
-    if fresh and settings.data_dir.exists():
-        shutil.rmtree(settings.data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with embedded_servers(settings.data_dir, settings.database_url, settings.nats_url) as endpoints:
+    infra = settings.infra
+    if fresh and infra.data_dir.exists():
+        shutil.rmtree(infra.data_dir)
+    infra.data_dir.mkdir(parents=True, exist_ok=True)
+    with embedded_servers(infra.data_dir, infra.database_url, infra.nats_url) as endpoints:
         effective = msgspec.structs.replace(
             settings,
-            database_url=endpoints.database_url,
-            nats_url=endpoints.nats_url,
-            tree_signing_key_file=tree_signing_key(settings),
+            infra=msgspec.structs.replace(
+                infra, database_url=endpoints.database_url, nats_url=endpoints.nats_url
+            ),
+            audit=msgspec.structs.replace(
+                settings.audit, tree_signing_key_file=tree_signing_key(settings)
+            ),
         )
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve(effective, load_demo=load_demo))
@@ -65,56 +67,58 @@ def run_dev(settings: Settings, *, fresh: bool, load_demo: bool) -> int:
 def tree_signing_key(settings: Settings) -> Path:
     """The configured tree-signing key, or one kept in the data directory (made once:
     heads signed with it stay verifiable for as long as the data is kept)."""
-    if settings.tree_signing_key_file is not None:
-        return settings.tree_signing_key_file
-    path = settings.data_dir / TREE_SIGNING_KEY_FILE
+    if settings.audit.tree_signing_key_file is not None:
+        return settings.audit.tree_signing_key_file
+    path = settings.infra.data_dir / TREE_SIGNING_KEY_FILE
     if not path.exists():
         create_key_file(path)
     return path
 
 
 async def _serve(settings: Settings, *, load_demo: bool) -> None:
-    if settings.database_url is None or settings.nats_url is None:
+    infra, host = settings.infra, settings.http.host
+    if infra.database_url is None or infra.nats_url is None:
         raise RuntimeError("the dev stack resolves both URLs before serving")
-    await apply_migrations(settings.database_url)
-    await declare_streams(settings.nats_url, settings.nats_stream_replicas)
+    await apply_migrations(infra.database_url)
+    await declare_streams(infra.nats_url, infra.nats_stream_replicas)
     ledger_app = create_app(settings)
-    ledger_server = _server(ledger_app, settings.http_host, settings.http_port)
+    ledger_server = _server(ledger_app, host, settings.http.port)
     ledger_task = asyncio.create_task(ledger_server.serve())
     await _started(ledger_server, ledger_task)
     runtime: LedgerRuntime = ledger_app.state.runtime
     if load_demo:
         await load_demo_catalog(runtime)
-    admin_key = await _admin_key(runtime, settings.data_dir / ADMIN_KEY_FILE)
-    projector_key = settings.projector_api_key or await _service_key(
-        runtime, settings.data_dir / PROJECTOR_KEY_FILE, Role.AUDITOR, "projector"
-    )
-    projector_settings = msgspec.structs.replace(settings, projector_api_key=projector_key)
-    projector_server = _server(
-        create_projector_app(projector_settings), settings.http_host, settings.projector_port
-    )
+    admin_key = await _admin_key(runtime, infra.data_dir / ADMIN_KEY_FILE)
+    projector = settings.projector
+    if projector.api_key is None:
+        key = await _service_key(
+            runtime, infra.data_dir / PROJECTOR_KEY_FILE, Role.AUDITOR, "projector"
+        )
+        projector = msgspec.structs.replace(projector, api_key=key)
+    projector_app = create_projector_app(msgspec.structs.replace(settings, projector=projector))
+    projector_server = _server(projector_app, host, projector.port)
     projector_task = asyncio.create_task(projector_server.serve())
     await _started(projector_server, projector_task)
-    issuer_settings = await _issuer_settings(settings, runtime)
-    issuer_server = _server(
-        create_issuer_app(settings, issuer_settings), settings.http_host, issuer_settings.port
-    )
+    issuer = await _issuer_settings(settings, runtime)
+    issuer_app = create_issuer_app(msgspec.structs.replace(settings, issuer=issuer))
+    issuer_server = _server(issuer_app, host, issuer.port)
     issuer_task = asyncio.create_task(issuer_server.serve())
     await _started(issuer_server, issuer_task)
-    _announce(settings, admin_key, issuer_settings.port)
+    _announce(settings, admin_key, issuer.port)
     await asyncio.gather(ledger_task, projector_task, issuer_task)
 
 
 async def _issuer_settings(settings: Settings, runtime: LedgerRuntime) -> IssuerSettings:
-    """The issuer's settings, with a key, a signing key file and a salt kept in the data dir."""
-    env = dict(os.environ)
-    env.setdefault(
-        "CREDIT_LEDGER_ISSUER_API_KEY",
-        await _service_key(runtime, settings.data_dir / ISSUER_KEY_FILE, Role.ISSUER, "issuer"),
+    """The issuer's settings, with a key, a signing key file and a salt kept in the data dir
+    for each one not configured."""
+    issuer, data_dir = settings.issuer, settings.infra.data_dir
+    return msgspec.structs.replace(
+        issuer,
+        api_key=issuer.api_key
+        or await _service_key(runtime, data_dir / ISSUER_KEY_FILE, Role.ISSUER, "issuer"),
+        key_file=issuer.key_file or ensure_dev_keys(data_dir),
+        learner_hash_salt=issuer.learner_hash_salt or ensure_dev_salt(data_dir),
     )
-    env.setdefault("CREDIT_LEDGER_ISSUER_KEY_FILE", str(ensure_dev_keys(settings.data_dir)))
-    env.setdefault("CREDIT_LEDGER_ISSUER_LEARNER_HASH_SALT", ensure_dev_salt(settings.data_dir))
-    return load_issuer_settings(env)
 
 
 def _server(app: Litestar, host: str, port: int) -> uvicorn.Server:
@@ -177,20 +181,20 @@ async def _service_key(runtime: LedgerRuntime, path: Path, role: Role, name: str
 
 
 def _announce(settings: Settings, admin_key: str, issuer_port: int) -> None:
-    base = settings.public_base_url
+    base, host, infra = settings.http.public_base_url, settings.http.host, settings.infra
     print(
         "\n".join(
             [
                 "",
                 "credit-ledger is running.",
                 f"  base URL   {base}",
-                f"  projector  http://{settings.http_host}:{settings.projector_port} (credit banks, progress)",
-                f"  issuer     http://{settings.http_host}:{issuer_port} (awards, credentials, /verify)",
+                f"  projector  http://{host}:{settings.projector.port} (credit banks, progress)",
+                f"  issuer     http://{host}:{issuer_port} (awards, credentials, /verify)",
                 f"  API docs   {base}/schema/swagger",
                 f"  admin key  {admin_key}",
-                f"  database   {settings.database_url}",
-                f"  NATS       {settings.nats_url}",
-                f"  data dir   {settings.data_dir}",
+                f"  database   {infra.database_url}",
+                f"  NATS       {infra.nats_url}",
+                f"  data dir   {infra.data_dir}",
                 "Press Ctrl-C to stop.",
                 "",
             ]

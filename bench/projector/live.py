@@ -67,11 +67,11 @@ def serve_projector() -> int:
     from services.projector.app import create_projector_app
 
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log.level, settings.log.format)
     uvicorn.run(
         create_projector_app(settings),
-        host=settings.http_host,
-        port=settings.projector_port,
+        host=settings.http.host,
+        port=settings.projector.port,
         log_config=None,
         access_log=False,
         lifespan="on",

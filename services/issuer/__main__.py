@@ -14,7 +14,6 @@ from pathlib import Path
 
 from services.common.logs import configure_logging
 from services.common.settings import SettingsError, load_settings
-from services.issuer.settings import load_issuer_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,25 +30,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         settings = load_settings()
-        issuer = load_issuer_settings()
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log.level, settings.log.format)
 
     import uvicorn
 
     from services.issuer.app import create_issuer_app
 
     try:
-        app = create_issuer_app(settings, issuer)
+        app = create_issuer_app(settings)
     except ValueError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(
         app,
-        host=settings.http_host,
-        port=issuer.port,
+        host=settings.http.host,
+        port=settings.issuer.port,
         log_config=None,
         access_log=False,
         lifespan="on",

@@ -17,7 +17,7 @@ from services.common.http.auth import KeyCache
 from services.common.http.problems import EXCEPTION_HANDLERS
 from services.common.http.request_id import with_request_layer
 from services.common.outbox import OutboxConfig, OutboxPublisher
-from services.common.settings import Settings
+from services.common.settings import IssuerSettings, Settings
 from services.issuer.credentials.achievement import IssuerProfile
 from services.issuer.credentials.did import did_web
 from services.issuer.credentials.keys import KeySet, key_set
@@ -28,7 +28,6 @@ from services.issuer.metrics import IssuerMetrics
 from services.issuer.nats_setup import declare_issuer_stream
 from services.issuer.readers import CatalogReader, HistoryReader
 from services.issuer.runtime import IssuerRuntime
-from services.issuer.settings import IssuerSettings
 from services.issuer.workers import WorkerConfig, consumer_workers
 
 ISSUER_ROLE = "credit_ledger_issuer"
@@ -41,23 +40,24 @@ def load_key_set(issuer: IssuerSettings) -> KeySet:
     return key_set(issuer.key_file, issuer.alg, issuer.signing_kid, issuer.public_url)
 
 
-def _required(settings: Settings, issuer: IssuerSettings, run_workers: bool) -> tuple[str, str]:
+def _required(settings: Settings, run_workers: bool) -> tuple[str, str]:
     """The database URL and the issuer's key, or why the issuer cannot start."""
-    if settings.database_url is None:
+    database_url, issuer = settings.infra.database_url, settings.issuer
+    if database_url is None:
         raise ValueError("the issuer needs DATABASE_URL")
     if issuer.api_key is None:
         raise ValueError("the issuer needs CREDIT_LEDGER_ISSUER_API_KEY (an issuer-role key)")
     if issuer.learner_hash_salt is None:
         raise ValueError("the issuer needs CREDIT_LEDGER_ISSUER_LEARNER_HASH_SALT")
-    if run_workers and settings.nats_url is None:
+    if run_workers and settings.infra.nats_url is None:
         raise ValueError("the issuer's consumers need NATS_URL")
-    return settings.database_url, issuer.api_key
+    return database_url, issuer.api_key
 
 
 def _outbox(
     settings: Settings, nats_url: str, pool: asyncpg.Pool, ctx: IssuerContext
 ) -> OutboxPublisher:
-    replicas = settings.nats_stream_replicas
+    replicas = settings.infra.nats_stream_replicas
     return OutboxPublisher(
         pool,
         OutboxConfig(
@@ -72,17 +72,17 @@ def _outbox(
     )
 
 
-def create_issuer_app(
-    settings: Settings, issuer: IssuerSettings, *, run_workers: bool = True
-) -> Litestar:
-    database_url, api_key = _required(settings, issuer, run_workers)
+def create_issuer_app(settings: Settings, *, run_workers: bool = True) -> Litestar:
+    """The issuer, configured by ``settings.issuer`` and the shared concerns."""
+    database_url, api_key = _required(settings, run_workers)
+    issuer, nats_url = settings.issuer, settings.infra.nats_url
     keys = load_key_set(issuer)  # at start-up: a bad key file fails the deploy, not a request
     profile = IssuerProfile(id=did_web(issuer.public_url), name=issuer.name, url=issuer.public_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        pool = await db.create_pool(database_url, settings.db_pool_size, role=ISSUER_ROLE)
-        ledger = IssuerLedgerClient(settings.ledger_url, api_key)
+        pool = await db.create_pool(database_url, settings.infra.db_pool_size, role=ISSUER_ROLE)
+        ledger = IssuerLedgerClient(settings.ledger.url, api_key)
         ctx = IssuerContext(
             settings=issuer,
             pool=pool,
@@ -93,14 +93,16 @@ def create_issuer_app(
             issuer=profile,
             metrics=IssuerMetrics(),
         )
-        runtime = IssuerRuntime(ctx=ctx, key_cache=KeyCache(ledger, settings.api_key_cache_ttl_s))
+        runtime = IssuerRuntime(
+            ctx=ctx, key_cache=KeyCache(ledger, settings.http.api_key_cache_ttl_s)
+        )
         outbox = None
-        if run_workers and settings.nats_url is not None:
+        if run_workers and nats_url is not None:
             config = WorkerConfig(
-                nats_url=settings.nats_url, stream_replicas=settings.nats_stream_replicas
+                nats_url=nats_url, stream_replicas=settings.infra.nats_stream_replicas
             )
             runtime.workers = consumer_workers(config, ctx)
-            outbox = _outbox(settings, settings.nats_url, pool, ctx)
+            outbox = _outbox(settings, nats_url, pool, ctx)
         app.state.runtime = runtime
         for worker in runtime.workers:
             worker.start()

@@ -31,6 +31,7 @@ from proto.issuer import (
     revoked_message_id,
 )
 from services.common.ledger_client import LedgerConflict, LedgerError
+from services.common.settings import IssuerSettings
 from services.issuer import store
 from services.issuer.awarding import AppendAward, decide_award
 from services.issuer.credentials.achievement import IssuerProfile, build_credential
@@ -42,7 +43,6 @@ from services.issuer.ledger_client import IssuerLedgerClient
 from services.issuer.metrics import IssuerMetrics
 from services.issuer.readers import CatalogReader, HistoryReader
 from services.issuer.revocation import cascade
-from services.issuer.settings import IssuerSettings
 
 log = structlog.get_logger(__name__)
 

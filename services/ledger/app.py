@@ -79,9 +79,9 @@ def _relay(settings: Settings, database_url: str, nats_url: str, metrics: Ledger
         RelayConfig(
             database_url=database_url,
             nats_url=nats_url,
-            ce_source=settings.ce_source,
-            batch_max=settings.relay_batch_max,
-            stream_replicas=settings.nats_stream_replicas,
+            ce_source=settings.ledger.ce_source,
+            batch_max=settings.ledger.relay_batch_max,
+            stream_replicas=settings.infra.nats_stream_replicas,
         ),
         metrics,
         lambda: db.connect(database_url),
@@ -89,37 +89,38 @@ def _relay(settings: Settings, database_url: str, nats_url: str, metrics: Ledger
 
 
 def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Litestar:
-    if settings.database_url is None:
+    if settings.infra.database_url is None:
         raise ValueError("the ledger needs DATABASE_URL")
-    database_url = settings.database_url
-    run_relay = settings.relay_enabled if relay_enabled is None else relay_enabled
-    if run_relay and settings.nats_url is None:
+    database_url = settings.infra.database_url
+    nats_url = settings.infra.nats_url
+    run_relay = settings.ledger.relay_enabled if relay_enabled is None else relay_enabled
+    if run_relay and nats_url is None:
         raise ValueError("the relay needs NATS_URL (or set CREDIT_LEDGER_RELAY_ENABLED=false)")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         metrics = LedgerMetrics()
-        pool = await db.create_pool(database_url, settings.db_pool_size)
+        pool = await db.create_pool(database_url, settings.infra.db_pool_size)
         committer = GroupCommitter(
             pool,
-            learner_id_pattern=settings.learner_id_pattern,
-            events_max=settings.group_commit_events_max,
-            wait_ms=settings.group_commit_wait_ms,
-            queue_max=settings.group_commit_queue_max,
+            learner_id_pattern=settings.ledger.learner_id_pattern,
+            events_max=settings.ledger.group_commit_events_max,
+            wait_ms=settings.ledger.group_commit_wait_ms,
+            queue_max=settings.ledger.group_commit_queue_max,
             metrics=metrics,
         )
         relay = None
-        if run_relay and settings.nats_url is not None:
-            relay = _relay(settings, database_url, settings.nats_url, metrics)
+        if run_relay and nats_url is not None:
+            relay = _relay(settings, database_url, nats_url, metrics)
         audit = create_audit_runtime(
-            settings, pool, metrics.registry, lambda: db.connect(database_url)
+            settings.audit, pool, metrics.registry, lambda: db.connect(database_url)
         )
         app.state.runtime = LedgerRuntime(
             settings=settings,
             pool=pool,
             committer=committer,
             store=PostgresEventStore(pool, committer),
-            authenticator=KeyAuthenticator(pool, settings.api_key_cache_ttl_s),
+            authenticator=KeyAuthenticator(pool, settings.http.api_key_cache_ttl_s),
             metrics=metrics,
             relay=relay,
             audit=audit,
@@ -151,7 +152,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=openapi_config(),
-        request_max_body_size=settings.request_body_max_bytes,
+        request_max_body_size=settings.http.request_body_max_bytes,
         debug=False,
         # Logging is configured once by the process (services.common.logs), not by the framework.
         logging_config=None,

@@ -39,14 +39,14 @@ def _background(
     """The worker that applies the log, and the publisher of what it decided."""
     committed = asyncio.Event()
     worker = ProjectorWorker(
-        WorkerConfig(nats_url=nats_url, cache_learners=settings.projector_cache_learners),
+        WorkerConfig(nats_url=nats_url, cache_learners=settings.projector.cache_learners),
         pool,
         lambda: db.connect(database_url, role=PROJECTOR_ROLE),
         ledger,
         metrics,
         committed,
     )
-    replicas = settings.nats_stream_replicas
+    replicas = settings.infra.nats_stream_replicas
     outbox = OutboxPublisher(
         pool,
         OutboxConfig(
@@ -63,27 +63,26 @@ def _background(
 
 
 def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Litestar:
-    if settings.database_url is None:
+    database_url, api_key = settings.infra.database_url, settings.projector.api_key
+    nats_url = settings.infra.nats_url
+    if database_url is None:
         raise ValueError("the projector needs DATABASE_URL")
-    if settings.projector_api_key is None:
+    if api_key is None:
         raise ValueError("the projector needs CREDIT_LEDGER_PROJECTOR_API_KEY (an auditor key)")
-    database_url, api_key = settings.database_url, settings.projector_api_key
-    if run_worker and settings.nats_url is None:
+    if run_worker and nats_url is None:
         raise ValueError("the projector's worker needs NATS_URL")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         metrics = ProjectorMetrics()
-        pool = await db.create_pool(database_url, settings.db_pool_size, role=PROJECTOR_ROLE)
-        ledger = LedgerClient(settings.ledger_url, api_key)
+        pool = await db.create_pool(database_url, settings.infra.db_pool_size, role=PROJECTOR_ROLE)
+        ledger = LedgerClient(settings.ledger.url, api_key)
         worker = outbox = None
-        if run_worker and settings.nats_url is not None:
-            worker, outbox = _background(
-                settings, database_url, settings.nats_url, pool, ledger, metrics
-            )
+        if run_worker and nats_url is not None:
+            worker, outbox = _background(settings, database_url, nats_url, pool, ledger, metrics)
         app.state.runtime = ProjectorRuntime(
             pool=pool,
-            key_cache=KeyCache(ledger, settings.api_key_cache_ttl_s),
+            key_cache=KeyCache(ledger, settings.http.api_key_cache_ttl_s),
             metrics=metrics,
             worker=worker,
         )

@@ -232,7 +232,7 @@ async def test_the_tree_can_be_built_outside_the_ledgers_process(
     ) as ledger:
         await append_passes(ledger, 2)
         settings = load_settings({"CREDIT_LEDGER_TREE_SIGNING_KEY_FILE": str(key_file)})
-        builder = asyncio.create_task(build_tree_command(settings, database_url))
+        builder = asyncio.create_task(build_tree_command(settings.audit, database_url))
         try:
             await built_to(ledger, 30)
             head = await sign_head(ledger)

@@ -25,13 +25,13 @@ from jsonschema import Draft201909Validator
 from credit_ledger.embedded.processes import free_port, wait_for_port
 from credit_ledger.migrations import discover
 from proto.envelope import Role
+from services.common.settings import load_settings
 from services.issuer.app import create_issuer_app
 from services.issuer.credentials.keys import ensure_dev_keys
 from services.issuer.history import LearnerHistory, Recorded
-from services.issuer.settings import load_issuer_settings
 from tests.support.domain_examples import LearnerLog
 from tests.support.factories import NSTI
-from tests.support.ledger import Ledger, test_settings
+from tests.support.ledger import Ledger
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OB_SCHEMA = REPO_ROOT / "tests" / "fixtures" / "ob_v3p0_achievementcredential.schema.json"
@@ -278,8 +278,7 @@ async def running_issuer(
         f"http://127.0.0.1:{port}",
         **overrides,
     )
-    settings = test_settings(database_url, nats_url, CREDIT_LEDGER_LEDGER_URL=ledger.base_url)
-    app = create_issuer_app(settings, load_issuer_settings(env))
+    app = create_issuer_app(load_settings(env))
     async with (
         _serve_on(app, port) as base_url,
         httpx.AsyncClient(base_url=base_url, timeout=30) as client,

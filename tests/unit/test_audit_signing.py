@@ -80,20 +80,20 @@ def test_a_key_that_is_not_an_unencrypted_ed25519_key_is_refused(tmp_path: Path)
 
 
 def test_the_audit_settings_have_documented_defaults() -> None:
-    settings = load_settings({"CREDIT_LEDGER_LEDGER_URL": "http://ledger:8000/"})
+    settings = load_settings({"CREDIT_LEDGER_LEDGER_URL": "http://ledger:8000/"}).audit
     assert settings.tree_signing_key_file is None
     assert settings.tree_head_interval_s == 60.0
     assert settings.tree_builder_enabled is True
     assert settings.tree_batch_max == 5000
-    assert settings.audit_url == "http://ledger:8000"
-    assert settings.audit_api_key is None
+    assert settings.url == "http://ledger:8000"
+    assert settings.api_key is None
     other = load_settings(
         {
             "CREDIT_LEDGER_AUDIT_URL": "https://audit.example/",
             "CREDIT_LEDGER_TREE_SIGNING_KEY_FILE": "k.pem",
         }
-    )
-    assert other.audit_url == "https://audit.example"
+    ).audit
+    assert other.url == "https://audit.example"
     assert other.tree_signing_key_file == Path("k.pem").resolve()
 
 

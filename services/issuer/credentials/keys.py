@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,10 +32,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
+from services.common.settings import SALT_MIN_CHARS, SettingsError
 from services.issuer.credentials.did import did_web
 from services.issuer.credentials.jws import Alg, JwsError, SigningKey, alg_of_key
 
 DEV_KEY_FILE = "issuer-keys.jwks.json"
+DEV_SALT_FILE = "issuer-learner-salt"
 KEYS_MAX = 100
 KEY_FILE_MAX_BYTES = 1024 * 1024
 DEV_RSA_BITS = 2048
@@ -299,3 +302,20 @@ def ensure_dev_keys(data_dir: Path) -> Path:
     if not path.exists():
         write_jwks(path, [generate_key(alg) for alg in ("RS256", "ES256", "EdDSA")])
     return path
+
+
+def ensure_dev_salt(data_dir: Path) -> str:
+    """The development stack's learner-hash secret: made once, kept in ``data_dir`` (a new
+    one would give every learner a new subject id)."""
+    path = data_dir / DEV_SALT_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+    salt = path.read_text().strip()
+    if len(salt) < SALT_MIN_CHARS:
+        raise SettingsError(
+            f"{path} must hold a learner-hash salt of at least {SALT_MIN_CHARS} characters"
+        )
+    return salt

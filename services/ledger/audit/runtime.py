@@ -16,7 +16,7 @@ import asyncpg
 import structlog
 from prometheus_client import CollectorRegistry
 
-from services.common.settings import Settings
+from services.common.settings import AuditSettings
 from services.ledger.audit.head_store import register_key, sign_current_tree
 from services.ledger.audit.metrics import AuditMetrics
 from services.ledger.audit.node_store import read_state
@@ -75,7 +75,7 @@ class AuditRuntime:
 
 
 def create_audit_runtime(
-    settings: Settings,
+    settings: AuditSettings,
     pool: asyncpg.Pool,
     registry: CollectorRegistry,
     connect_pg: Callable[[], Awaitable[asyncpg.Connection]],

@@ -129,7 +129,7 @@ async def append_batch(
     request: Request[Actor, Any, Any], data: JSONBody[BatchAppendRequest], runtime: Runtime
 ) -> list[AppendResult]:
     data = await _strict(request, batch_request_decoder)
-    limit = runtime.settings.batch_events_max
+    limit = runtime.settings.ledger.batch_events_max
     if len(data.events) > limit:
         raise RefusedException(
             Refused(

@@ -1,25 +1,20 @@
-"""The issuer's settings, read once from ``CREDIT_LEDGER_ISSUER_*`` and passed in explicitly.
-
-The shared ones (DATABASE_URL, NATS_URL, CREDIT_LEDGER_LEDGER_URL, pool size, log level)
-stay in ``services.common.settings.Settings``; these are the issuer's own.
-"""
+"""The issuer's own settings, the ``CREDIT_LEDGER_ISSUER_*`` variables (it shares the
+infrastructure, logging, HTTP and ledger-URL settings with the other services)."""
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
-from services.common.settings import SettingsError, env_bool, env_float, env_int
+from services.common.settings.env import SettingsError, env_bool, env_float, env_int
+from services.common.settings.serving import HttpSettings
 
 Alg = Literal["RS256", "ES256", "EdDSA"]
 ALGS: tuple[Alg, ...] = ("RS256", "ES256", "EdDSA")
 SALT_MIN_CHARS = 16
-DEV_SALT_FILE = "issuer-learner-salt"
 
 
 class Faults(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,22 +65,16 @@ def _salt(env: Mapping[str, str]) -> str | None:
     return salt
 
 
-def load_issuer_settings(env: Mapping[str, str] | None = None) -> IssuerSettings:
-    """Read the issuer's settings from ``env`` (default: the process environment), once."""
-    env = os.environ if env is None else env
-    host = env.get("CREDIT_LEDGER_HTTP_HOST") or "127.0.0.1"
-    ledger_port = env_int(env, "CREDIT_LEDGER_HTTP_PORT", 8000, 0, 65535)
-    port = env_int(
-        env, "CREDIT_LEDGER_ISSUER_PORT", ledger_port + 2 if ledger_port else 0, 0, 65535
-    )
+def read(env: Mapping[str, str], http: HttpSettings) -> IssuerSettings:
+    port = env_int(env, "CREDIT_LEDGER_ISSUER_PORT", http.port + 2 if http.port else 0, 0, 65535)
     key_file = env.get("CREDIT_LEDGER_ISSUER_KEY_FILE") or None
     return IssuerSettings(
         key_file=Path(key_file).resolve() if key_file else None,
         alg=_alg(env),
         signing_kid=env.get("CREDIT_LEDGER_ISSUER_SIGNING_KID") or None,
-        public_url=(env.get("CREDIT_LEDGER_ISSUER_PUBLIC_URL") or f"http://{host}:{port}").rstrip(
-            "/"
-        ),
+        public_url=(
+            env.get("CREDIT_LEDGER_ISSUER_PUBLIC_URL") or f"http://{http.host}:{port}"
+        ).rstrip("/"),
         api_key=env.get("CREDIT_LEDGER_ISSUER_API_KEY") or None,
         learner_hash_salt=_salt(env),
         dead_letter_max_deliveries=env_int(
@@ -115,15 +104,3 @@ def load_issuer_settings(env: Mapping[str, str] | None = None) -> IssuerSettings
             skip_first_ack=env_bool(env, "CREDIT_LEDGER_ISSUER_FAULT_SKIP_FIRST_ACK", False),
         ),
     )
-
-
-def ensure_dev_salt(data_dir: Path) -> str:
-    """The development stack's learner-hash secret: made once, kept in ``data_dir`` (a new
-    one would give every learner a new subject id)."""
-    path = data_dir / DEV_SALT_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
-    return path.read_text().strip()
