@@ -5,6 +5,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers: one per core; each starts its own embedded PostgreSQL and nats-servers.
+TEST_WORKERS ?= auto
 
 .DEFAULT_GOAL := help
 
@@ -32,7 +34,7 @@ test: $(STAMP) ## Run every check CI runs: lint, types, contracts, the test suit
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/credit-ledger contracts check
-	$(BIN)/pytest -p no:cacheprovider --durations=20 $(PYTEST_ARGS)
+	$(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) --durations=20 $(PYTEST_ARGS)
 
 .PHONY: unit
 unit: $(STAMP) ## Run the unit tests only (no servers)

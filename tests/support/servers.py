@@ -18,7 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 from credit_ledger.embedded.nats import EmbeddedNats
 from credit_ledger.embedded.postgres import EmbeddedPostgres
 
-TEMPLATE_DB = "credit_ledger_template"
+# One template per pytest-xdist worker: workers sharing a DATABASE_URL cluster must not
+# drop each other's template.
+TEMPLATE_DB = f"credit_ledger_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def with_database(url: str, database: str) -> str:
