@@ -47,6 +47,7 @@ from credit_ledger.embedded.processes import free_port, wait_for_port
 from credit_ledger.infra import apply_migrations, declare_streams
 from credit_ledger.migrations import discover
 from proto.envelope import Role
+from services.common.messaging import decode_ledger_headers
 from services.ledger.api_keys import create_key
 
 CNC = ("CNC-FUND", "CNC-PROG", "CNC-ADV", "CNC-MAINT", "CNC-QC")
@@ -277,8 +278,8 @@ async def _measure(
 
     async def on_award(message: Any) -> None:
         learner = message.subject.split(".")[3]
-        ce_time = (message.headers or {})["ce-time"].replace("Z", "+00:00")
-        awarded_at.setdefault(learner, dt.datetime.fromisoformat(ce_time).timestamp())
+        said = decode_ledger_headers(message.headers)
+        awarded_at.setdefault(learner, said.recorded_at.timestamp())
 
     async def on_credential(message: Any) -> None:
         signed_at.setdefault(json.loads(message.data)["learner_id"], time.time())

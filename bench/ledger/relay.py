@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 
 import nats
@@ -24,6 +23,7 @@ from bench.ledger.models import (
 from bench.ledger.phases import base_spec, before_phase, run_phase
 from bench.ledger.setup import relay_catch_up, scrape
 from proto.subjects import LEDGER_SUBJECTS
+from services.common.messaging import decode_ledger_headers
 
 
 async def phase_relay(bench: Bench) -> RelayResult:
@@ -37,15 +37,14 @@ async def phase_relay(bench: Bench) -> RelayResult:
 
     async def on_message(message: Msg) -> None:
         received = time.time()
-        headers = message.headers or {}
-        committed = headers.get("ce-time")
-        if committed:
-            moment = dt.datetime.fromisoformat(committed.replace("Z", "+00:00"))
-            lag_ms = (received - moment.timestamp()) * 1000.0
-            lags_ms.append(lag_ms)
-            if lag_ms > SLOW_MESSAGE_MS and len(slow) < SLOW_MESSAGES_KEPT:
-                position = int(headers.get("Ledger-Position", "0"))
-                slow.append((round(received - phase_start, 3), round(lag_ms, 1), position))
+        try:
+            said = decode_ledger_headers(message.headers)
+        except (KeyError, ValueError):
+            return  # not a LEDGER message
+        lag_ms = (received - said.recorded_at.timestamp()) * 1000.0
+        lags_ms.append(lag_ms)
+        if lag_ms > SLOW_MESSAGE_MS and len(slow) < SLOW_MESSAGES_KEPT:
+            slow.append((round(received - phase_start, 3), round(lag_ms, 1), said.position))
 
     nc = await nats.connect(bench.nats_url, connect_timeout=5, max_reconnect_attempts=0)
     try:

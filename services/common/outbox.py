@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter
 
 from services.common.lifecycle import BackgroundLoop, RunsInBackground
-from services.common.messaging import nats_connection
+from services.common.messaging import MSG_ID_HEADER, nats_connection
 
 BATCH_MAX = 200
 ACK_TIMEOUT_S = 5.0
@@ -69,7 +69,7 @@ class OutboxPublisher(RunsInBackground):
                 await js.publish_async(
                     row["subject"],
                     bytes(row["payload"]),
-                    headers={"Nats-Msg-Id": row["message_id"], "content-type": "application/json"},
+                    headers={MSG_ID_HEADER: row["message_id"], "content-type": "application/json"},
                     stream=self._config.stream,
                 )
                 for row in rows

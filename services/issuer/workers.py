@@ -32,6 +32,7 @@ from proto.derived import QualificationEligible
 from proto.issuer import ISSUER_STREAM, dead_letter_subject
 from services.common.lifecycle import BackgroundLoop, RunsInBackground
 from services.common.messaging import (
+    MSG_ID_HEADER,
     POSITION_HEADER,
     LedgerHeaders,
     decode_ledger_headers,
@@ -235,7 +236,7 @@ class ConsumerWorker(RunsInBackground):
             subject,
             message.data,
             headers={
-                "Nats-Msg-Id": f"dead-letter/{self._consumer}/{meta.stream}/{sequence}",
+                MSG_ID_HEADER: f"dead-letter/{self._consumer}/{meta.stream}/{sequence}",
                 "Issuer-Original-Subject": message.subject,
                 "Issuer-Original-Stream": meta.stream,
                 "Issuer-Original-Sequence": str(sequence),
