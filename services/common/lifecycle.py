@@ -10,8 +10,10 @@ by an attempt that ends on its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -130,3 +132,25 @@ class RunsInBackground:
 
     async def stop(self) -> None:
         await self._loop.stop()
+
+
+class Background(Protocol):
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def running(*components: Background | None) -> AsyncIterator[None]:
+    """Start ``components`` (``None`` ones are left out) in order, and stop the started
+    ones in reverse order however the block ends: a service's lifespan."""
+    started: list[Background] = []
+    try:
+        for component in components:
+            if component is not None:
+                component.start()
+                started.append(component)
+        yield
+    finally:
+        for component in reversed(started):
+            await component.stop()

@@ -7,15 +7,14 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 from litestar import Litestar
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from proto.issuer import ISSUER_STREAM
 from services.common import db
 from services.common.http.auth import KeyCache
-from services.common.http.problems import EXCEPTION_HANDLERS
-from services.common.http.request_id import with_request_layer
+from services.common.http.service_app import service_app
+from services.common.lifecycle import running
 from services.common.outbox import OutboxConfig, OutboxPublisher
 from services.common.settings import IssuerSettings, Settings
 from services.issuer.credentials.achievement import IssuerProfile
@@ -31,7 +30,6 @@ from services.issuer.runtime import IssuerRuntime
 from services.issuer.workers import WorkerConfig, consumer_workers
 
 ISSUER_ROLE = "credit_ledger_issuer"
-REQUEST_BODY_MAX_BYTES = 1024 * 1024
 
 
 def load_key_set(issuer: IssuerSettings) -> KeySet:
@@ -104,35 +102,14 @@ def create_issuer_app(settings: Settings, *, run_workers: bool = True) -> Litest
             runtime.workers = consumer_workers(config, ctx)
             outbox = _outbox(settings, nats_url, pool, ctx)
         app.state.runtime = runtime
-        for worker in runtime.workers:
-            worker.start()
-        if outbox is not None:
-            outbox.start()
         try:
-            yield
+            async with running(*runtime.workers, outbox):
+                yield
         finally:
-            if outbox is not None:
-                await outbox.stop()
-            for worker in runtime.workers:
-                await worker.stop()
             await ledger.close()
             await pool.close()
 
-    def runtime_of() -> IssuerRuntime:
-        runtime: IssuerRuntime = app.state.runtime
-        return runtime
-
-    app = Litestar(
-        route_handlers=ROUTES,
-        dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
-        exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=[lifespan],
-        openapi_config=_openapi_config(),
-        request_max_body_size=REQUEST_BODY_MAX_BYTES,
-        debug=False,
-        logging_config=None,
-    )
-    return with_request_layer(app)
+    return service_app(routes=ROUTES, lifespan=lifespan, openapi_config=_openapi_config())
 
 
 ROUTES = [

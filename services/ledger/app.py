@@ -7,13 +7,13 @@ import gc
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from services.common import db
-from services.common.http.request_id import with_request_layer
+from services.common.http.service_app import service_app
+from services.common.lifecycle import running
 from services.common.settings import Settings
 from services.ledger.api_keys import KeyAuthenticator
 from services.ledger.append import GroupCommitter
@@ -125,36 +125,21 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
             relay=relay,
             audit=audit,
         )
-        committer.start()
-        if relay is not None:
-            relay.start()
-        await audit.start()
-        # Everything built so far lives as long as the app: keep it out of the collector's
-        # full passes, which otherwise stall the event loop under load.
-        gc.freeze()
+        await audit.register_signing_key()
         try:
-            yield
+            async with running(committer, relay, audit.builder):
+                # Everything built so far lives as long as the app: keep it out of the
+                # collector's full passes, which otherwise stall the event loop under load.
+                gc.freeze()
+                yield
         finally:
-            await audit.stop()
-            if relay is not None:
-                await relay.stop()
-            await committer.stop()
             await pool.close()
 
-    def runtime_of() -> LedgerRuntime:
-        runtime: LedgerRuntime = app.state.runtime
-        return runtime
-
-    app = Litestar(
-        route_handlers=ROUTES,
-        dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
+    return service_app(
+        routes=ROUTES,
+        lifespan=lifespan,
+        openapi_config=openapi_config(),
         middleware=[bearer_auth()],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=[lifespan],
-        openapi_config=openapi_config(),
         request_max_body_size=settings.http.request_body_max_bytes,
-        debug=False,
-        # Logging is configured once by the process (services.common.logs), not by the framework.
-        logging_config=None,
     )
-    return with_request_layer(app)

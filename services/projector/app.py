@@ -8,15 +8,14 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 from litestar import Litestar
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from proto.derived import CREDIT_STREAM
 from services.common import db
 from services.common.http.auth import PUBLIC_PATHS, KeyCache, ledger_key_auth
-from services.common.http.problems import EXCEPTION_HANDLERS
-from services.common.http.request_id import with_request_layer
+from services.common.http.service_app import service_app
 from services.common.ledger_client import LedgerClient
+from services.common.lifecycle import running
 from services.common.outbox import OutboxConfig, OutboxPublisher
 from services.common.settings import Settings
 from services.projector.http import ops, queries
@@ -86,24 +85,15 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
             metrics=metrics,
             worker=worker,
         )
-        for task in (worker, outbox):
-            if task is not None:
-                task.start()
         try:
-            yield
+            async with running(worker, outbox):
+                yield
         finally:
-            for task in (outbox, worker):
-                if task is not None:
-                    await task.stop()
             await ledger.close()
             await pool.close()
 
-    def runtime_of() -> ProjectorRuntime:
-        runtime: ProjectorRuntime = app.state.runtime
-        return runtime
-
-    app = Litestar(
-        route_handlers=[
+    return service_app(
+        routes=[
             queries.get_credit_bank,
             queries.get_progress,
             queries.get_eligible,
@@ -111,17 +101,12 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
             ops.ready,
             ops.metrics,
         ],
-        dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
-        middleware=[ledger_key_auth(exclude=PUBLIC_PATHS)],
-        exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=[lifespan],
+        lifespan=lifespan,
         openapi_config=OpenAPIConfig(
             title="Credit ledger projector",
             version="1.0.0",
             path="/schema",
             description="Credit banks, qualification progress and eligibility, live or as of any point.",
         ),
-        debug=False,
-        logging_config=None,
+        middleware=[ledger_key_auth(exclude=PUBLIC_PATHS)],
     )
-    return with_request_layer(app)

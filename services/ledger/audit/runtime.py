@@ -42,19 +42,14 @@ class AuditRuntime:
     builder: TreeBuilder | None
     metrics: AuditMetrics
 
-    async def start(self) -> None:
+    async def register_signing_key(self) -> None:
+        """Record the signing key's public half, before the builder signs with it."""
         if self.signer is not None:
             async with self.pool.acquire() as conn:
                 await register_key(conn, self.signer)
             log.info("tree_signing_key", key_id=self.signer.key_id)
         else:
             log.warning("tree_signing_disabled", reason="CREDIT_LEDGER_TREE_SIGNING_KEY_FILE unset")
-        if self.builder is not None:
-            self.builder.start()
-
-    async def stop(self) -> None:
-        if self.builder is not None:
-            await self.builder.stop()
 
     async def sign_now(self) -> StoredTreeHead:
         """A head over everything committed before the call, if the builder gets there in

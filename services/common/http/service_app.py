@@ -1,0 +1,53 @@
+"""The Litestar application of every service, built one way.
+
+Each service brings its routes, its lifespan (which puts the service's runtime on
+``app.state.runtime``), its OpenAPI description and its middleware; every route handler
+receives the runtime as its ``runtime`` parameter. Problem+json for every error (a service
+may add handlers of its own to ``problems.EXCEPTION_HANDLERS``), the
+request-id and access-log layer around everything, no framework logging (the process
+configures logging once, ``services.common.logs``), and no debug pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ControllerRouterHandler, ExceptionHandlersMap, Middleware
+
+from services.common.http.problems import EXCEPTION_HANDLERS
+from services.common.http.request_id import with_request_layer
+
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
+# Read-only services take no bodies to speak of; a service that does names its own bound.
+REQUEST_BODY_MAX_BYTES = 1024 * 1024
+
+
+def service_app(
+    *,
+    routes: Sequence[ControllerRouterHandler],
+    lifespan: Lifespan,
+    openapi_config: OpenAPIConfig,
+    middleware: Sequence[Middleware] = (),
+    exception_handlers: ExceptionHandlersMap = EXCEPTION_HANDLERS,
+    request_max_body_size: int = REQUEST_BODY_MAX_BYTES,
+) -> Litestar:
+    def runtime_of() -> Any:
+        return app.state.runtime
+
+    app = Litestar(
+        route_handlers=list(routes),
+        dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
+        middleware=list(middleware),
+        exception_handlers=exception_handlers,
+        lifespan=[lifespan],
+        openapi_config=openapi_config,
+        request_max_body_size=request_max_body_size,
+        debug=False,
+        logging_config=None,
+    )
+    return with_request_layer(app)
