@@ -3,36 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
 
 class SettingsError(ValueError):
     """A configuration variable is missing or malformed."""
 
 
-def env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+N = TypeVar("N", int, float)
+
+
+def _env_number(
+    env: Mapping[str, str], name: str, default: N, lo: N, hi: N, parse: type[N], kind: str
+) -> N:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError as exc:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+        raise SettingsError(f"{name} must be {kind}, got {raw!r}") from exc
     if not lo <= value <= hi:
         raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    return _env_number(env, name, default, lo, hi, int, "an integer")
 
 
 def env_float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
+    return _env_number(env, name, default, lo, hi, float, "a number")
 
 
 def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
