@@ -18,6 +18,7 @@ README.md ("Verifying the chain yourself") repeats this for auditors.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from typing import Any
 
@@ -28,6 +29,9 @@ GENESIS_HASH = bytes(32)
 _canonical_encoder = msgspec.json.Encoder(order="sorted")
 
 
+# Every event of one group commit shares its recorded_at, and strftime costs more than the
+# rest of an event's canonical bytes: the moments seen last are remembered.
+@functools.lru_cache(maxsize=4096)
 def format_recorded_at(moment: dt.datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("recorded_at must be timezone-aware")
