@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import nats
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -50,6 +51,24 @@ async def nats_connection(url: str, name: str) -> AsyncIterator[NatsClient]:
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
+
+
+# After the first message, how long a pull may wait for more that are already on their way.
+DRAIN_WAIT_S = 0.005
+
+
+async def fetch_ready(
+    subscription: JetStreamContext.PullSubscription, messages_max: int, wait_s: float
+) -> list[Msg]:
+    """The next messages of a pull consumer, with no lingering: one as soon as it arrives
+    (TimeoutError after ``wait_s``), then whatever else is already waiting, up to
+    ``messages_max`` in all. A plain pull of ``messages_max`` would wait until the batch
+    fills or the timeout expires, delaying the first message of a quiet moment."""
+    batch = await subscription.fetch(1, timeout=wait_s)
+    if messages_max > 1:
+        with contextlib.suppress(TimeoutError):  # nats.errors.TimeoutError is one too
+            batch += await subscription.fetch(messages_max - 1, timeout=DRAIN_WAIT_S)
+    return batch
 
 
 @dataclass(frozen=True, slots=True)

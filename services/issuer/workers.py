@@ -16,7 +16,6 @@ concurrently and those of one learner in stream order. A handler's outcome decid
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from services.common.messaging import (
     POSITION_HEADER,
     LedgerHeaders,
     decode_ledger_headers,
+    fetch_ready,
     nats_connection,
 )
 from services.issuer import handlers
@@ -54,7 +54,6 @@ log = structlog.get_logger(__name__)
 
 FETCH_MESSAGES_MAX = 64
 FETCH_TIMEOUT_S = 1.0
-DRAIN_TIMEOUT_S = 0.005
 RETRY_DELAY_MIN_S = 0.5
 ERROR_HEADER_MAX_CHARS = 500
 
@@ -165,16 +164,9 @@ class ConsumerWorker(RunsInBackground):
             self.consuming = True
             while True:
                 try:
-                    # One message returns as soon as it arrives; a larger pull would linger
-                    # until it fills or expires, delaying the first message.
-                    batch = await subscription.fetch(1, timeout=FETCH_TIMEOUT_S)
+                    batch = await fetch_ready(subscription, FETCH_MESSAGES_MAX, FETCH_TIMEOUT_S)
                 except TimeoutError:  # nats.errors.TimeoutError is one too
                     continue
-                with contextlib.suppress(TimeoutError):
-                    # Then whatever else is already waiting, without lingering.
-                    batch += await subscription.fetch(
-                        FETCH_MESSAGES_MAX - 1, timeout=DRAIN_TIMEOUT_S
-                    )
                 await self._handle_batch(js, batch)
 
     async def _handle_batch(self, js: JetStreamContext, batch: list[Msg]) -> None:

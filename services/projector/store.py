@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from domain.bank_summary import summarize
+from domain.bank_summary import BankSummary, summarize
 from domain.catalog import Catalog, fold_catalog
 from domain.credit_bank import CreditBank, fold
 from domain.replay import Threshold
@@ -99,59 +99,66 @@ async def write_batch(conn: Conn, outcome: BatchOutcome, *, publish_bank_updates
         [e.recorded_at for e in entries],
         [e.learner_id for e in entries],
     )
-    last = entries[-1]
-    await _write_banks(conn, outcome, last.recorded_at)
+    # Each changed learner's summary, computed once for its row and its message.
+    summaries = {
+        learner: summarize(bank, utc_day(bank.recorded_at or entries[-1].recorded_at))
+        for learner, bank in outcome.banks.items()
+    }
+    await _write_banks(conn, outcome, summaries, entries[-1].recorded_at)
     await _write_progress(conn, outcome)
     queued = await _write_thresholds(conn, outcome.thresholds)
     if publish_bank_updates:
-        queued += await _queue_bank_updates(conn, outcome, last.recorded_at)
+        queued += await _queue_bank_updates(conn, outcome, summaries)
     await conn.execute("UPDATE projector.checkpoint SET position = $1", outcome.last_position)
     return queued
 
 
-async def _write_banks(conn: Conn, outcome: BatchOutcome, at: dt.datetime) -> None:
+async def _write_banks(
+    conn: Conn, outcome: BatchOutcome, summaries: dict[str, BankSummary], at: dt.datetime
+) -> None:
+    """Every changed bank in one statement."""
     if not outcome.banks:
         return
-    rows = []
-    for learner, bank in outcome.banks.items():
-        view = bank_view(summarize(bank, utc_day(bank.recorded_at or at)))
-        rows.append(
-            (learner, bank.position, _encoder.encode(view).decode(), bank.recorded_at or at)
-        )
-    await conn.executemany(
+    learners = list(outcome.banks)
+    banks = [outcome.banks[learner] for learner in learners]
+    await conn.execute(
         """
         INSERT INTO projector.credit_banks (learner_id, position, summary, updated_at)
-        VALUES ($1, $2, $3::text::jsonb, $4)
+        SELECT l, p, s::jsonb, u
+        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[]) AS b(l, p, s, u)
         ON CONFLICT (learner_id) DO UPDATE SET
             position = EXCLUDED.position, summary = EXCLUDED.summary, updated_at = EXCLUDED.updated_at
         """,
-        rows,
+        learners,
+        [bank.position for bank in banks],
+        [_encoder.encode(bank_view(summaries[learner])).decode() for learner in learners],
+        [bank.recorded_at or at for bank in banks],
     )
 
 
 async def _write_progress(conn: Conn, outcome: BatchOutcome) -> None:
+    """Every changed decision in one statement."""
     if not outcome.progress:
         return
-    await conn.executemany(
+    keys = list(outcome.progress)
+    decisions = [outcome.progress[key] for key in keys]
+    await conn.execute(
         """
         INSERT INTO projector.progress
             (learner_id, qualification_code, rule_version, satisfied, position, decision)
-        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)
+        SELECT l, q, v, s, p, d::jsonb
+        FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[], $5::bigint[], $6::text[])
+            AS r(l, q, v, s, p, d)
         ON CONFLICT (learner_id, qualification_code) DO UPDATE SET
             rule_version = EXCLUDED.rule_version, satisfied = EXCLUDED.satisfied,
             position = EXCLUDED.position, decision = EXCLUDED.decision
         """,
-        [
-            (
-                learner,
-                code,
-                d.rule_version,
-                d.satisfied,
-                d.bank_position,
-                _encoder.encode(decision_view(d)).decode(),
-            )
-            for (learner, code), d in outcome.progress.items()
-        ],
+        [learner for learner, _code in keys],
+        [code for _learner, code in keys],
+        [d.rule_version for d in decisions],
+        [d.satisfied for d in decisions],
+        [d.bank_position for d in decisions],
+        [_encoder.encode(decision_view(d)).decode() for d in decisions],
     )
 
 
@@ -212,11 +219,13 @@ async def _write_thresholds(conn: Conn, thresholds: list[Threshold]) -> int:
     return queued
 
 
-async def _queue_bank_updates(conn: Conn, outcome: BatchOutcome, at: dt.datetime) -> int:
+async def _queue_bank_updates(
+    conn: Conn, outcome: BatchOutcome, summaries: dict[str, BankSummary]
+) -> int:
     """One CreditBankUpdated per changed learner, queued with a single statement."""
     messages = []
     for learner, bank in outcome.banks.items():
-        summary = summarize(bank, utc_day(bank.recorded_at or at))
+        summary = summaries[learner]
         messages.append(
             CreditBankUpdated(
                 message_id=bank_message_id(learner, bank.position),
