@@ -165,7 +165,6 @@ def _projector(settings: Settings, *, rebuild_first: bool) -> int:
                     database_url,
                     settings.ledger.url,
                     api_key,
-                    settings.projector.cache_learners,
                     PROJECTOR_ROLE,
                 )
             )

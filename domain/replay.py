@@ -7,6 +7,8 @@ issuer all read a learner through these functions, so their answers cannot drift
   (event, position, recorded_at) triples up to a position;
 - ``relevant_decisions``: which rules to evaluate for a bank at a position (every
   qualification whose rule, in force there, names something the learner holds);
+- ``last_decisions``: what evaluating them at each of a learner's events leaves, with
+  each rule evaluated once (a rebuild's shortcut to the live fold's progress);
 - ``thresholds_of``: the decisions that call for an award the learner does not hold;
 - ``as_of`` / ``decision_as_of``: the bank, its summary and the decisions as of position
   P judged at event time T, and ``LearnerAsOf.view`` their JSON shape (``LearnerBank``).
@@ -20,14 +22,15 @@ there, never the wall clock.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from domain.awards import award_generation
 from domain.bank_summary import BankSummary, summarize
 from domain.catalog import Catalog, fold_catalog
-from domain.credit_bank import CreditBank, fold
+from domain.credit_bank import CreditBank, evolve, fold
 from domain.decision import Decision
+from domain.holdings import empty_bank
 from domain.rules import evaluate
 from domain.shelf_life import utc_day
 from domain.views import LearnerBank, bank_view, decision_view
@@ -63,19 +66,53 @@ def bank_as_of(learner_id: str, events: Iterable[Timed], position: int | None = 
     return fold(learner_id, _up_to(events, position))
 
 
+def relevant_codes(catalog: Catalog, bank: CreditBank) -> set[str]:
+    """The qualifications whose current rule names something the learner holds."""
+    held = {p.code for p in bank.passes.values()} | {
+        a.qualification_code for a in bank.awards.values()
+    }
+    return {rule.code for rule in catalog.rules_naming(held)}
+
+
 def relevant_decisions(
     catalog: Catalog, bank: CreditBank, position: int, at: dt.datetime
 ) -> list[Decision]:
     """Every qualification whose rule names something the learner holds, evaluated at ``at``."""
-    codes = {p.code for p in bank.passes.values()} | {
-        a.qualification_code for a in bank.awards.values()
-    }
     decisions = []
-    for current in catalog.rules_naming(codes):
-        rule = catalog.rule_in_force(current.code, position)
+    for code in sorted(relevant_codes(catalog, bank)):
+        rule = catalog.rule_in_force(code, position)
         if rule is not None:
             decisions.append(evaluate(rule, bank, at))
     return decisions
+
+
+def last_decisions(
+    learner_id: str, events: Iterable[Timed], catalog_at: Callable[[int], Catalog]
+) -> tuple[CreditBank, dict[str, Decision]]:
+    """The bank after the learner's ``events`` (in log order) and, per qualification, the
+    decision at the learner's last event where it was relevant.
+
+    That is what a live fold leaves, having evaluated the relevant rules at every event, but
+    with each rule evaluated once: at the last event, or at the event before a change of
+    holdings or of the catalog made it irrelevant. ``catalog_at(p)`` is the catalog as of
+    position p.
+    """
+    bank = empty_bank(learner_id)
+    kept: dict[str, Decision] = {}
+    before: tuple[Catalog, CreditBank, int, dt.datetime, set[str]] | None = None
+    for event, position, at in events:
+        bank = evolve(bank, event, position, at)
+        catalog = catalog_at(position)
+        relevant = relevant_codes(catalog, bank)
+        if before is not None and (dropped := before[4] - relevant):
+            for decision in relevant_decisions(*before[:4]):
+                if decision.qualification_code in dropped:
+                    kept[decision.qualification_code] = decision
+        before = (catalog, bank, position, at, relevant)
+    if before is not None:
+        for decision in relevant_decisions(*before[:4]):
+            kept[decision.qualification_code] = decision
+    return bank, kept
 
 
 @dataclass(frozen=True, slots=True)

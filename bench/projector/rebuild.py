@@ -77,7 +77,6 @@ def child_rebuild(spec_path: Path, result_path: Path) -> int:
             spec.database_url,
             spec.ledger_url,
             spec.api_key,
-            spec.cache_learners,
             PROJECTOR_ROLE,
             progress=False,
         )

@@ -29,11 +29,12 @@ class LogEntry:
 
     @property
     def learner_id(self) -> str | None:
-        return (
-            self.stream.removeprefix(LEARNER_PREFIX)
-            if self.stream.startswith(LEARNER_PREFIX)
-            else None
-        )
+        return learner_of(self.stream)
+
+
+def learner_of(stream: str) -> str | None:
+    """The learner a stream belongs to; None for catalog and institution streams."""
+    return stream.removeprefix(LEARNER_PREFIX) if stream.startswith(LEARNER_PREFIX) else None
 
 
 def from_recorded(recorded: RecordedEvent) -> LogEntry:

@@ -1,28 +1,62 @@
-"""Drops the read model and rebuilds it from position 0 with a progress bar.
+"""Rebuilds the read model from the ledger's log, in one transaction, with progress bars.
 
-Thresholds and the outbox are kept, and credit-bank messages are not re-sent, so a
-rebuild never publishes a threshold event a second time.
+A rebuild publishes nothing, so it does less than the live worker:
+
+1. it streams the log (GET /v1/log/ndjson) into the projector's copy, ``projector.events``,
+   by COPY, folding only the catalog on the way;
+2. it reads that copy back learner by learner and folds each one's events once, with
+   each rule evaluated once per learner (``domain.replay.last_decisions``: the progress
+   the live fold would leave), COPYing banks and progress rows;
+3. it sets the checkpoint to the last position read.
+
+Memory stays bounded by one learner and one COPY chunk, whatever the size of the log.
+Everything happens in one transaction: a rebuild that fails or is interrupted leaves the
+read model as it was, and readers see the old model until the new one is committed.
+Thresholds and the outbox are kept, so a rebuild never publishes a threshold twice.
 """
 
 from __future__ import annotations
 
+import bisect
 import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import msgspec
 import structlog
 from tqdm import tqdm
 
-from domain.catalog import Catalog
+from domain.bank_summary import summarize
+from domain.catalog import Catalog, evolve_catalog
+from domain.replay import Timed, last_decisions
+from domain.shelf_life import utc_day
+from domain.views import bank_view, decision_view
+from proto.envelope import RecordedEvent
+from proto.events import decode_event
 from services.common import db
 from services.common.ledger_client import LedgerClient
 from services.projector import store
-from services.projector.applier import apply_batch
-from services.projector.log_entry import LogEntry, from_recorded
-from services.projector.projection import Projection
+from services.projector.log_entry import learner_of
 
 log = structlog.get_logger(__name__)
-REBUILD_BATCH_EVENTS = 2000
+
+COPY_ROWS = 5000
+# A learner's rows (a bank and a few progress decisions) are kilobytes: fewer per COPY keeps
+# the peak memory of a big log that of a small one.
+LEARNERS_PER_COPY = 500
+EVENT_COLUMNS = ("position", "stream", "type", "data", "recorded_at", "learner_id")
+BANK_COLUMNS = ("learner_id", "position", "summary", "updated_at")
+PROGRESS_COLUMNS = (
+    "learner_id",
+    "qualification_code",
+    "rule_version",
+    "satisfied",
+    "position",
+    "decision",
+)
+_encoder = msgspec.json.Encoder()
 
 
 class ProjectorRunning(RuntimeError):
@@ -30,49 +64,161 @@ class ProjectorRunning(RuntimeError):
 
 
 async def rebuild(
-    database_url: str,
-    ledger_url: str,
-    api_key: str,
-    cache_learners: int,
-    role: str,
-    *,
-    progress: bool = True,
+    database_url: str, ledger_url: str, api_key: str, role: str, *, progress: bool = True
 ) -> int:
     """Rebuild from the ledger's log; returns the position reached."""
-    lock_conn = await db.connect(database_url, role=role)
-    pool = await db.create_pool(database_url, 4, role=role)
+    conn = await db.connect(database_url, role=role)
     ledger = LedgerClient(ledger_url, api_key)
     try:
-        if not await lock_conn.fetchval(
-            "SELECT pg_try_advisory_lock($1)", store.PROJECTOR_LOCK_KEY
-        ):
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", store.PROJECTOR_LOCK_KEY):
             raise ProjectorRunning("a projector is running: stop it before rebuilding")
-        async with pool.acquire() as conn:
-            await store.reset_read_model(conn)
-        projection = Projection(Catalog(), cache_learners)
         head = (await ledger.head()).position
-        bar = tqdm(total=head, unit="event", desc="rebuild", disable=not progress, file=sys.stderr)
-        batch: list[LogEntry] = []
-        position = 0
-        async for recorded in ledger.log_ndjson(0):
-            batch.append(from_recorded(recorded))
-            if len(batch) >= REBUILD_BATCH_EVENTS:
-                position = await _apply(pool, projection, batch, bar)
-                batch = []
-        if batch:
-            position = await _apply(pool, projection, batch, bar)
-        bar.close()
-        log.info("projector_rebuilt", position=position)
-        return position
+        async with conn.transaction():
+            # DELETE, not TRUNCATE: readers keep the old model until the commit.
+            await conn.execute(
+                "DELETE FROM projector.events; DELETE FROM projector.credit_banks;"
+                " DELETE FROM projector.progress"
+            )
+            catalogs = await _copy_log(conn, ledger, head, progress)
+            learners = await _project_learners(conn, catalogs, progress)
+            await conn.execute(
+                "UPDATE projector.checkpoint SET position = $1", catalogs.last_position
+            )
+        log.info("projector_rebuilt", position=catalogs.last_position, learners=learners)
+        return catalogs.last_position
     finally:
         await ledger.close()
-        await pool.close()
-        await lock_conn.close()
+        await conn.close()
 
 
-async def _apply(
-    pool: asyncpg.Pool, projection: Projection, batch: list[LogEntry], bar: tqdm[Any]
+@dataclass
+class CatalogTimeline:
+    """The catalog after each catalog event, to look up the one in force at a position."""
+
+    starts: list[int] = field(default_factory=lambda: [0])
+    catalogs: list[Catalog] = field(default_factory=lambda: [Catalog()])
+    last_position: int = 0
+
+    def add(self, recorded: RecordedEvent) -> None:
+        catalog = evolve_catalog(
+            self.catalogs[-1], recorded.data, recorded.position, recorded.recorded_at
+        )
+        if catalog is not self.catalogs[-1]:
+            self.starts.append(recorded.position)
+            self.catalogs.append(catalog)
+
+    def at(self, position: int) -> Catalog:
+        return self.catalogs[bisect.bisect_right(self.starts, position) - 1]
+
+
+async def _copy_log(
+    conn: asyncpg.Connection, ledger: LedgerClient, head: int, progress: bool
+) -> CatalogTimeline:
+    """Phase 1: the log into ``projector.events``; the catalog's timeline on the way."""
+    timeline = CatalogTimeline()
+    rows: list[tuple[Any, ...]] = []
+    with _bar(head, "rebuild: log", "event", progress) as bar:
+        async for recorded in ledger.log_ndjson(0):
+            if recorded.position != timeline.last_position + 1:
+                raise RuntimeError(
+                    f"the ledger sent position {recorded.position} after"
+                    f" {timeline.last_position}: the log must be read whole"
+                )
+            timeline.last_position = recorded.position
+            learner = learner_of(recorded.stream)
+            if learner is None:
+                timeline.add(recorded)
+            rows.append(_event_row(recorded, learner))
+            if len(rows) >= COPY_ROWS:
+                await _copy(conn, "events", EVENT_COLUMNS, rows)
+                bar.update(len(rows))
+                rows = []
+        await _copy(conn, "events", EVENT_COLUMNS, rows)
+        bar.update(len(rows))
+    return timeline
+
+
+async def _project_learners(
+    conn: asyncpg.Connection, catalogs: CatalogTimeline, progress: bool
 ) -> int:
-    outcome, _ = await apply_batch(pool, projection, batch, publish_bank_updates=False)
-    bar.update(len(batch))
-    return outcome.last_position
+    """Phase 2: each learner's events folded once; banks and progress by COPY."""
+    banks: list[tuple[Any, ...]] = []
+    decisions: list[tuple[Any, ...]] = []
+    learners = 0
+    total = await conn.fetchval(
+        "SELECT count(DISTINCT learner_id) FROM projector.events WHERE learner_id IS NOT NULL"
+    )
+    with _bar(total, "rebuild: learners", "learner", progress) as bar:
+        async for learner, history in _histories(conn):
+            bank, last = last_decisions(learner, history, catalogs.at)
+            at = bank.recorded_at or history[-1][2]
+            summary = bank_view(summarize(bank, utc_day(at)))
+            banks.append((learner, bank.position, _encoder.encode(summary).decode(), at))
+            decisions.extend(
+                (
+                    learner,
+                    code,
+                    d.rule_version,
+                    d.satisfied,
+                    d.bank_position,
+                    _encoder.encode(decision_view(d)).decode(),
+                )
+                for code, d in sorted(last.items())
+            )
+            learners += 1
+            if len(banks) >= LEARNERS_PER_COPY:
+                await _flush(conn, banks, decisions)
+                bar.update(len(banks))
+                banks, decisions = [], []
+        await _flush(conn, banks, decisions)
+        bar.update(len(banks))
+    return learners
+
+
+async def _histories(conn: asyncpg.Connection) -> AsyncIterator[tuple[str, list[Timed]]]:
+    """(learner, events in log order) for each learner, read back from the copy."""
+    current: str | None = None
+    history: list[Timed] = []
+    async for row in conn.cursor(
+        "SELECT learner_id, data::text AS data, position, recorded_at FROM projector.events"
+        " WHERE learner_id IS NOT NULL ORDER BY learner_id, position",
+        prefetch=COPY_ROWS,
+    ):
+        if row["learner_id"] != current:
+            if current is not None:
+                yield current, history
+            current, history = row["learner_id"], []
+        history.append((decode_event(row["data"]), row["position"], row["recorded_at"]))
+    if current is not None:
+        yield current, history
+
+
+async def _flush(
+    conn: asyncpg.Connection, banks: list[tuple[Any, ...]], decisions: list[tuple[Any, ...]]
+) -> None:
+    await _copy(conn, "credit_banks", BANK_COLUMNS, banks)
+    await _copy(conn, "progress", PROGRESS_COLUMNS, decisions)
+
+
+async def _copy(
+    conn: asyncpg.Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    if rows:
+        await conn.copy_records_to_table(
+            table, schema_name="projector", columns=columns, records=rows
+        )
+
+
+def _event_row(recorded: RecordedEvent, learner: str | None) -> tuple[Any, ...]:
+    return (
+        recorded.position,
+        recorded.stream,
+        type(recorded.data).__name__,
+        msgspec.json.encode(recorded.data).decode(),
+        recorded.recorded_at,
+        learner,
+    )
+
+
+def _bar(total: int, desc: str, unit: str, progress: bool) -> tqdm[Any]:
+    return tqdm(total=total, unit=unit, desc=desc, disable=not progress, file=sys.stderr)

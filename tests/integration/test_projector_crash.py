@@ -135,7 +135,7 @@ async def test_a_projector_killed_mid_stream_and_restarted_ends_where_a_rebuild_
             projector.terminate()
 
             reached = await rebuild(
-                database_url, ledger.base_url, api_key, 10_000, PROJECTOR_ROLE, progress=False
+                database_url, ledger.base_url, api_key, PROJECTOR_ROLE, progress=False
             )
             assert reached == head
             rebuilt_model = await read_model(database_url)

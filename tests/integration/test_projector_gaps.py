@@ -80,7 +80,7 @@ async def read_model(database_url: str) -> dict[str, list[dict[str, Any]]]:
 async def rebuilt_read_model(ledger: Ledger, database_url: str) -> dict[str, list[dict[str, Any]]]:
     """The read model after a full rebuild from position 0 (the projector must be stopped)."""
     key = await ledger.key(Role.AUDITOR)
-    await rebuild(database_url, ledger.base_url, key, 100, PROJECTOR_ROLE, progress=False)
+    await rebuild(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
     return await read_model(database_url)
 
 

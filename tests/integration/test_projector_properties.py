@@ -131,7 +131,6 @@ class World:
             self.database_url,
             self.ledger.base_url,
             await self.ledger.key(Role.AUDITOR),
-            10_000,
             PROJECTOR_ROLE,
             progress=False,
         )

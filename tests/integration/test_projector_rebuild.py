@@ -1,0 +1,71 @@
+"""A rebuild is one transaction: what it makes is the live read model, and one that fails
+leaves the read model as it was."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+
+from proto.envelope import Role
+from services.projector import rebuild as rebuild_module
+from services.projector.app import PROJECTOR_ROLE
+from services.projector.rebuild import ProjectorRunning, rebuild
+from tests.support.factories import NSTI
+from tests.support.ledger import served_ledger
+from tests.support.projector import record_pass, running_projector
+from tests.support.servers import NatsHandle
+
+pytestmark = pytest.mark.integration
+
+MACHINIST = "320000000001"
+TECHNICIAN = "320000000002"
+
+
+async def read_model(database_url: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return {
+            "checkpoint": await conn.fetchval("SELECT position FROM projector.checkpoint"),
+            **{
+                table: [
+                    dict(r)
+                    for r in await conn.fetch(f"SELECT * FROM projector.{table} ORDER BY 1, 2")
+                ]
+                for table in ("events", "credit_banks", "progress", "thresholds")
+            },
+        }
+    finally:
+        await conn.close()
+
+
+async def test_a_rebuild_gives_the_live_model_and_a_failed_one_changes_nothing(
+    database_url: str, nats: NatsHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with served_ledger(database_url, nats.url) as ledger:
+        async with running_projector(ledger, database_url, nats.url) as projector:
+            for code, day in (("CNC-FUND", "2026-01-15"), ("CNC-PROG", "2026-02-10")):
+                await record_pass(ledger, MACHINIST, NSTI, code, day)
+            await record_pass(ledger, TECHNICIAN, NSTI, "CNC-FUND", "2026-03-01")
+            await projector.caught_up()
+            key = await ledger.key(Role.AUDITOR)
+            # The live projector leads: a rebuild beside it is refused.
+            with pytest.raises(ProjectorRunning):
+                await rebuild(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
+        live = await read_model(database_url)
+        assert live["credit_banks"]
+        assert live["progress"]
+
+        async def broken(*_args: Any) -> int:
+            raise RuntimeError("the machine lost power mid-rebuild")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(rebuild_module, "_project_learners", broken)
+            with pytest.raises(RuntimeError, match="lost power"):
+                await rebuild(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
+        assert await read_model(database_url) == live
+
+        reached = await rebuild(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
+        assert reached == live["checkpoint"]
+        assert await read_model(database_url) == live
