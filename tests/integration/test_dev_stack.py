@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from credit_ledger.embedded.processes import free_port
 from tests.support.factories import NSTI, append_body, assessment_passed
+from tests.support.servers import dev_stack_ports
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ def test_the_dev_command_runs_the_system_and_stops_cleanly_on_ctrl_c(tmp_path: P
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "NATS_URL"}}
     env.update(
         CREDIT_LEDGER_DATA_DIR=str(tmp_path / "data"),
-        CREDIT_LEDGER_HTTP_PORT=str(free_port()),
+        **dev_stack_ports(),
         CREDIT_LEDGER_LOG_LEVEL="warning",
     )
     log = tmp_path / "dev.log"

@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from credit_ledger.embedded.postgres import EmbeddedPostgres
-from credit_ledger.embedded.processes import free_port, process_alive
+from credit_ledger.embedded.processes import process_alive
 from tests.integration.test_dev_stack import _wait_for_banner
+from tests.support.servers import dev_stack_ports
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +66,7 @@ def test_kill_9_of_the_dev_command_leaves_no_server_running(tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "NATS_URL"}}
     env.update(
         CREDIT_LEDGER_DATA_DIR=str(data),
-        CREDIT_LEDGER_HTTP_PORT=str(free_port()),
+        **dev_stack_ports(),
         CREDIT_LEDGER_LOG_LEVEL="warning",
     )
     first_log = tmp_path / "dev-1.log"

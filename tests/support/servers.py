@@ -103,3 +103,15 @@ async def forget_ledger_stream(url: str) -> None:
             await nc.jetstream().delete_stream(LEDGER_STREAM)
     finally:
         await nc.close()
+
+
+def dev_stack_ports() -> dict[str, str]:
+    """A free port for each service of `credit-ledger dev`. Its defaults (the ledger's port
+    + 1 and + 2) may be taken by a server another test worker started meanwhile."""
+    from credit_ledger.embedded.processes import free_port
+
+    return {
+        "CREDIT_LEDGER_HTTP_PORT": str(free_port()),
+        "CREDIT_LEDGER_PROJECTOR_PORT": str(free_port()),
+        "CREDIT_LEDGER_ISSUER_PORT": str(free_port()),
+    }
