@@ -92,12 +92,19 @@ def _no_rules() -> Mapping[str, tuple[Rule, ...]]:
     return MappingProxyType({})
 
 
+def _nothing_named() -> Mapping[str, frozenset[str]]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Catalog:
     """Rules per qualification code (every version, oldest first) and micro-credential codes."""
 
     rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=_no_rules)
     micro_credential_codes: frozenset[str] = frozenset()
+    # Code -> the qualifications whose current rule names it: kept with ``rules`` so that
+    # finding the rules to re-evaluate for a learner costs a lookup per held code.
+    naming: Mapping[str, frozenset[str]] = field(default_factory=_nothing_named)
 
     def rule_in_force(self, code: str, position: int) -> Rule | None:
         """The latest version recorded at or before ``position``; None if none was yet."""
@@ -121,12 +128,9 @@ class Catalog:
         """
         if isinstance(codes, str):
             raise TypeError("rules_naming takes a collection of codes, not one code string")
-        wanted = set(codes)
-        current = (versions[-1] for versions in self.rules.values() if versions)
-        return sorted(
-            (rule for rule in current if wanted.intersection(rule.named_codes)),
-            key=lambda rule: rule.code,
-        )
+        naming = self.naming
+        qualifications = {q for code in set(codes) for q in naming.get(code, ())}
+        return [self.rules[q][-1] for q in sorted(qualifications)]
 
 
 def evolve_catalog(
@@ -154,7 +158,15 @@ def _add_rule(catalog: Catalog, rule: Rule) -> Catalog:
             f"is not after v{versions[-1].version} at {versions[-1].recorded_position}"
         )
     rules = {**catalog.rules, rule.code: (*versions, rule)}
-    return replace(catalog, rules=MappingProxyType(rules))
+    return replace(catalog, rules=MappingProxyType(rules), naming=_naming(rules))
+
+
+def _naming(rules: Mapping[str, tuple[Rule, ...]]) -> Mapping[str, frozenset[str]]:
+    naming: dict[str, set[str]] = {}
+    for code, versions in rules.items():
+        for named in versions[-1].named_codes:
+            naming.setdefault(named, set()).add(code)
+    return MappingProxyType({named: frozenset(q) for named, q in naming.items()})
 
 
 def fold_catalog(events: Iterable[tuple[ev.Event, int, dt.datetime]]) -> Catalog:

@@ -9,8 +9,9 @@ concurrent requests and bounded pages. Every failure is a ``LedgerError``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -22,6 +23,17 @@ STREAM_EVENTS_MAX = 1_000_000  # a stream longer than this is refused rather tha
 TIMEOUT_S = 30.0
 CONCURRENT_REQUESTS_MAX = 8
 CATALOG_LISTINGS = ("micro-credentials", "qualifications")
+T = TypeVar("T")
+
+
+class RawRecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A log row as ``RecordedEvent``, but with ``data`` as the JSON the ledger sent."""
+
+    position: int
+    stream: str
+    type: str
+    data: msgspec.Raw
+    recorded_at: dt.datetime
 
 
 class _Problem(msgspec.Struct, frozen=True):
@@ -34,6 +46,7 @@ _head_decoder = msgspec.json.Decoder(LedgerHead)
 _log_decoder = msgspec.json.Decoder(LogPage)
 _stream_decoder = msgspec.json.Decoder(StreamPage)
 _event_decoder = msgspec.json.Decoder(RecordedEvent)
+_raw_event_decoder = msgspec.json.Decoder(RawRecordedEvent)
 _actor_decoder = msgspec.json.Decoder(Actor)
 _problem_decoder = msgspec.json.Decoder(_Problem)
 _definitions_decoder = msgspec.json.Decoder(list[dict[str, Any]])
@@ -143,8 +156,16 @@ class LedgerClient:
             after = page.events[-1].position
         return events
 
-    async def log_ndjson(self, after: int) -> AsyncIterator[RecordedEvent]:
+    def log_ndjson(self, after: int) -> AsyncIterator[RecordedEvent]:
         """The whole log after ``after``, streamed as NDJSON (for rebuilds)."""
+        return self._ndjson(after, _event_decoder)
+
+    def log_ndjson_raw(self, after: int) -> AsyncIterator[RawRecordedEvent]:
+        """The same, each event's data left as its JSON (a reader that stores it as it is
+        saves decoding and encoding it again)."""
+        return self._ndjson(after, _raw_event_decoder)
+
+    async def _ndjson(self, after: int, decoder: msgspec.json.Decoder[T]) -> AsyncIterator[T]:
         path = "/v1/log/ndjson"
         try:
             async with self._http.stream("GET", path, params={"after_position": after}) as answer:
@@ -153,7 +174,7 @@ class LedgerClient:
                     raise ledger_error(answer)
                 async for line in answer.aiter_lines():
                     if line:
-                        yield _event_decoder.decode(line)
+                        yield decoder.decode(line)
         except httpx.HTTPError as exc:
             raise unreachable(path, exc) from exc
 

@@ -33,10 +33,9 @@ from domain.catalog import Catalog, evolve_catalog
 from domain.replay import Timed, last_decisions
 from domain.shelf_life import utc_day
 from domain.views import bank_view, decision_view
-from proto.envelope import RecordedEvent
 from proto.events import decode_event
 from services.common import db
-from services.common.ledger_client import LedgerClient
+from services.common.ledger_client import LedgerClient, RawRecordedEvent
 from services.projector import store
 from services.projector.log_entry import learner_of
 
@@ -99,10 +98,9 @@ class CatalogTimeline:
     catalogs: list[Catalog] = field(default_factory=lambda: [Catalog()])
     last_position: int = 0
 
-    def add(self, recorded: RecordedEvent) -> None:
-        catalog = evolve_catalog(
-            self.catalogs[-1], recorded.data, recorded.position, recorded.recorded_at
-        )
+    def add(self, recorded: RawRecordedEvent) -> None:
+        event = decode_event(recorded.data)
+        catalog = evolve_catalog(self.catalogs[-1], event, recorded.position, recorded.recorded_at)
         if catalog is not self.catalogs[-1]:
             self.starts.append(recorded.position)
             self.catalogs.append(catalog)
@@ -118,7 +116,7 @@ async def _copy_log(
     timeline = CatalogTimeline()
     rows: list[tuple[Any, ...]] = []
     with _bar(head, "rebuild: log", "event", progress) as bar:
-        async for recorded in ledger.log_ndjson(0):
+        async for recorded in ledger.log_ndjson_raw(0):
             if recorded.position != timeline.last_position + 1:
                 raise RuntimeError(
                     f"the ledger sent position {recorded.position} after"
@@ -209,12 +207,12 @@ async def _copy(
         )
 
 
-def _event_row(recorded: RecordedEvent, learner: str | None) -> tuple[Any, ...]:
+def _event_row(recorded: RawRecordedEvent, learner: str | None) -> tuple[Any, ...]:
     return (
         recorded.position,
         recorded.stream,
-        type(recorded.data).__name__,
-        msgspec.json.encode(recorded.data).decode(),
+        recorded.type,
+        bytes(recorded.data).decode(),
         recorded.recorded_at,
         learner,
     )

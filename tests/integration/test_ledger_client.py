@@ -7,6 +7,7 @@ import pytest
 from credit_ledger.demo_catalog import MICRO_CREDENTIALS
 from credit_ledger.embedded.processes import free_port
 from proto.envelope import Role
+from proto.events import decode_event
 from services.common import ledger_client
 from services.common.ledger_client import LedgerClient, LedgerError
 from tests.support.factories import CNC_LEARNER, NSTI, assessment_passed
@@ -43,8 +44,13 @@ async def test_the_client_reads_the_head_pages_ranges_streams_and_the_catalog(
                 3
             ]
 
-            streamed = [e.position async for e in client.log_ndjson(CATALOG_EVENTS)]
-            assert streamed == [CATALOG_EVENTS + 1, CATALOG_EVENTS + 2, CATALOG_EVENTS + 3]
+            streamed = [e async for e in client.log_ndjson(CATALOG_EVENTS)]
+            assert [e.position for e in streamed] == [CATALOG_EVENTS + i for i in (1, 2, 3)]
+            raw = [e async for e in client.log_ndjson_raw(CATALOG_EVENTS)]
+            assert [(e.position, e.stream, e.type, e.recorded_at) for e in raw] == [
+                (e.position, e.stream, e.type, e.recorded_at) for e in streamed
+            ]
+            assert [decode_event(e.data) for e in raw] == [e.data for e in streamed]
 
             event = await client.event_at(CATALOG_EVENTS + 2)
             assert event is not None
