@@ -82,6 +82,8 @@ class RebuildResult(msgspec.Struct, kw_only=True):
     seconds: float
     events_per_s: float
     child_cpu_s: float
+    # The rebuild process's CPU µs per event in each stage (services.projector.rebuild).
+    stage_cpu_us_per_event: dict[str, float] = msgspec.field(default_factory=dict)
     rss_start_mb: float
     peak_rss_mb: float
     # (seconds since start, checkpoint position, RSS MB), every RSS_SAMPLE_S

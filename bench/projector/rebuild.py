@@ -34,7 +34,7 @@ from bench.projector.models import (
     log,
 )
 from services.common.logs import configure_logging
-from services.projector.rebuild import rebuild as rebuild_read_model
+from services.projector.rebuild import rebuild_reporting
 
 # --- (b) the rebuild ---------------------------------------------------------------------------
 
@@ -53,6 +53,7 @@ class RebuildChildReport(msgspec.Struct, kw_only=True):
     rss_start_kb: int
     hwm_kb: int
     maxrss_kb: int
+    stage_cpu_s: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 def status_kb(pid: int | str, field_name: str) -> int:
@@ -72,8 +73,8 @@ def child_rebuild(spec_path: Path, result_path: Path) -> int:
     rss_start = status_kb("self", "VmRSS")
     cpu_started = time.process_time()
     started = time.perf_counter()
-    position = asyncio.run(
-        rebuild_read_model(
+    rebuilt = asyncio.run(
+        rebuild_reporting(
             spec.database_url,
             spec.ledger_url,
             spec.api_key,
@@ -82,7 +83,8 @@ def child_rebuild(spec_path: Path, result_path: Path) -> int:
         )
     )
     report = RebuildChildReport(
-        position=position,
+        position=rebuilt.position,
+        stage_cpu_s=rebuilt.stage_cpu_s,
         seconds=time.perf_counter() - started,
         cpu_s=time.process_time() - cpu_started,
         rss_start_kb=rss_start,
@@ -234,6 +236,10 @@ async def run_rebuild(
         seconds=report.seconds,
         events_per_s=report.position / report.seconds,
         child_cpu_s=report.cpu_s,
+        stage_cpu_us_per_event={
+            stage: seconds * 1e6 / max(report.position, 1)
+            for stage, seconds in report.stage_cpu_s.items()
+        },
         rss_start_mb=report.rss_start_kb / 1024,
         peak_rss_mb=report.hwm_kb / 1024,
         rss_samples=samples,

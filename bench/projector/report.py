@@ -110,6 +110,15 @@ def render(report: dict[str, Any]) -> str:
             f" (after imports {rebuild.rss_start_mb:,.0f} MB; {rebuild.child_cpu_s:.0f} s CPU"
             f" = {_ratio(rebuild.child_cpu_s, rebuild.seconds):.2f} of a core)"
         )
+        if rebuild.stage_cpu_us_per_event:
+            stages = ", ".join(f"{k} {v:.1f}" for k, v in rebuild.stage_cpu_us_per_event.items())
+            lines.append(f"    CPU µs per event by stage: {stages}")
+        per_process = ", ".join(
+            f"{name} {cores * rebuild.seconds * 1e6 / max(rebuild.position, 1):.1f}"
+            for name, cores in rebuild.cpu_cores.items()
+            if cores > 0
+        )
+        lines.append(f"    CPU µs per event by process: {per_process}")
     if live is not None:
         lines.append(
             f"  live projector after (c): {live.projector_peak_rss_mb:,.0f} MB"

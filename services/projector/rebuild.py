@@ -18,8 +18,10 @@ Thresholds and the outbox are kept, so a rebuild never publishes a threshold twi
 from __future__ import annotations
 
 import bisect
+import contextlib
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,10 +64,41 @@ class ProjectorRunning(RuntimeError):
     """Another projector holds the lead; a rebuild must not run beside it."""
 
 
+@dataclass
+class StageClock:
+    """CPU seconds of this process per stage of a rebuild (what the benchmark reports)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.process_time()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.process_time() - started
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    position: int
+    learners: int
+    stage_cpu_s: dict[str, float]
+
+
 async def rebuild(
     database_url: str, ledger_url: str, api_key: str, role: str, *, progress: bool = True
 ) -> int:
     """Rebuild from the ledger's log; returns the position reached."""
+    report = await rebuild_reporting(database_url, ledger_url, api_key, role, progress=progress)
+    return report.position
+
+
+async def rebuild_reporting(
+    database_url: str, ledger_url: str, api_key: str, role: str, *, progress: bool = True
+) -> RebuildReport:
+    """``rebuild``, saying where its CPU time went."""
+    clock = StageClock()
     conn = await db.connect(database_url, role=role)
     ledger = LedgerClient(ledger_url, api_key)
     try:
@@ -78,13 +111,13 @@ async def rebuild(
                 "DELETE FROM projector.events; DELETE FROM projector.credit_banks;"
                 " DELETE FROM projector.progress"
             )
-            catalogs = await _copy_log(conn, ledger, head, progress)
-            learners = await _project_learners(conn, catalogs, progress)
+            catalogs = await _copy_log(conn, ledger, head, progress, clock)
+            learners = await _project_learners(conn, catalogs, progress, clock)
             await conn.execute(
                 "UPDATE projector.checkpoint SET position = $1", catalogs.last_position
             )
         log.info("projector_rebuilt", position=catalogs.last_position, learners=learners)
-        return catalogs.last_position
+        return RebuildReport(catalogs.last_position, learners, clock.seconds)
     finally:
         await ledger.close()
         await conn.close()
@@ -110,11 +143,12 @@ class CatalogTimeline:
 
 
 async def _copy_log(
-    conn: asyncpg.Connection, ledger: LedgerClient, head: int, progress: bool
+    conn: asyncpg.Connection, ledger: LedgerClient, head: int, progress: bool, clock: StageClock
 ) -> CatalogTimeline:
     """Phase 1: the log into ``projector.events``; the catalog's timeline on the way."""
     timeline = CatalogTimeline()
     rows: list[tuple[Any, ...]] = []
+    started = time.process_time()
     with _bar(head, "rebuild: log", "event", progress) as bar:
         async for recorded in ledger.log_ndjson_raw(0):
             if recorded.position != timeline.last_position + 1:
@@ -128,16 +162,20 @@ async def _copy_log(
                 timeline.add(recorded)
             rows.append(_event_row(recorded, learner))
             if len(rows) >= COPY_ROWS:
-                await _copy(conn, "events", EVENT_COLUMNS, rows)
+                with clock.stage("copy_log"):
+                    await _copy(conn, "events", EVENT_COLUMNS, rows)
                 bar.update(len(rows))
                 rows = []
-        await _copy(conn, "events", EVENT_COLUMNS, rows)
+        with clock.stage("copy_log"):
+            await _copy(conn, "events", EVENT_COLUMNS, rows)
         bar.update(len(rows))
+    # What the phase spent besides its COPYs: reading and decoding the NDJSON, the catalog.
+    clock.seconds["read_log"] = time.process_time() - started - clock.seconds["copy_log"]
     return timeline
 
 
 async def _project_learners(
-    conn: asyncpg.Connection, catalogs: CatalogTimeline, progress: bool
+    conn: asyncpg.Connection, catalogs: CatalogTimeline, progress: bool, clock: StageClock
 ) -> int:
     """Phase 2: each learner's events folded once; banks and progress by COPY."""
     banks: list[tuple[Any, ...]] = []
@@ -147,46 +185,59 @@ async def _project_learners(
         "SELECT count(DISTINCT learner_id) FROM projector.events WHERE learner_id IS NOT NULL"
     )
     with _bar(total, "rebuild: learners", "learner", progress) as bar:
-        async for learner, history in _histories(conn):
-            bank, last = last_decisions(learner, history, catalogs.at)
-            at = bank.recorded_at or history[-1][2]
-            summary = bank_view(summarize(bank, utc_day(at)))
-            banks.append((learner, bank.position, _encoder.encode(summary).decode(), at))
-            decisions.extend(
-                (
-                    learner,
-                    code,
-                    d.rule_version,
-                    d.satisfied,
-                    d.bank_position,
-                    _encoder.encode(decision_view(d)).decode(),
+        async for learner, history in _histories(conn, clock):
+            with clock.stage("fold_and_rules"):
+                bank, last = last_decisions(learner, history, catalogs.at)
+            with clock.stage("views"):
+                at = bank.recorded_at or history[-1][2]
+                summary = bank_view(summarize(bank, utc_day(at)))
+                banks.append((learner, bank.position, _encoder.encode(summary).decode(), at))
+                decisions.extend(
+                    (
+                        learner,
+                        code,
+                        d.rule_version,
+                        d.satisfied,
+                        d.bank_position,
+                        _encoder.encode(decision_view(d)).decode(),
+                    )
+                    for code, d in sorted(last.items())
                 )
-                for code, d in sorted(last.items())
-            )
             learners += 1
             if len(banks) >= LEARNERS_PER_COPY:
-                await _flush(conn, banks, decisions)
+                with clock.stage("copy_read_model"):
+                    await _flush(conn, banks, decisions)
                 bar.update(len(banks))
                 banks, decisions = [], []
-        await _flush(conn, banks, decisions)
+        with clock.stage("copy_read_model"):
+            await _flush(conn, banks, decisions)
         bar.update(len(banks))
     return learners
 
 
-async def _histories(conn: asyncpg.Connection) -> AsyncIterator[tuple[str, list[Timed]]]:
+async def _histories(
+    conn: asyncpg.Connection, clock: StageClock
+) -> AsyncIterator[tuple[str, list[Timed]]]:
     """(learner, events in log order) for each learner, read back from the copy."""
     current: str | None = None
     history: list[Timed] = []
-    async for row in conn.cursor(
+    rows = conn.cursor(
         "SELECT learner_id, data::text AS data, position, recorded_at FROM projector.events"
         " WHERE learner_id IS NOT NULL ORDER BY learner_id, position",
         prefetch=COPY_ROWS,
-    ):
+    ).__aiter__()
+    while True:
+        with clock.stage("read_back"):
+            try:
+                row = await rows.__anext__()
+            except StopAsyncIteration:
+                break
+            event = decode_event(row["data"])
         if row["learner_id"] != current:
             if current is not None:
                 yield current, history
             current, history = row["learner_id"], []
-        history.append((decode_event(row["data"]), row["position"], row["recorded_at"]))
+        history.append((event, row["position"], row["recorded_at"]))
     if current is not None:
         yield current, history
 
