@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from domain.holdings import CreditBank, HeldAward, Pass, latest_by_code
 from domain.shelf_life import add_years
-from domain.units import credits_from_hours, halves_to_level
+from domain.units import credits_from_hours, halves_to_level, total_credit_points
 
 EXPIRY_WARNING_YEARS = 1
 
@@ -60,7 +60,7 @@ def summarize(bank: CreditBank, on: dt.date) -> BankSummary:
         credits_by_sector=_credits(by_sector),
         total_hours=total_hours,
         total_credits=credits_from_hours(total_hours),
-        credit_points=sum((p.credit_points for p in valid), Fraction(0)),
+        credit_points=total_credit_points((p.notional_hours, p.level_halves) for p in valid),
         valid=tuple(valid),
         superseded=tuple(p for p in held if latest[p.code] is not p),
         expiring=tuple(p for p in valid if p.expires_on < warn_before),

@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from fractions import Fraction
 
 from domain.awards import AWARD_NAMESPACE, award_event, award_generation, award_id
 from domain.catalog import ElectiveRule, Rule
@@ -42,7 +41,7 @@ from domain.decision import (
 from domain.explain import explain
 from domain.holdings import CreditBank, HeldAward, Pass, PassKey
 from domain.shelf_life import utc_day
-from domain.units import HOURS_PER_CREDIT, credit_points, credits_from_hours
+from domain.units import HOURS_PER_CREDIT, credits_from_hours, total_credit_points
 from proto.events import AssessmentMode
 
 # A chosen pass and the lower qualification it came with (None: named by the rule).
@@ -79,9 +78,7 @@ def evaluate(rule: Rule, bank: CreditBank, at: dt.datetime) -> Decision:
         missing_required=missing,
         electives=electives,
         required_qualifications=tuple(code for code in rule.named_codes if code in awards),
-        credit_points=sum(
-            (credit_points(c.counted_hours, c.level_halves) for c in counted), Fraction(0)
-        ),
+        credit_points=total_credit_points((c.counted_hours, c.level_halves) for c in counted),
         award_block=bank.award_blocks.get(rule.code),
     )
 

@@ -7,6 +7,7 @@ to two decimals only at the edge.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
@@ -40,6 +41,12 @@ def credits_from_hours(hours: int) -> Fraction:
 def credit_points(hours: int, level_halves: int) -> Fraction:
     """Credits x level, exactly: (hours / 30) x (halves / 2)."""
     return Fraction(hours * level_halves, HOURS_PER_CREDIT * 2)
+
+
+def total_credit_points(parts: Iterable[tuple[int, int]]) -> Fraction:
+    """The sum of ``credit_points`` over (hours, level halves) pairs, as one exact fraction
+    (adding Fractions one by one costs a gcd per term)."""
+    return Fraction(sum(hours * halves for hours, halves in parts), HOURS_PER_CREDIT * 2)
 
 
 def exact_text(value: Fraction) -> str:

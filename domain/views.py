@@ -7,6 +7,7 @@ so every consumer sees the same shape. Pure: msgspec structs built from the core
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from fractions import Fraction
 
 import msgspec
@@ -23,6 +24,9 @@ class Amount(msgspec.Struct, frozen=True, kw_only=True):
     display: str
 
 
+# Views show the same few amounts again and again (hours / 30, times a level), and an
+# Amount is immutable: rendering each once is most of what a bank's view costs otherwise.
+@functools.lru_cache(maxsize=4096)
 def amount(value: Fraction | int) -> Amount:
     fraction = Fraction(value)
     return Amount(exact=exact_text(fraction), display=display(fraction))
