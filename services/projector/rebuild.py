@@ -39,6 +39,7 @@ from proto.events import decode_event
 from services.common import db
 from services.common.ledger_client import LedgerClient, RawRecordedEvent
 from services.projector import store
+from services.projector.bank_snapshot import encode_bank
 from services.projector.log_entry import learner_of
 
 log = structlog.get_logger(__name__)
@@ -48,7 +49,7 @@ COPY_ROWS = 5000
 # the peak memory of a big log that of a small one.
 LEARNERS_PER_COPY = 500
 EVENT_COLUMNS = ("position", "stream", "type", "data", "recorded_at", "learner_id")
-BANK_COLUMNS = ("learner_id", "position", "summary", "updated_at")
+BANK_COLUMNS = ("learner_id", "position", "summary", "updated_at", "snapshot")
 PROGRESS_COLUMNS = (
     "learner_id",
     "qualification_code",
@@ -191,7 +192,8 @@ async def _project_learners(
             with clock.stage("views"):
                 at = bank.recorded_at or history[-1][2]
                 summary = bank_view(summarize(bank, utc_day(at)))
-                banks.append((learner, bank.position, _encoder.encode(summary).decode(), at))
+                summary_json = _encoder.encode(summary).decode()
+                banks.append((learner, bank.position, summary_json, at, encode_bank(bank)))
                 decisions.extend(
                     (
                         learner,

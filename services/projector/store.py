@@ -26,6 +26,7 @@ from proto.derived import (
 )
 from proto.events import Event, PassRef, decode_event
 from services.common.db import Conn
+from services.projector.bank_snapshot import decode_bank, encode_bank
 from services.projector.projection import BatchOutcome
 
 # Only one projector applies events at a time (a session lock held by the leader).
@@ -65,7 +66,21 @@ async def catalog_history(conn: Conn, up_to: int | None = None) -> History:
 
 
 async def load_banks(conn: Conn, learner_ids: list[str]) -> dict[str, CreditBank]:
-    """Fold many learners' histories from one query (a batch's cache misses)."""
+    """Many learners' banks (a batch's cache misses): each from its stored snapshot, or,
+    for a bank stored before snapshots were, folded from its history."""
+    banks = {
+        row["learner_id"]: decode_bank(row["snapshot"])
+        for row in await conn.fetch(
+            "SELECT learner_id, snapshot FROM projector.credit_banks"
+            " WHERE learner_id = ANY($1::text[]) AND snapshot IS NOT NULL",
+            learner_ids,
+        )
+    }
+    unfolded = [learner for learner in learner_ids if learner not in banks]
+    return {**banks, **await _fold_histories(conn, unfolded)} if unfolded else banks
+
+
+async def _fold_histories(conn: Conn, learner_ids: list[str]) -> dict[str, CreditBank]:
     histories: dict[str, History] = {learner: [] for learner in learner_ids}
     for row in await conn.fetch(
         "SELECT learner_id, data::text AS data, position, recorded_at FROM projector.events"
@@ -123,16 +138,19 @@ async def _write_banks(
     banks = [outcome.banks[learner] for learner in learners]
     await conn.execute(
         """
-        INSERT INTO projector.credit_banks (learner_id, position, summary, updated_at)
-        SELECT l, p, s::jsonb, u
-        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[]) AS b(l, p, s, u)
+        INSERT INTO projector.credit_banks (learner_id, position, summary, updated_at, snapshot)
+        SELECT l, p, s::jsonb, u, b
+        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::bytea[])
+            AS r(l, p, s, u, b)
         ON CONFLICT (learner_id) DO UPDATE SET
-            position = EXCLUDED.position, summary = EXCLUDED.summary, updated_at = EXCLUDED.updated_at
+            position = EXCLUDED.position, summary = EXCLUDED.summary,
+            updated_at = EXCLUDED.updated_at, snapshot = EXCLUDED.snapshot
         """,
         learners,
         [bank.position for bank in banks],
         [_encoder.encode(bank_view(summaries[learner])).decode() for learner in learners],
         [bank.recorded_at or at for bank in banks],
+        [encode_bank(bank) for bank in banks],
     )
 
 
