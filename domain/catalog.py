@@ -49,8 +49,13 @@ class Rule:
     max_rpl_share: Fraction | None
     recorded_position: int
     recorded_at: dt.datetime
+    # Every code in ``required`` or an elective group, once, in the rule's order: asked at
+    # every evaluation, so worked out once.
+    named_codes: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        codes = [*self.required, *(code for group in self.electives for code in group.codes)]
+        object.__setattr__(self, "named_codes", tuple(dict.fromkeys(codes)))
         if self.code in self.named_codes:
             raise ValueError(f"qualification {self.code} cannot name itself")
         if self.min_credits < 0:
@@ -58,12 +63,6 @@ class Rule:
         if self.max_rpl_share is not None and not 0 <= self.max_rpl_share <= 1:
             raise ValueError(f"max_rpl_share must lie in 0..1, got {self.max_rpl_share}")
         require_aware(self.recorded_at, "recorded_at")
-
-    @property
-    def named_codes(self) -> tuple[str, ...]:
-        """Every code in ``required`` or an elective group, once, in the rule's order."""
-        codes = [*self.required, *(code for group in self.electives for code in group.codes)]
-        return tuple(dict.fromkeys(codes))
 
 
 def rule_from_event(
