@@ -43,7 +43,6 @@ class RebuildSpec(msgspec.Struct, kw_only=True):
     database_url: str
     ledger_url: str
     api_key: str
-    cache_learners: int
 
 
 class RebuildChildReport(msgspec.Struct, kw_only=True):
@@ -120,7 +119,6 @@ async def run_rebuild(
                 database_url=database_url,
                 ledger_url=server.url,
                 api_key=token,
-                cache_learners=options.cache_learners,
             )
         )
     )

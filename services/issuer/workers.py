@@ -29,7 +29,7 @@ from nats.js import JetStreamContext
 from proto import events as ev
 from proto.derived import QualificationEligible
 from proto.issuer import ISSUER_STREAM, dead_letter_subject
-from services.common.lifecycle import BackgroundLoop, RunsInBackground
+from services.common.lifecycle import Background, BackgroundLoop, RunsInBackground
 from services.common.messaging import (
     MSG_ID_HEADER,
     POSITION_HEADER,
@@ -118,15 +118,11 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-class BackgroundWorker(Protocol):
+class BackgroundWorker(Background, Protocol):
     """A loop the issuer's lifespan starts and stops; /ready shows ``consuming``."""
 
     name: str
     consuming: bool
-
-    def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import msgspec
 from domain.bank_summary import BankSummary, summarize
 from domain.catalog import Catalog, fold_catalog
 from domain.credit_bank import CreditBank, fold
+from domain.holdings import empty_bank
 from domain.replay import Threshold
 from domain.shelf_life import utc_day
 from domain.units import exact_text
@@ -67,17 +68,22 @@ async def catalog_history(conn: Conn, up_to: int | None = None) -> History:
 
 async def load_banks(conn: Conn, learner_ids: list[str]) -> dict[str, CreditBank]:
     """Many learners' banks (a batch's cache misses): each from its stored snapshot, or,
-    for a bank stored before snapshots were, folded from its history."""
-    banks = {
-        row["learner_id"]: decode_bank(row["snapshot"])
-        for row in await conn.fetch(
-            "SELECT learner_id, snapshot FROM projector.credit_banks"
-            " WHERE learner_id = ANY($1::text[]) AND snapshot IS NOT NULL",
-            learner_ids,
-        )
-    }
-    unfolded = [learner for learner in learner_ids if learner not in banks]
-    return {**banks, **await _fold_histories(conn, unfolded)} if unfolded else banks
+    for a bank stored before snapshots were, folded from its history. Every applied learner
+    event writes its learner's row in the same transaction, so a learner without one has
+    no events yet."""
+    banks = {learner: empty_bank(learner) for learner in learner_ids}
+    unfolded = []
+    for row in await conn.fetch(
+        "SELECT learner_id, snapshot FROM projector.credit_banks WHERE learner_id = ANY($1::text[])",
+        learner_ids,
+    ):
+        if row["snapshot"] is None:
+            unfolded.append(row["learner_id"])
+        else:
+            banks[row["learner_id"]] = decode_bank(row["snapshot"])
+    if unfolded:
+        banks.update(await _fold_histories(conn, unfolded))
+    return banks
 
 
 async def _fold_histories(conn: Conn, learner_ids: list[str]) -> dict[str, CreditBank]:

@@ -69,3 +69,25 @@ async def test_a_rebuild_gives_the_live_model_and_a_failed_one_changes_nothing(
         reached = await rebuild(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
         assert reached == live["checkpoint"]
         assert await read_model(database_url) == live
+
+
+async def test_a_bank_stored_before_snapshots_is_folded_from_its_history(
+    database_url: str, nats: NatsHandle
+) -> None:
+    async with served_ledger(database_url, nats.url) as ledger:
+        async with running_projector(ledger, database_url, nats.url) as projector:
+            await record_pass(ledger, MACHINIST, NSTI, "CNC-FUND", "2026-01-15")
+            await projector.caught_up()
+        conn = await asyncpg.connect(database_url)
+        try:  # as a row written before projector migration 0002 reads
+            await conn.execute("UPDATE projector.credit_banks SET snapshot = NULL")
+        finally:
+            await conn.close()
+        async with running_projector(ledger, database_url, nats.url) as projector:
+            await record_pass(ledger, MACHINIST, NSTI, "CNC-PROG", "2026-02-10")
+            await projector.caught_up()
+        live = await read_model(database_url)
+        key = await ledger.key(Role.AUDITOR)
+        await rebuild(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
+        assert await read_model(database_url) == live
+        assert all(row["snapshot"] is not None for row in live["credit_banks"])

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from credit_ledger.embedded.nats import EmbeddedNats
 from credit_ledger.embedded.postgres import EmbeddedPostgres
+from credit_ledger.embedded.processes import free_port
 
 # One template per pytest-xdist worker: workers sharing a DATABASE_URL cluster must not
 # drop each other's template.
@@ -108,8 +109,6 @@ async def forget_ledger_stream(url: str) -> None:
 def dev_stack_ports() -> dict[str, str]:
     """A free port for each service of `credit-ledger dev`. Its defaults (the ledger's port
     + 1 and + 2) may be taken by a server another test worker started meanwhile."""
-    from credit_ledger.embedded.processes import free_port
-
     return {
         "CREDIT_LEDGER_HTTP_PORT": str(free_port()),
         "CREDIT_LEDGER_PROJECTOR_PORT": str(free_port()),
