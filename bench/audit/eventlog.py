@@ -15,6 +15,7 @@ import asyncpg
 import msgspec
 
 from proto.canonical import GENESIS_HASH, canonical_bytes
+from proto.partitions import stream_bucket
 
 COPY_BATCH = 20_000
 BUILD_BATCH = 20_000
@@ -46,6 +47,7 @@ COLUMNS = [
     "metadata",
     "recorded_at",
     "hash",
+    "bucket",
 ]
 
 
@@ -179,6 +181,7 @@ class EventMaker:
                     msgspec.json.encode(metadata).decode(),
                     recorded_at,
                     previous,
+                    stream_bucket(stream),
                 )
             )
             if len(batch) == COPY_BATCH:

@@ -8,6 +8,8 @@ import random
 import uuid
 from typing import Any
 
+from proto.partitions import stream_bucket
+
 RAW_TABLE = "bench_raw_events"
 RAW_COLUMNS = (
     "position",
@@ -20,10 +22,11 @@ RAW_COLUMNS = (
     "metadata",
     "recorded_at",
     "hash",
+    "bucket",
 )
 INSERT_SQL = (
     f"INSERT INTO public.{RAW_TABLE} ({', '.join(RAW_COLUMNS)})"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 )
 # Positions of one raw connection: base + CONNECTION_SLOT * index + k.
 CONNECTION_SLOT = 10**8
@@ -70,10 +73,11 @@ def raw_row(
 ) -> tuple[Any, ...]:
     """One row shaped like ledger.events, with real event JSON and a random 32-byte hash."""
     data, metadata = samples[position % len(samples)]
+    stream = f"learner-{100_000_000_000 + position % LEARNERS_PER_VERSION}"
     return (
         position,
         uuid.UUID(bytes=os.urandom(16), version=4),
-        f"learner-{100_000_000_000 + position % LEARNERS_PER_VERSION}",
+        stream,
         position // LEARNERS_PER_VERSION + 1,
         "AssessmentPassed",
         schema_version,
@@ -81,4 +85,5 @@ def raw_row(
         metadata,
         recorded_at,
         os.urandom(32),
+        stream_bucket(stream),
     )

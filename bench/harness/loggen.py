@@ -44,6 +44,7 @@ EVENT_COLUMNS = [
     "metadata",
     "recorded_at",
     "hash",
+    "bucket",
 ]
 COPY_BATCH = 10_000
 GROUP_SIZE = 200  # candidates per group commit, sharing one recorded_at
@@ -187,6 +188,7 @@ def copy_record(row: LogRow) -> tuple[Any, ...]:
         row.metadata_json.decode(),
         row.recorded_at,
         row.hash,
+        row.bucket,
     )
 
 

@@ -183,11 +183,11 @@ async def _insert_rows(conn: Conn, rows: list[LogRow]) -> None:
         """
         INSERT INTO ledger.events
             (position, event_id, stream, stream_version, type, schema_version, data, metadata,
-             recorded_at, hash)
-        SELECT p, e, s, v, t, $6, d::jsonb, m::jsonb, r, h
+             recorded_at, hash, bucket)
+        SELECT p, e, s, v, t, $6, d::jsonb, m::jsonb, r, h, b
         FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
-                    $7::text[], $8::text[], $9::timestamptz[], $10::bytea[])
-            AS u(p, e, s, v, t, d, m, r, h)
+                    $7::text[], $8::text[], $9::timestamptz[], $10::bytea[], $11::smallint[])
+            AS u(p, e, s, v, t, d, m, r, h, b)
         """,
         [r.position for r in rows],
         [uuid.UUID(r.event_id) for r in rows],
@@ -199,4 +199,5 @@ async def _insert_rows(conn: Conn, rows: list[LogRow]) -> None:
         [r.metadata_json.decode() for r in rows],
         [r.recorded_at for r in rows],
         [r.hash for r in rows],
+        [r.bucket for r in rows],
     )

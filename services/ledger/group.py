@@ -17,6 +17,7 @@ import msgspec
 from proto.canonical import canonical_bytes, chain_hash
 from proto.envelope import AppendResult, EventMetadata
 from proto.events import SCHEMA_VERSION, Event
+from proto.partitions import stream_bucket
 from services.ledger.errors import Refused, conflict
 from services.ledger.write_model import Candidate, WriteState, authorize, check_learner_id, decide
 
@@ -52,6 +53,11 @@ class LogRow:
     metadata_json: bytes
     recorded_at: dt.datetime
     hash: bytes
+
+    @property
+    def bucket(self) -> int | None:
+        """The stream's projector bucket, stored beside the row (not part of the chain)."""
+        return stream_bucket(self.stream)
 
 
 def content_of(event: Event) -> bytes:
