@@ -17,6 +17,7 @@ import httpx
 import msgspec
 
 from proto.envelope import Actor, LedgerHead, LogPage, RecordedEvent, StreamPage
+from proto.partitions import Partition
 
 PAGE_EVENTS_MAX = 1000
 STREAM_EVENTS_MAX = 1_000_000  # a stream longer than this is refused rather than read
@@ -31,6 +32,7 @@ class RawRecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
 
     position: int
     stream: str
+    stream_version: int
     type: str
     data: msgspec.Raw
     recorded_at: dt.datetime
@@ -89,6 +91,18 @@ def unreachable(path: str, error: Exception) -> LedgerError:
     return LedgerError(0, "unreachable", f"{path}: {error!r}")
 
 
+def _shorter_than_asked(after: int, head: int) -> LedgerError:
+    return LedgerError(
+        0, "log_shorter_than_asked", f"the ledger has no event after position {after} (head {head})"
+    )
+
+
+def _partition_params(partition: Partition | None) -> dict[str, int]:
+    if partition is None:
+        return {}
+    return {"partition": partition.index, "of": partition.count}
+
+
 class LedgerClient:
     def __init__(
         self,
@@ -126,13 +140,20 @@ class LedgerClient:
     async def head(self) -> LedgerHead:
         return _head_decoder.decode((await self.request("GET", "/v1/head")).content)
 
-    async def log_page(self, after_position: int, limit: int, types: Sequence[str] = ()) -> LogPage:
-        """One page of GET /v1/log: events after ``after_position`` (only of ``types`` when
-        given; the page then ends at the head, see ``next_after_position``)."""
+    async def log_page(
+        self,
+        after_position: int,
+        limit: int,
+        types: Sequence[str] = (),
+        partition: Partition | None = None,
+    ) -> LogPage:
+        """One page of GET /v1/log: events after ``after_position`` (only of ``types`` and of
+        ``partition`` when given; the page then ends at the head, see ``next_after_position``)."""
         params: list[tuple[str, str | int]] = [
             ("after_position", after_position),
             ("limit", min(limit, PAGE_EVENTS_MAX)),
             *(("type", t) for t in types),
+            *_partition_params(partition).items(),
         ]
         response = await self.request("GET", "/v1/log", params=params)
         return _log_decoder.decode(response.content)
@@ -141,34 +162,61 @@ class LedgerClient:
         page = await self.log_page(position - 1, 1)
         return page.events[0] if page.events and page.events[0].position == position else None
 
-    async def read_range(self, after: int, up_to: int) -> list[RecordedEvent]:
-        """Every event with after < position <= up_to, in order (fills a gap NATS left)."""
+    async def read_range(
+        self, after: int, up_to: int, partition: Partition | None = None
+    ) -> list[RecordedEvent]:
+        """Every event with after < position <= up_to, in order (fills a gap NATS left).
+
+        With ``partition``, only that partition's events: positions then have gaps, and the
+        ledger's watermark (``next_after_position``) says how far each page looked.
+        """
+        if partition is not None:
+            return await self._read_partition_range(after, up_to, partition)
         events: list[RecordedEvent] = []
         while after < up_to:
             page = await self.log_page(after, min(PAGE_EVENTS_MAX, up_to - after))
             if not page.events:
-                raise LedgerError(
-                    0,
-                    "log_shorter_than_asked",
-                    f"the ledger has no event after position {after} (head {page.head_position})",
-                )
+                raise _shorter_than_asked(after, page.head_position)
             events.extend(page.events)
             after = page.events[-1].position
         return events
 
-    def log_ndjson(self, after: int) -> AsyncIterator[RecordedEvent]:
-        """The whole log after ``after``, streamed as NDJSON (for rebuilds)."""
-        return self._ndjson(after, _event_decoder)
+    async def _read_partition_range(
+        self, after: int, up_to: int, partition: Partition
+    ) -> list[RecordedEvent]:
+        events: list[RecordedEvent] = []
+        while after < up_to:
+            limit = min(PAGE_EVENTS_MAX, up_to - after)
+            page = await self.log_page(after, limit, partition=partition)
+            events.extend(e for e in page.events if e.position <= up_to)
+            if page.next_after_position >= up_to:
+                break
+            if len(page.events) < limit:  # the page looked up to the head, short of up_to
+                raise _shorter_than_asked(page.next_after_position, page.head_position)
+            after = page.next_after_position
+        return events
 
-    def log_ndjson_raw(self, after: int) -> AsyncIterator[RawRecordedEvent]:
+    def log_ndjson(
+        self, after: int, partition: Partition | None = None
+    ) -> AsyncIterator[RecordedEvent]:
+        """The whole log after ``after`` (only ``partition``'s events when given), streamed
+        as NDJSON (for rebuilds)."""
+        return self._ndjson(after, partition, _event_decoder)
+
+    def log_ndjson_raw(
+        self, after: int, partition: Partition | None = None
+    ) -> AsyncIterator[RawRecordedEvent]:
         """The same, each event's data left as its JSON (a reader that stores it as it is
         saves decoding and encoding it again)."""
-        return self._ndjson(after, _raw_event_decoder)
+        return self._ndjson(after, partition, _raw_event_decoder)
 
-    async def _ndjson(self, after: int, decoder: msgspec.json.Decoder[T]) -> AsyncIterator[T]:
+    async def _ndjson(
+        self, after: int, partition: Partition | None, decoder: msgspec.json.Decoder[T]
+    ) -> AsyncIterator[T]:
         path = "/v1/log/ndjson"
+        params = {"after_position": after, **_partition_params(partition)}
         try:
-            async with self._http.stream("GET", path, params={"after_position": after}) as answer:
+            async with self._http.stream("GET", path, params=params) as answer:
                 if answer.status_code >= 400:
                     await answer.aread()
                     raise ledger_error(answer)

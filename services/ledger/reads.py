@@ -11,6 +11,7 @@ import msgspec
 from proto.canonical import GENESIS_HASH
 from proto.envelope import EventMetadata, LedgerHead, RecordedEvent
 from proto.events import LedgerEvent
+from proto.partitions import Partition
 
 _COLUMNS = (
     "position, event_id::text AS event_id, stream, stream_version, type, schema_version,"
@@ -55,37 +56,65 @@ async def read_log(
     return [to_recorded(r) for r in rows]
 
 
-async def read_log_of_types(
-    pool: asyncpg.Pool, after_position: int, limit: int, types: list[str]
+def _partition_filter(partition: Partition | None, arg: int) -> str:
+    # A learner's events carry its bucket; every other stream's (bucket NULL) are every
+    # partition's (proto.partitions).
+    if partition is None:
+        return ""
+    return f" AND (bucket IS NULL OR bucket % ${arg}::int = ${arg + 1}::int)"
+
+
+async def read_log_to_head(
+    pool: asyncpg.Pool,
+    after_position: int,
+    limit: int,
+    *,
+    types: list[str] | None = None,
+    partition: Partition | None = None,
 ) -> tuple[list[RecordedEvent], int]:
-    """Events of ``types`` after ``after_position``, up to the head read first; and that head.
+    """Events after ``after_position`` of ``types`` (all when None) and of ``partition`` (all
+    when None), up to the head read first; and that head.
 
     Positions commit in order, so every event up to the head is visible: a page shorter
-    than ``limit`` means nothing of those types lies between ``after_position`` and the head.
+    than ``limit`` means nothing of those types and that partition lies between
+    ``after_position`` and the head.
     """
     head = (await read_head(pool)).position
+    args: list[object] = [after_position, head, limit]
+    where = ""
+    if types is not None:
+        args.append(types)
+        where += f" AND type = ANY(${len(args)}::text[])"
+    if partition is not None:
+        where += _partition_filter(partition, len(args) + 1)
+        args.extend((partition.count, partition.index))
     rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM ledger.events WHERE position > $1 AND position <= $2"
-        " AND type = ANY($3::text[]) ORDER BY position LIMIT $4",
-        after_position,
-        head,
-        types,
-        limit,
+        f"SELECT {_COLUMNS} FROM ledger.events WHERE position > $1 AND position <= $2{where}"
+        " ORDER BY position LIMIT $3",
+        *args,
     )
     return [to_recorded(r) for r in rows], head
 
 
 async def stream_log(
-    pool: asyncpg.Pool, after_position: int, to_position: int | None, fetch_rows: int
+    pool: asyncpg.Pool,
+    after_position: int,
+    to_position: int | None,
+    fetch_rows: int,
+    *,
+    partition: Partition | None = None,
 ) -> AsyncIterator[RecordedEvent]:
-    """Every event after ``after_position`` (up to ``to_position``), read with a cursor."""
+    """Every event after ``after_position`` (up to ``to_position``; only ``partition``'s when
+    given), read with a cursor."""
     upper = to_position if to_position is not None else 2**62
+    args: list[object] = [after_position, upper]
+    if partition is not None:
+        args.extend((partition.count, partition.index))
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         cursor = conn.cursor(
             f"SELECT {_COLUMNS} FROM ledger.events WHERE position > $1 AND position <= $2"
-            " ORDER BY position",
-            after_position,
-            upper,
+            f"{_partition_filter(partition, 3)} ORDER BY position",
+            *args,
             prefetch=fetch_rows,
         )
         async for row in cursor:

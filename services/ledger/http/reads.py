@@ -12,13 +12,14 @@ from litestar.response import Stream
 
 from proto.envelope import Actor, LedgerHead, LogPage, Role, StreamPage
 from proto.events import EVENT_TYPE_NAMES
+from proto.partitions import BUCKETS, Partition
 from services.common.http.auth import ANY_ROLE, READ_ALL
 from services.ledger.errors import unprocessable
 from services.ledger.http.problems import RefusedException
 from services.ledger.reads import (
     read_head,
     read_log,
-    read_log_of_types,
+    read_log_to_head,
     read_stream,
     stream_log,
 )
@@ -28,15 +29,61 @@ PAGE_MAX = 1000
 STREAM_FETCH_ROWS = 2000
 
 
+def _partition_parameter(name: str, description: str, minimum: int, maximum: int) -> Any:
+    # Bounds are checked by the handler (one problem code for every bad partition), and
+    # stated here for the OpenAPI document.
+    return QueryParameter(
+        name=name,
+        description=description,
+        schema_extra={"minimum": minimum, "maximum": maximum},
+    )
+
+
+PartitionIndex = Annotated[
+    int | None,
+    _partition_parameter(
+        "partition", "With `of`: only partition `partition` of `of` (0-based)", 0, BUCKETS - 1
+    ),
+]
+PartitionCount = Annotated[
+    int | None,
+    _partition_parameter(
+        "of", "With `partition`: how many partitions the log is split into", 1, BUCKETS
+    ),
+]
+_PARTITIONS = (
+    f" With `partition` and `of` (both or neither; 1 <= of <= {BUCKETS}, 0 <= partition < of),"
+    " only the events of that partition (proto/partitions.py): a learner's events when"
+    " the learner's bucket % of = partition, and every event of the other streams (catalog,"
+    " institutions)."
+)
+
+
+def partition_of(index: int | None, count: int | None) -> Partition | None:
+    """The partition the query names, or None; a bad one is refused (422 bad_partition)."""
+    if index is None and count is None:
+        return None
+    if index is None or count is None:
+        raise RefusedException(
+            unprocessable("`partition` and `of` are given together, or neither", "bad_partition")
+        )
+    try:
+        return Partition(index, count)
+    except ValueError as exc:
+        raise RefusedException(unprocessable(str(exc), "bad_partition")) from exc
+
+
 @get(
     "/v1/log",
     guards=[READ_ALL],
     summary="Read the global log, one page at a time",
     description=(
         "Events with position > after_position, in position order. Resume with"
-        " next_after_position. With `type` (repeatable), only events of those types, up to"
-        " the head read before them: a page shorter than `limit` then ends at"
-        " next_after_position = head_position."
+        " next_after_position. With `type` (repeatable), only events of those types."
+        + _PARTITIONS
+        + " With either filter, only events up to the head read before them: a page shorter"
+        " than `limit` then ends at next_after_position = head_position, so nothing the"
+        " filters select lies between after_position and head_position but the page."
     ),
 )
 async def get_log(
@@ -47,14 +94,20 @@ async def get_log(
         list[str] | None,
         QueryParameter(name="type", description="Only events of these types", max_items=32),
     ] = None,
+    partition: PartitionIndex = None,
+    of: PartitionCount = None,
 ) -> LogPage:
+    selected = partition_of(partition, of)
     if types:
         unknown = sorted(set(types) - EVENT_TYPE_NAMES)
         if unknown:
             raise RefusedException(
                 unprocessable(f"unknown event types: {', '.join(unknown)}", "unknown_event_type")
             )
-        found, head_position = await read_log_of_types(runtime.pool, after_position, limit, types)
+    if types or selected is not None:
+        found, head_position = await read_log_to_head(
+            runtime.pool, after_position, limit, types=types or None, partition=selected
+        )
         scanned_to = found[-1].position if len(found) == limit else head_position
         return LogPage(
             events=found,
@@ -74,6 +127,7 @@ async def get_log(
     description=(
         "One RecordedEvent per line (application/x-ndjson), from after_position up to "
         "to_position (default: everything). Resumable: restart with the last position read."
+        + _PARTITIONS
     ),
     media_type="application/x-ndjson",
 )
@@ -81,12 +135,18 @@ async def get_log_ndjson(
     runtime: Runtime,
     after_position: Annotated[int, Parameter(ge=0)] = 0,
     to_position: Annotated[int | None, Parameter(ge=1)] = None,
+    partition: PartitionIndex = None,
+    of: PartitionCount = None,
 ) -> Stream:
+    selected = partition_of(partition, of)
     encoder = msgspec.json.Encoder()
 
     async def lines() -> AsyncIterator[bytes]:
         buffer = bytearray()
-        async for event in stream_log(runtime.pool, after_position, to_position, STREAM_FETCH_ROWS):
+        events = stream_log(
+            runtime.pool, after_position, to_position, STREAM_FETCH_ROWS, partition=selected
+        )
+        async for event in events:
             encoder.encode_into(event, buffer, len(buffer))
             buffer.extend(b"\n")
             if len(buffer) >= 256 * 1024:
