@@ -288,7 +288,7 @@ async def _measure(
         eligible_at.setdefault(message.subject.split(".")[-1], time.time())
 
     await client.subscribe("credit.v1.eligible.*.*", cb=on_eligible)
-    await client.subscribe("ledger.v1.learner.*.QualificationAwarded", cb=on_award)
+    await client.subscribe("ledger.v1.learner.*.*.QualificationAwarded", cb=on_award)
     await client.subscribe("issuer.v1.credential.issued.>", cb=on_credential)
 
     targets = [f"{300_000_000_000 + i}" for i in range(args.targets + 1)]

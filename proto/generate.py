@@ -25,7 +25,7 @@ import msgspec
 
 from proto.derived import CREDIT_STREAM, CREDIT_SUBJECTS, DERIVED_TYPES
 from proto.envelope import RecordedEvent
-from proto.events import EVENT_TYPES, SCHEMA_VERSION
+from proto.events import CATALOG_EVENTS, EVENT_TYPES, SCHEMA_VERSION
 from proto.issuer import (
     ISSUER_DEPRECATED,
     ISSUER_MESSAGE_TYPES,
@@ -33,7 +33,9 @@ from proto.issuer import (
     ISSUER_STREAM,
     ISSUER_SUBJECTS,
 )
+from proto.partitions import BUCKETS
 from proto.subjects import (
+    LEARNER_CATEGORY,
     LEDGER_STREAM,
     LEDGER_SUBJECTS,
     STREAM_CATEGORIES,
@@ -54,6 +56,9 @@ _DERIVED_SUBJECTS = {
     "BadgeCredentialIssuedV2": "issuer.v2.credential.issued.{qualification}.{learnerHash}",
     "BadgeCredentialRevokedV2": "issuer.v2.credential.revoked.{qualification}.{learnerHash}",
 }
+
+# Every event that is not the catalog's or an institution's is a learner's (proto.events.stream_of).
+LEARNER_EVENT_NAMES = frozenset(t.__name__ for t in EVENT_TYPES if t not in CATALOG_EVENTS)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = Path("proto/schemas")
@@ -176,17 +181,21 @@ def render_asyncapi() -> bytes:
 
 
 def _channel(name: str) -> dict[str, Any]:
+    if name in LEARNER_EVENT_NAMES:
+        # A learner's events carry the learner's bucket first (proto.subjects.subject_for).
+        address = f"{SUBJECT_PREFIX}.{LEARNER_CATEGORY}.{{bucket}}.{{id}}.{name}"
+        parameters = ("bucket", "id")
+    else:
+        address = f"{SUBJECT_PREFIX}.{{category}}.{{id}}.{name}"
+        parameters = ("category", "id")
     return {
-        "address": f"{SUBJECT_PREFIX}.{{category}}.{{id}}.{name}",
+        "address": address,
         "title": name,
         "description": (
             f"{name} events on the subject of the stream they belong to, in stream"
             f" `{LEDGER_STREAM}`."
         ),
-        "parameters": {
-            "category": {"$ref": "#/components/parameters/category"},
-            "id": {"$ref": "#/components/parameters/id"},
-        },
+        "parameters": {p: {"$ref": f"#/components/parameters/{p}"} for p in parameters},
         "messages": {name: {"$ref": f"#/components/messages/{name}"}},
     }
 
@@ -367,9 +376,10 @@ def _parameters() -> dict[str, Any]:
     return {
         "category": {
             "description": (
-                "The stream's category: its name up to the first '-' (see proto.events.stream_of)."
+                "The stream's category: its name up to the first '-' (see proto.events.stream_of);"
+                " a learner's events have channels of their own, with the learner's bucket."
             ),
-            "enum": list(STREAM_CATEGORIES),
+            "enum": [c for c in STREAM_CATEGORIES if c != LEARNER_CATEGORY],
         },
         "id": {
             "description": (
@@ -377,6 +387,16 @@ def _parameters() -> dict[str, Any]:
                 " one subject token."
             ),
             "examples": ["123456789012", "CNC-FUND-01"],
+        },
+        "bucket": {
+            "description": (
+                f"A learner's bucket, 0 to {BUCKETS - 1}: FNV-1a (32 bit) of the learner id's"
+                f" UTF-8 bytes modulo {BUCKETS} (proto/partitions.py). Partition k of N holds"
+                " the buckets b with b % N == k, so a partition's consumer filters on"
+                f" `{SUBJECT_PREFIX}.{LEARNER_CATEGORY}.<b>.>` for each of its buckets (and"
+                " takes every non-learner subject)."
+            ),
+            "examples": ["167"],
         },
         "qualification": {
             "description": "A qualification code (derived messages).",

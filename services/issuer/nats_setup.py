@@ -28,7 +28,7 @@ from nats.js.api import (
 
 from proto.derived import CREDIT_STREAM
 from proto.issuer import ISSUER_STREAM, ISSUER_SUBJECTS
-from proto.subjects import LEDGER_STREAM
+from proto.subjects import LEARNER_CATEGORY, LEDGER_STREAM, SUBJECT_PREFIX
 from services.common.messaging import declare_stream, stream_config
 
 AWARDS_CONSUMER = "issuer-awards"
@@ -51,6 +51,12 @@ def issuer_stream_config(replicas: int) -> StreamConfig:
 
 async def declare_issuer_stream(js: JetStreamContext, replicas: int) -> None:
     await declare_stream(js, issuer_stream_config(replicas))
+
+
+def learner_subjects(event_type: str) -> str:
+    """Every learner's events of one type: ``ledger.v1.learner.<bucket>.<id>.<type>``
+    (proto.subjects.subject_for)."""
+    return f"{SUBJECT_PREFIX}.{LEARNER_CATEGORY}.*.*.{event_type}"
 
 
 def _consumer(
@@ -89,8 +95,8 @@ def credentials_consumer_config(ack_wait_s: float, dead_letter_after: int) -> Co
         CREDENTIALS_CONSUMER,
         "Signs a credential for every award and revokes it with the award.",
         [
-            "ledger.v1.learner.*.QualificationAwarded",
-            "ledger.v1.learner.*.QualificationRevoked",
+            learner_subjects("QualificationAwarded"),
+            learner_subjects("QualificationRevoked"),
         ],
         ack_wait_s,
         dead_letter_after,
@@ -102,8 +108,8 @@ def revocations_consumer_config(ack_wait_s: float, dead_letter_after: int) -> Co
         REVOCATIONS_CONSUMER,
         "Revokes the awards a revoked pass or certificate no longer supports.",
         [
-            "ledger.v1.learner.*.AssessmentRevoked",
-            "ledger.v1.learner.*.CredentialRevoked",
+            learner_subjects("AssessmentRevoked"),
+            learner_subjects("CredentialRevoked"),
         ],
         ack_wait_s,
         dead_letter_after,

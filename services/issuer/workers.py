@@ -68,10 +68,11 @@ def retry_delay_s(deliveries: int, cap_s: float) -> float:
 
 
 def learner_of(subject: str) -> str:
-    """The learner token of ``credit.v1.eligible.<q>.<learner>`` or ``ledger.v1.learner.<id>.<T>``."""
+    """The learner token of ``credit.v1.eligible.<q>.<learner>`` or
+    ``ledger.v1.learner.<bucket>.<id>.<T>``."""
     parts = subject.split(".")
-    if parts[:2] == ["ledger", "v1"] and len(parts) == 5:
-        return parts[3]
+    if parts[:2] == ["ledger", "v1"]:
+        return parts[-2]
     return parts[-1]
 
 

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from proto.derived import CREDIT_STREAM, eligible_subject
-from proto.subjects import LEDGER_STREAM
+from proto.subjects import LEDGER_STREAM, subject_for
 from services.issuer.reconcile import RECONCILE_LOCK_KEY
 from tests.integration.test_issuer_revoking import status_bit
 from tests.support.factories import NSTI
@@ -179,7 +179,7 @@ async def test_a_revocation_whose_message_was_lost_sets_its_status_bit(
 
         # With the issuer down, a pass is revoked; its message waits on LEDGER.
         await revoke_pass(ledger, UNHEARD_REVOCATION, passes["CNC-QC"])
-        subject = f"ledger.v1.learner.{UNHEARD_REVOCATION}.AssessmentRevoked"
+        subject = subject_for(f"learner-{UNHEARD_REVOCATION}", "AssessmentRevoked")
         assert len(await read_stream_messages(nats.url, LEDGER_STREAM, subject, 1)) == 1
 
     # The issuer's revocations consumer (or reconciliation) cascades; the QualificationRevoked

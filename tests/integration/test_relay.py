@@ -25,7 +25,8 @@ async def test_events_arrive_as_cloudevents_with_ledger_headers(
         messages = await read_jetstream(nats.url, CATALOG_EVENTS + 1)
         last = messages[-1]
         headers = header_map(last)
-        assert last.subject == "ledger.v1.learner.123456789012.AssessmentPassed"
+        # The learner's bucket (proto.partitions) comes before the learner id.
+        assert last.subject == "ledger.v1.learner.167.123456789012.AssessmentPassed"
         assert headers["ce-specversion"] == "1.0"
         assert headers["ce-id"] == appended["event_id"]
         assert headers["Nats-Msg-Id"] == appended["event_id"]

@@ -25,6 +25,7 @@ from proto.generate import (
     schema_file_name,
     stale_files,
 )
+from proto.partitions import stream_bucket
 from proto.subjects import ce_type, subject_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -299,8 +300,12 @@ def test_asyncapi_has_a_channel_per_event_type() -> None:
     for event_type in ev.EVENT_TYPES:
         name = event_type.__name__
         channel = document["channels"][name]
-        assert channel["address"] == f"ledger.v1.{{category}}.{{id}}.{name}"
-        assert set(channel["parameters"]) == {"category", "id"}
+        if event_type in ev.CATALOG_EVENTS:
+            assert channel["address"] == f"ledger.v1.{{category}}.{{id}}.{name}"
+            assert set(channel["parameters"]) == {"category", "id"}
+        else:  # a learner's event: the learner's bucket first
+            assert channel["address"] == f"ledger.v1.learner.{{bucket}}.{{id}}.{name}"
+            assert set(channel["parameters"]) == {"bucket", "id"}
         assert document["operations"][f"publish{name}"]["action"] == "send"
 
 
@@ -323,7 +328,10 @@ def test_subject_of_each_event_matches_its_channel(event_type: type[ev.Event]) -
     pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^.]+)", re.escape(address))
     match = re.fullmatch(pattern, subject)
     assert match, (subject, address)
-    assert match["category"] in categories
+    if "category" in match.groupdict():
+        assert match["category"] in categories
+    else:
+        assert int(match["bucket"]) == stream_bucket(ev.stream_of(EXAMPLES[event_type]))
     header_type = document["components"]["messages"][name]["headers"]["allOf"][1]
     assert header_type["properties"]["ce-type"]["const"] == ce_type(name)
 
@@ -334,7 +342,7 @@ def test_subject_of_each_event_matches_its_channel(event_type: type[ev.Event]) -
 def test_subject_for_splits_the_stream_on_its_first_dash() -> None:
     assert (
         subject_for("learner-123456789012", "AssessmentPassed")
-        == "ledger.v1.learner.123456789012.AssessmentPassed"
+        == "ledger.v1.learner.167.123456789012.AssessmentPassed"
     )
     assert (
         subject_for("microcredential-CNC-FUND-01", "MicroCredentialDefined")
