@@ -29,7 +29,18 @@ def _parser() -> argparse.ArgumentParser:
     projector.add_argument(
         "action",
         choices=["serve", "rebuild"],
-        help="serve: consume live; rebuild: drop the read model, rebuild from position 0, then serve",
+        help=(
+            "serve: consume live; rebuild: rebuild every partition (CREDIT_LEDGER_PROJECTOR_"
+            "PARTITIONS of them, one process each) from the ledger's log, then serve"
+        ),
+    )
+    projector.add_argument(
+        "--partition",
+        type=int,
+        help="rebuild only this partition (the other partitions' workers may keep running)",
+    )
+    projector.add_argument(
+        "--exit", action="store_true", help="exit after the rebuild instead of serving"
     )
     issuer = sub.add_parser("issuer", help="run the issuer (awards, Open Badges 3.0 credentials)")
     issuer.add_argument("action", choices=["serve"])
@@ -85,7 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     if command == "serve":
         return _serve(settings)
     if command == "projector":
-        return _projector(settings, rebuild_first=args.action == "rebuild")
+        if args.action == "serve" and (args.partition is not None or args.exit):
+            print("--partition and --exit go with rebuild", file=sys.stderr)
+            return 2
+        return _projector(
+            settings,
+            rebuild_first=args.action == "rebuild",
+            only_partition=args.partition,
+            serve=not args.exit,
+        )
     if command == "migrate":
         from credit_ledger.infra import apply_migrations
 
@@ -146,11 +165,19 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
-def _projector(settings: Settings, *, rebuild_first: bool) -> int:
+def _projector(
+    settings: Settings, *, rebuild_first: bool, only_partition: int | None, serve: bool
+) -> int:
     import uvicorn
 
+    from proto.partitions import Partition
     from services.projector.app import PROJECTOR_ROLE, create_projector_app
-    from services.projector.rebuild import ProjectorRunning, rebuild
+    from services.projector.rebuild import (
+        ProjectorRunning,
+        RebuildSpec,
+        rebuild_partition,
+        rebuild_reporting,
+    )
 
     database_url, api_key = settings.infra.database_url, settings.projector.api_key
     if api_key is None or database_url is None:
@@ -158,19 +185,19 @@ def _projector(settings: Settings, *, rebuild_first: bool) -> int:
             "the projector needs DATABASE_URL and CREDIT_LEDGER_PROJECTOR_API_KEY", file=sys.stderr
         )
         return 2
+    count = settings.projector.partitions
     if rebuild_first:
+        spec = RebuildSpec(database_url, settings.ledger.url, api_key, PROJECTOR_ROLE)
         try:
-            asyncio.run(
-                rebuild(
-                    database_url,
-                    settings.ledger.url,
-                    api_key,
-                    PROJECTOR_ROLE,
-                )
-            )
-        except ProjectorRunning as exc:
+            if only_partition is None:
+                asyncio.run(rebuild_reporting(spec, count))
+            else:
+                asyncio.run(rebuild_partition(spec, Partition(only_partition, count)))
+        except (ProjectorRunning, ValueError) as exc:
             print(str(exc), file=sys.stderr)
             return 1
+    if not serve:
+        return 0
     uvicorn.run(
         create_projector_app(settings),
         host=settings.http.host,

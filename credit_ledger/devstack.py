@@ -16,6 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import asyncpg
 import msgspec
 import structlog
 import uvicorn
@@ -25,7 +26,7 @@ from credit_ledger.demo_catalog import demo_events
 from credit_ledger.infra import apply_migrations, declare_streams, embedded_servers
 from proto.envelope import Actor, Role
 from proto.events import stream_of
-from services.common.settings import IssuerSettings, Settings
+from services.common.settings import IssuerSettings, ProjectorSettings, Settings
 from services.issuer.app import create_issuer_app
 from services.issuer.credentials.keys import ensure_dev_keys, ensure_dev_salt
 from services.ledger.api_keys import create_key
@@ -34,7 +35,9 @@ from services.ledger.audit.signing import create_key_file
 from services.ledger.errors import Refused
 from services.ledger.runtime import LedgerRuntime
 from services.ledger.write_model import Candidate
-from services.projector.app import create_projector_app
+from services.projector import store as projector_store
+from services.projector.app import PROJECTOR_ROLE, create_projector_app
+from services.projector.rebuild import RebuildSpec, rebuild_reporting
 
 log = structlog.get_logger(__name__)
 ADMIN_KEY_FILE = "admin.key"
@@ -95,6 +98,7 @@ async def _serve(settings: Settings, *, load_demo: bool) -> None:
             runtime, infra.data_dir / PROJECTOR_KEY_FILE, Role.AUDITOR, "projector"
         )
         projector = msgspec.structs.replace(projector, api_key=key)
+    await _lay_out_read_model(settings, projector)
     projector_app = create_projector_app(msgspec.structs.replace(settings, projector=projector))
     projector_server = _server(projector_app, host, projector.port)
     projector_task = asyncio.create_task(projector_server.serve())
@@ -162,6 +166,26 @@ async def load_demo_catalog(runtime: LedgerRuntime) -> None:
         log.warning("demo_catalog_not_loaded", reasons=[o.detail for o in refused][:5])
     else:
         log.info("demo_catalog_loaded", events=len(outcomes))
+
+
+async def _lay_out_read_model(settings: Settings, projector: ProjectorSettings) -> None:
+    """A data directory whose read model has another number of partitions (one made before
+    partitions, say) is rebuilt in this one's, as an operator would (docs/architecture.md)."""
+    database_url, api_key = settings.infra.database_url, projector.api_key
+    if database_url is None or api_key is None:
+        raise RuntimeError("the dev stack resolves the projector's database and key first")
+    conn = await asyncpg.connect(database_url)
+    try:
+        layouts = {p.count for p in await projector_store.checkpoints(conn)}
+    finally:
+        await conn.close()
+    if layouts - {projector.partitions}:
+        print(
+            f"laying the read model out in {projector.partitions} partitions (a rebuild)",
+            file=sys.stderr,
+        )
+        spec = RebuildSpec(database_url, settings.ledger.url, api_key, PROJECTOR_ROLE)
+        await rebuild_reporting(spec, projector.partitions)
 
 
 async def _admin_key(runtime: LedgerRuntime, path: Path) -> str:

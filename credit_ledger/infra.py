@@ -13,7 +13,7 @@ from credit_ledger.embedded.nats import EmbeddedNats
 from credit_ledger.embedded.postgres import EmbeddedPostgres
 from credit_ledger.migrations import migrate
 from services.common.messaging import connect_nats, declare_ledger_stream
-from services.projector.nats_setup import declare_credit_stream, declare_projector_consumer
+from services.projector.nats_setup import declare_credit_stream
 
 
 async def apply_migrations(database_url: str) -> list[str]:
@@ -25,13 +25,13 @@ async def apply_migrations(database_url: str) -> list[str]:
 
 
 async def declare_streams(nats_url: str, replicas: int) -> None:
-    """Every JetStream stream and durable consumer the services use, declared explicitly."""
+    """Every JetStream stream the services use, declared explicitly (a projector partition
+    binds its own consumer at its checkpoint when it takes the lead)."""
     nc = await connect_nats(nats_url, "credit-ledger-admin")
     try:
         js = nc.jetstream(timeout=10)
         await declare_ledger_stream(js, replicas)
         await declare_credit_stream(js, replicas)
-        await declare_projector_consumer(js)
     finally:
         await nc.close()
 

@@ -52,9 +52,11 @@ from bench.projector.rebuild import read_checkpoint, status_kb
 from bench.projector.setup import Keys
 from credit_ledger.embedded.processes import free_port, stop_process
 from proto.events import SCHEMA_VERSION
+from proto.partitions import all_partitions
 from proto.subjects import LEDGER_STREAM
 from services.common.logs import configure_logging
-from services.projector.nats_setup import PROJECTOR_CONSUMER
+from services.common.settings.projector import DEFAULT_PARTITIONS
+from services.projector.nats_setup import projector_consumer
 
 # --- (c) live lag --------------------------------------------------------------------------------
 
@@ -309,13 +311,19 @@ async def run_live(
 
 
 async def consumer_facts(nats_url: str) -> tuple[int, float]:
-    """(messages now pending redelivery, effective ack wait in s) of the projector's consumer."""
+    """(messages now pending redelivery, effective ack wait in s) of the projector's
+    partitions' consumers (the dev stack's layout)."""
     nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=0)
     try:
-        info = await nc.jetstream(timeout=10).consumer_info(LEDGER_STREAM, PROJECTOR_CONSUMER)
+        js = nc.jetstream(timeout=10)
+        infos = [
+            await js.consumer_info(LEDGER_STREAM, projector_consumer(partition))
+            for partition in all_partitions(DEFAULT_PARTITIONS)
+        ]
     finally:
         await nc.close()
-    return int(info.num_redelivered or 0), float(info.config.ack_wait or 0.0)
+    redelivered = sum(int(info.num_redelivered or 0) for info in infos)
+    return redelivered, max(float(info.config.ack_wait or 0.0) for info in infos)
 
 
 async def _is_zero(value: Awaitable[int]) -> bool:

@@ -34,6 +34,7 @@ from bench.projector.models import (
     log,
 )
 from services.common.logs import configure_logging
+from services.projector.rebuild import RebuildSpec as PartitionRebuildSpec
 from services.projector.rebuild import rebuild_reporting
 
 # --- (b) the rebuild ---------------------------------------------------------------------------
@@ -43,6 +44,9 @@ class RebuildSpec(msgspec.Struct, kw_only=True):
     database_url: str
     ledger_url: str
     api_key: str
+    # The rebuild runs a process per partition beyond one: this child's CPU is then the
+    # coordinator's only (the machine snapshot counts the whole process tree).
+    partitions: int = 1
 
 
 class RebuildChildReport(msgspec.Struct, kw_only=True):
@@ -74,11 +78,10 @@ def child_rebuild(spec_path: Path, result_path: Path) -> int:
     started = time.perf_counter()
     rebuilt = asyncio.run(
         rebuild_reporting(
-            spec.database_url,
-            spec.ledger_url,
-            spec.api_key,
-            PROJECTOR_ROLE,
-            progress=False,
+            PartitionRebuildSpec(
+                spec.database_url, spec.ledger_url, spec.api_key, PROJECTOR_ROLE, progress=False
+            ),
+            spec.partitions,
         )
     )
     report = RebuildChildReport(
@@ -95,7 +98,7 @@ def child_rebuild(spec_path: Path, result_path: Path) -> int:
 
 
 async def read_checkpoint(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval("SELECT position FROM projector.checkpoint"))
+    return int(await conn.fetchval("SELECT coalesce(min(position), 0) FROM projector.checkpoints"))
 
 
 async def run_rebuild(

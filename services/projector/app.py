@@ -21,6 +21,7 @@ from services.common.settings import Settings
 from services.projector.http import ops, queries
 from services.projector.metrics import ProjectorMetrics
 from services.projector.nats_setup import declare_credit_stream
+from services.projector.replay import LogTimes
 from services.projector.runtime import ProjectorRuntime
 from services.projector.worker import ProjectorWorker, WorkerConfig
 
@@ -34,17 +35,24 @@ def _background(
     pool: asyncpg.Pool,
     ledger: LedgerClient,
     metrics: ProjectorMetrics,
-) -> tuple[ProjectorWorker, OutboxPublisher]:
-    """The worker that applies the log, and the publisher of what it decided."""
+) -> tuple[list[ProjectorWorker], OutboxPublisher]:
+    """A worker for each partition this process runs, and the publisher of what they decided."""
     committed = asyncio.Event()
-    worker = ProjectorWorker(
-        WorkerConfig(nats_url=nats_url, cache_learners=settings.projector.cache_learners),
-        pool,
-        lambda: db.connect(database_url, role=PROJECTOR_ROLE),
-        ledger,
-        metrics,
-        committed,
-    )
+    workers = [
+        ProjectorWorker(
+            WorkerConfig(
+                nats_url=nats_url,
+                partition=partition,
+                cache_learners=settings.projector.cache_learners,
+            ),
+            pool,
+            lambda: db.connect(database_url, role=PROJECTOR_ROLE),
+            ledger,
+            metrics,
+            committed,
+        )
+        for partition in settings.projector.worker_partitions
+    ]
     replicas = settings.infra.nats_stream_replicas
     outbox = OutboxPublisher(
         pool,
@@ -58,7 +66,7 @@ def _background(
         committed,
         metrics.published,
     )
-    return worker, outbox
+    return workers, outbox
 
 
 def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Litestar:
@@ -76,17 +84,21 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
         metrics = ProjectorMetrics()
         pool = await db.create_pool(database_url, settings.infra.db_pool_size, role=PROJECTOR_ROLE)
         ledger = LedgerClient(settings.ledger.url, api_key)
-        worker = outbox = None
+        workers: list[ProjectorWorker] = []
+        outbox = None
         if run_worker and nats_url is not None:
-            worker, outbox = _background(settings, database_url, nats_url, pool, ledger, metrics)
+            workers, outbox = _background(settings, database_url, nats_url, pool, ledger, metrics)
         app.state.runtime = ProjectorRuntime(
             pool=pool,
             key_cache=KeyCache(ledger, settings.http.api_key_cache_ttl_s),
             metrics=metrics,
-            worker=worker,
+            ledger=ledger,
+            partitions=settings.projector.partitions,
+            workers=workers,
+            times=LogTimes(ledger),
         )
         try:
-            async with running(worker, outbox):
+            async with running(*workers, outbox):
                 yield
         finally:
             await ledger.close()

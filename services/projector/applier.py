@@ -1,12 +1,14 @@
-"""Applies one contiguous run of log entries in one transaction with the checkpoint.
+"""Applies one run of a partition's log entries in one transaction with its checkpoint.
 
-Used by the live worker and by the rebuild, so both fold, decide and store alike.
+Used by the live worker for what JetStream delivers and what it fills from the ledger,
+so both fold, decide and store alike.
 """
 
 from __future__ import annotations
 
 import asyncpg
 
+from proto.partitions import Partition
 from services.projector import store
 from services.projector.log_entry import LogEntry
 from services.projector.projection import BatchOutcome, Projection
@@ -15,26 +17,33 @@ from services.projector.projection import BatchOutcome, Projection
 async def apply_batch(
     pool: asyncpg.Pool,
     projection: Projection,
+    partition: Partition,
     entries: list[LogEntry],
     *,
+    watermark: int = 0,
     publish_bank_updates: bool,
 ) -> tuple[BatchOutcome, int]:
-    """Commit ``entries`` (which must start right after the checkpoint); returns the staged
-    outcome and how many outbox messages it queued. The projection's caches change only
-    after the commit succeeded."""
+    """Commit ``entries`` (all past the checkpoint, in order), moving the checkpoint to the
+    last of them or to ``watermark`` if that is further; returns the staged outcome and how
+    many outbox messages it queued. Raises ``StreamGap`` (and changes nothing) when an entry
+    is not the next of its stream. The projection's caches change only after the commit."""
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():
-                done = await store.checkpoint(conn, for_update=True)
-                if entries[0].position != done + 1:
+                done = await store.checkpoint(conn, partition, for_update=True)
+                if entries[0].position <= done:
                     raise RuntimeError(
-                        f"checkpoint is {done}, but the next entry is {entries[0].position}"
+                        f"partition {partition} is at {done}, but an entry is at {entries[0].position}"
                     )
                 outcome = await projection.apply(
                     entries, lambda learners: store.load_banks(conn, learners)
                 )
                 queued = await store.write_batch(
-                    conn, outcome, publish_bank_updates=publish_bank_updates
+                    conn,
+                    outcome,
+                    partition,
+                    watermark,
+                    publish_bank_updates=publish_bank_updates,
                 )
         except Exception:
             projection.forget()

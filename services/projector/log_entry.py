@@ -10,6 +10,7 @@ import msgspec
 
 from proto.envelope import RecordedEvent
 from proto.events import Event, decode_event
+from proto.partitions import stream_bucket
 from services.common.messaging import decode_ledger_headers
 
 LEARNER_PREFIX = "learner-"
@@ -19,6 +20,9 @@ LEARNER_PREFIX = "learner-"
 class LogEntry:
     position: int
     stream: str
+    # The event's version in its stream: a partition's positions are not contiguous, so a
+    # lost message shows as a skipped version of its stream.
+    stream_version: int
     event: Event
     data_json: bytes
     recorded_at: dt.datetime
@@ -31,6 +35,14 @@ class LogEntry:
     def learner_id(self) -> str | None:
         return learner_of(self.stream)
 
+    @property
+    def bucket(self) -> int | None:
+        return stream_bucket(self.stream)
+
+
+def bank_stream(learner_id: str) -> str:
+    return LEARNER_PREFIX + learner_id
+
 
 def learner_of(stream: str) -> str | None:
     """The learner a stream belongs to; None for catalog and institution streams."""
@@ -41,6 +53,7 @@ def from_recorded(recorded: RecordedEvent) -> LogEntry:
     return LogEntry(
         position=recorded.position,
         stream=recorded.stream,
+        stream_version=recorded.stream_version,
         event=recorded.data,
         data_json=msgspec.json.encode(recorded.data),
         recorded_at=recorded.recorded_at,
@@ -53,6 +66,7 @@ def from_message(payload: bytes, headers: Mapping[str, str] | None) -> LogEntry:
     return LogEntry(
         position=said.position,
         stream=said.stream,
+        stream_version=said.stream_version,
         event=decode_event(payload),
         data_json=payload,
         recorded_at=said.recorded_at,

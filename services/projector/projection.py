@@ -16,10 +16,24 @@ from domain.credit_bank import CreditBank, evolve
 from domain.decision import Decision
 from domain.replay import Threshold, relevant_decisions, thresholds_of
 from services.common.cache import BoundedCache
-from services.projector.log_entry import LogEntry
+from services.projector.log_entry import LogEntry, bank_stream, learner_of
 
+# A learner's bank and the version of its stream the bank has applied (None: not known,
+# for a bank stored before versions were).
+VersionedBank = tuple[CreditBank, int | None]
 # Loads the banks of many learners at once (one query for a whole batch's cache misses).
-BankLoader = Callable[[list[str]], Awaitable[dict[str, CreditBank]]]
+BankLoader = Callable[[list[str]], Awaitable[dict[str, VersionedBank]]]
+
+
+class StreamGap(RuntimeError):
+    """An event's stream version is not the next one: a message before it was lost."""
+
+    def __init__(self, entry: LogEntry, applied_version: int) -> None:
+        super().__init__(
+            f"{entry.stream} is at version {applied_version}, but position {entry.position}"
+            f" is its version {entry.stream_version}"
+        )
+        self.entry = entry
 
 
 @dataclass
@@ -27,6 +41,8 @@ class BatchOutcome:
     entries: list[LogEntry]
     catalog: Catalog
     banks: dict[str, CreditBank] = field(default_factory=dict)
+    # The stream version each changed stream (learner or catalog) reached.
+    versions: dict[str, int] = field(default_factory=dict)
     progress: dict[tuple[str, str], Decision] = field(default_factory=dict)
     thresholds: list[Threshold] = field(default_factory=list)
 
@@ -36,18 +52,24 @@ class BatchOutcome:
 
 
 class Projection:
-    """The live state between batches: the catalog, and a bounded cache of banks."""
+    """The live state of one partition between batches: the catalog with its streams'
+    versions, and a bounded cache of banks."""
 
-    def __init__(self, catalog: Catalog, cache_learners: int) -> None:
+    def __init__(
+        self, catalog: Catalog, catalog_versions: dict[str, int], cache_learners: int
+    ) -> None:
         self.catalog = catalog
-        self._cache: BoundedCache[str, CreditBank] = BoundedCache(cache_learners)
+        self.catalog_versions = catalog_versions
+        self._cache: BoundedCache[str, VersionedBank] = BoundedCache(cache_learners)
 
     @property
     def cached_learners(self) -> int:
         return len(self._cache)
 
     async def apply(self, entries: list[LogEntry], load_banks: BankLoader) -> BatchOutcome:
-        """Stage a batch; nothing here changes until ``commit`` is called after the DB commit."""
+        """Stage a batch; nothing here changes until ``commit`` is called after the DB commit.
+
+        Raises ``StreamGap`` when an event is not the next of its stream."""
         outcome = BatchOutcome(entries=entries, catalog=self.catalog)
         missing = sorted(
             {
@@ -60,11 +82,19 @@ class Projection:
         for entry in entries:
             learner = entry.learner_id
             if learner is None:
+                self._check_next(entry, outcome.versions.get(entry.stream))
+                outcome.versions[entry.stream] = entry.stream_version
                 outcome.catalog = evolve_catalog(
                     outcome.catalog, entry.event, entry.position, entry.recorded_at
                 )
                 continue
-            bank = outcome.banks.get(learner) or self._cache.get(learner) or loaded[learner]
+            version: int | None
+            if learner in outcome.banks:
+                bank, version = outcome.banks[learner], outcome.versions[entry.stream]
+            else:
+                bank, version = self._cache.get(learner) or loaded[learner]
+            _check_version(entry, version)
+            outcome.versions[entry.stream] = entry.stream_version
             bank = evolve(bank, entry.event, entry.position, entry.recorded_at)
             outcome.banks[learner] = bank
             decisions = relevant_decisions(outcome.catalog, bank, entry.position, entry.recorded_at)
@@ -73,11 +103,25 @@ class Projection:
             outcome.thresholds.extend(thresholds_of(bank, decisions, entry.position))
         return outcome
 
+    def _check_next(self, entry: LogEntry, staged: int | None) -> None:
+        _check_version(
+            entry, staged if staged is not None else self.catalog_versions.get(entry.stream, 0)
+        )
+
     def commit(self, outcome: BatchOutcome) -> None:
         self.catalog = outcome.catalog
         for learner, bank in outcome.banks.items():
-            self._cache.put(learner, bank)
+            self._cache.put(learner, (bank, outcome.versions[bank_stream(learner)]))
+        for stream, version in outcome.versions.items():
+            if learner_of(stream) is None:
+                self.catalog_versions[stream] = version
 
     def forget(self) -> None:
         """Drop cached banks (after a failed batch, or before a rebuild)."""
         self._cache.clear()
+
+
+def _check_version(entry: LogEntry, applied: int | None) -> None:
+    """``applied`` None: a bank stored before versions were, whose version is not known."""
+    if applied is not None and entry.stream_version != applied + 1:
+        raise StreamGap(entry, applied)

@@ -1,7 +1,11 @@
 """Answers "what did this learner hold, and towards what, as of position P / time T?" by
 replaying the learner's history through the pure read core (``domain.replay``, which the
 auditor's replay and the issuer use too). Live answers are the same replay as of the
-checkpoint: one piece of code for both.
+checkpoint of the learner's partition: one piece of code for both.
+
+The projector's copy of the log holds the catalog and each partition's own learners'
+events, not every position: when an answer needs the time of a position that is another
+partition's, it asks the ledger, so answers are the same whatever the layout.
 """
 
 from __future__ import annotations
@@ -10,41 +14,106 @@ import datetime as dt
 
 from domain.decision import Decision
 from domain.replay import LearnerAsOf, as_of, decision_as_of, event_time
+from proto.partitions import Partition
+from services.common.cache import BoundedCache
 from services.common.db import Conn
+from services.common.ledger_client import LedgerClient
 from services.projector import store
+
+RECORDED_AT_CACHE_POSITIONS = 4096
+
+
+class LogTimes:
+    """When each log position was recorded: from the projector's copy where it holds the
+    position, else from the ledger (remembered, since a position's time never changes)."""
+
+    def __init__(self, ledger: LedgerClient) -> None:
+        self._ledger = ledger
+        self._asked: BoundedCache[int, dt.datetime] = BoundedCache(RECORDED_AT_CACHE_POSITIONS)
+
+    async def recorded_at(self, conn: Conn, position: int) -> dt.datetime | None:
+        """None before the first event."""
+        if position <= 0:
+            return None
+        moment: dt.datetime | None = await conn.fetchval(
+            "SELECT recorded_at FROM projector.events WHERE position = $1", position
+        )
+        if moment is None:
+            moment = self._asked.get(position)
+        if moment is None:
+            event = await self._ledger.event_at(position)
+            if event is None:
+                raise LookupError(f"the ledger has no event at position {position}")
+            moment = event.recorded_at
+            self._asked.put(position, moment)
+        return moment
+
+    async def position_at(self, conn: Conn, moment: dt.datetime, up_to: int) -> int:
+        """The last position up to ``up_to`` recorded at or before ``moment`` (0 if none).
+
+        The copy's last such position is a lower bound; the positions after it that the
+        copy lacks are searched by halves (recorded_at never runs backwards along the log)."""
+        local: int | None = await conn.fetchval(
+            "SELECT max(position) FROM projector.events WHERE recorded_at <= $1 AND position <= $2",
+            moment,
+            up_to,
+        )
+        low, high = local or 0, up_to
+        if low < high:
+            # Mostly the next position is already later: one look instead of a search.
+            following = await self.recorded_at(conn, low + 1)
+            if following is None or following > moment:
+                return low
+        while low < high:
+            middle = (low + high + 1) // 2
+            recorded = await self.recorded_at(conn, middle)
+            if recorded is not None and recorded <= moment:
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
 
 async def position_as_of(
-    conn: Conn, as_of_position: int | None, as_of_time: dt.datetime | None
+    conn: Conn,
+    times: LogTimes,
+    partition: Partition,
+    as_of_position: int | None,
+    as_of_time: dt.datetime | None,
 ) -> int:
-    """The position to answer at: given, the last at or before a time, or the checkpoint."""
-    applied = await store.checkpoint(conn)
+    """The position to answer at: given, the last at or before a time, or the checkpoint
+    (never past the checkpoint of the learner's partition)."""
+    applied = await store.checkpoint(conn, partition)
     if as_of_position is not None:
         return min(as_of_position, applied)
     if as_of_time is not None:
-        position: int | None = await conn.fetchval(
-            "SELECT max(position) FROM projector.events WHERE recorded_at <= $1 AND position <= $2",
-            as_of_time,
-            applied,
-        )
-        return position or 0
+        return await times.position_at(conn, as_of_time, applied)
     return applied
 
 
 async def replay(
-    conn: Conn, learner_id: str, position: int, as_of_time: dt.datetime | None = None
+    conn: Conn,
+    times: LogTimes,
+    learner_id: str,
+    position: int,
+    as_of_time: dt.datetime | None = None,
 ) -> LearnerAsOf:
     return as_of(
         learner_id,
         await store.learner_history(conn, learner_id, position),
         await store.catalog_history(conn, position),
         position,
-        as_of_time or event_time(await _recorded_at(conn, position)),
+        as_of_time or event_time(await times.recorded_at(conn, position)),
     )
 
 
 async def decide_one(
-    conn: Conn, learner_id: str, code: str, position: int, as_of_time: dt.datetime | None
+    conn: Conn,
+    times: LogTimes,
+    learner_id: str,
+    code: str,
+    position: int,
+    as_of_time: dt.datetime | None,
 ) -> Decision | None:
     return decision_as_of(
         learner_id,
@@ -52,14 +121,5 @@ async def decide_one(
         await store.catalog_history(conn, position),
         code,
         position,
-        as_of_time or event_time(await _recorded_at(conn, position)),
+        as_of_time or event_time(await times.recorded_at(conn, position)),
     )
-
-
-async def _recorded_at(conn: Conn, position: int) -> dt.datetime | None:
-    """The recorded_at of the event at a position (None before the first)."""
-    moment: dt.datetime | None = await conn.fetchval(
-        "SELECT recorded_at FROM projector.events WHERE position <= $1 ORDER BY position DESC LIMIT 1",
-        position,
-    )
-    return moment

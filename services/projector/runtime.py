@@ -7,8 +7,11 @@ from dataclasses import dataclass
 import asyncpg
 from litestar.di import NamedDependency
 
+from proto.partitions import Partition, partition_of
 from services.common.http.auth import KeyCache
+from services.common.ledger_client import LedgerClient
 from services.projector.metrics import ProjectorMetrics
+from services.projector.replay import LogTimes
 from services.projector.worker import ProjectorWorker
 
 
@@ -17,7 +20,14 @@ class ProjectorRuntime:
     pool: asyncpg.Pool
     key_cache: KeyCache
     metrics: ProjectorMetrics
-    worker: ProjectorWorker | None
+    ledger: LedgerClient
+    # The layout queries are answered in: a learner's answer is as of its partition's checkpoint.
+    partitions: int
+    workers: list[ProjectorWorker]
+    times: LogTimes
+
+    def partition_of(self, learner_id: str) -> Partition:
+        return partition_of(learner_id, self.partitions)
 
 
 Runtime = NamedDependency[ProjectorRuntime]

@@ -26,21 +26,66 @@ from proto.derived import (
     eligible_subject,
 )
 from proto.events import Event, PassRef, decode_event
+from proto.partitions import Partition, learner_bucket
 from services.common.db import Conn
 from services.projector.bank_snapshot import decode_bank, encode_bank
-from services.projector.projection import BatchOutcome
+from services.projector.log_entry import bank_stream
+from services.projector.projection import BatchOutcome, VersionedBank
 
-# Only one projector applies events at a time (a session lock held by the leader).
+# Each partition's leader holds its partition's lock (``partition_lock_key``) and this one
+# shared; a rebuild of the whole read model (a change of layout) holds this one alone.
 PROJECTOR_LOCK_KEY = 0x50524F4A4543544F
 _encoder = msgspec.json.Encoder()
 
 History = list[tuple[Event, int, dt.datetime]]
 
 
-async def checkpoint(conn: Conn, *, for_update: bool = False) -> int:
+def partition_lock_key(partition: Partition) -> int:
+    return PROJECTOR_LOCK_KEY + (partition.count << 8) + partition.index + 1
+
+
+async def checkpoint(conn: Conn, partition: Partition, *, for_update: bool = False) -> int:
+    """The partition's watermark: every one of its events at or before it is applied (0
+    for a partition that has not run)."""
     suffix = " FOR UPDATE" if for_update else ""
-    position: int = await conn.fetchval(f"SELECT position FROM projector.checkpoint{suffix}")
-    return position
+    position: int | None = await conn.fetchval(
+        "SELECT position FROM projector.checkpoints WHERE partitions = $1 AND partition = $2"
+        + suffix,
+        partition.count,
+        partition.index,
+    )
+    return position or 0
+
+
+async def checkpoints(conn: Conn) -> dict[Partition, int]:
+    """Every stored checkpoint, of whatever layout."""
+    rows = await conn.fetch("SELECT partitions, partition, position FROM projector.checkpoints")
+    return {Partition(r["partition"], r["partitions"]): r["position"] for r in rows}
+
+
+async def set_checkpoint(conn: Conn, partition: Partition, position: int) -> None:
+    await conn.execute(
+        "INSERT INTO projector.checkpoints (partitions, partition, position) VALUES ($1, $2, $3)"
+        " ON CONFLICT (partitions, partition) DO UPDATE SET position = EXCLUDED.position",
+        partition.count,
+        partition.index,
+        position,
+    )
+
+
+class LayoutMismatch(RuntimeError):
+    """The read model is split into another number of partitions than this projector's."""
+
+
+async def check_layout(conn: Conn, count: int) -> None:
+    """Refuse to run partitions of ``count`` over a read model laid out in another count
+    (its learners' rows are each other partitions'): the read model is rebuilt instead."""
+    other = sorted({p.count for p in await checkpoints(conn) if p.count != count})
+    if other:
+        raise LayoutMismatch(
+            f"the read model is laid out in {other[0]} partition(s), not {count}:"
+            f" run `credit-ledger projector rebuild` with CREDIT_LEDGER_PROJECTOR_PARTITIONS={count}"
+        )
 
 
 def _history(rows: list[asyncpg.Record]) -> History:
@@ -50,7 +95,8 @@ def _history(rows: list[asyncpg.Record]) -> History:
 async def learner_history(conn: Conn, learner_id: str, up_to: int | None = None) -> History:
     rows = await conn.fetch(
         "SELECT data::text AS data, position, recorded_at FROM projector.events"
-        " WHERE learner_id = $1 AND position <= $2 ORDER BY position",
+        " WHERE bucket = $1 AND learner_id = $2 AND position <= $3 ORDER BY position",
+        learner_bucket(learner_id),
         learner_id,
         up_to if up_to is not None else 2**62,
     )
@@ -58,6 +104,8 @@ async def learner_history(conn: Conn, learner_id: str, up_to: int | None = None)
 
 
 async def catalog_history(conn: Conn, up_to: int | None = None) -> History:
+    """Catalog events (every partition's) up to a position; rows past a partition's
+    checkpoint may be there already, written by another partition."""
     rows = await conn.fetch(
         "SELECT data::text AS data, position, recorded_at FROM projector.events"
         " WHERE learner_id IS NULL AND position <= $1 ORDER BY position",
@@ -66,23 +114,25 @@ async def catalog_history(conn: Conn, up_to: int | None = None) -> History:
     return _history(rows)
 
 
-async def load_banks(conn: Conn, learner_ids: list[str]) -> dict[str, CreditBank]:
-    """Many learners' banks (a batch's cache misses): each from its stored snapshot, or,
-    for a bank stored before snapshots were, folded from its history. Every applied learner
-    event writes its learner's row in the same transaction, so a learner without one has
-    no events yet."""
-    banks = {learner: empty_bank(learner) for learner in learner_ids}
-    unfolded = []
+async def load_banks(conn: Conn, learner_ids: list[str]) -> dict[str, VersionedBank]:
+    """Many learners' banks (a batch's cache misses) with their streams' versions: each
+    from its stored snapshot, or, for a bank stored before snapshots were, folded from its
+    history. Every applied learner event writes its learner's row in the same transaction,
+    so a learner without one has no events yet (version 0)."""
+    banks: dict[str, VersionedBank] = {learner: (empty_bank(learner), 0) for learner in learner_ids}
+    unfolded: dict[str, int | None] = {}
     for row in await conn.fetch(
-        "SELECT learner_id, snapshot FROM projector.credit_banks WHERE learner_id = ANY($1::text[])",
+        "SELECT learner_id, snapshot, stream_version FROM projector.credit_banks"
+        " WHERE learner_id = ANY($1::text[])",
         learner_ids,
     ):
         if row["snapshot"] is None:
-            unfolded.append(row["learner_id"])
+            unfolded[row["learner_id"]] = row["stream_version"]
         else:
-            banks[row["learner_id"]] = decode_bank(row["snapshot"])
+            banks[row["learner_id"]] = (decode_bank(row["snapshot"]), row["stream_version"])
     if unfolded:
-        banks.update(await _fold_histories(conn, unfolded))
+        folded = await _fold_histories(conn, list(unfolded))
+        banks.update({learner: (bank, unfolded[learner]) for learner, bank in folded.items()})
     return banks
 
 
@@ -90,7 +140,9 @@ async def _fold_histories(conn: Conn, learner_ids: list[str]) -> dict[str, Credi
     histories: dict[str, History] = {learner: [] for learner in learner_ids}
     for row in await conn.fetch(
         "SELECT learner_id, data::text AS data, position, recorded_at FROM projector.events"
-        " WHERE learner_id = ANY($1::text[]) ORDER BY learner_id, position",
+        " WHERE (bucket, learner_id) IN (SELECT * FROM unnest($1::smallint[], $2::text[]))"
+        " ORDER BY learner_id, position",
+        [learner_bucket(learner) for learner in learner_ids],
         learner_ids,
     ):
         histories[row["learner_id"]].append(
@@ -99,19 +151,41 @@ async def _fold_histories(conn: Conn, learner_ids: list[str]) -> dict[str, Credi
     return {learner: fold(learner, history) for learner, history in histories.items()}
 
 
-async def load_catalog(conn: Conn) -> Catalog:
-    return fold_catalog(await catalog_history(conn))
+async def load_catalog(conn: Conn, up_to: int) -> tuple[Catalog, dict[str, int]]:
+    """The catalog as of a partition's checkpoint, and the version each catalog stream had
+    reached then (streams whose rows predate versions are left out: not checked)."""
+    catalog = fold_catalog(await catalog_history(conn, up_to))
+    rows = await conn.fetch(
+        "SELECT stream, max(stream_version) AS version FROM projector.events"
+        " WHERE learner_id IS NULL AND position <= $1 AND stream_version IS NOT NULL"
+        " GROUP BY stream",
+        up_to,
+    )
+    return catalog, {r["stream"]: r["version"] for r in rows}
 
 
-async def write_batch(conn: Conn, outcome: BatchOutcome, *, publish_bank_updates: bool) -> int:
-    """Persist one staged batch with its checkpoint; returns how many messages it queued."""
+async def write_batch(
+    conn: Conn,
+    outcome: BatchOutcome,
+    partition: Partition,
+    watermark: int,
+    *,
+    publish_bank_updates: bool,
+) -> int:
+    """Persist one staged batch with the partition's checkpoint moved to ``watermark``
+    (the batch's last position, or further when the ledger said nothing of the partition
+    lies between); returns how many messages it queued."""
     entries = outcome.entries
+    # A catalog event is every partition's: the first to apply it stores it.
     await conn.execute(
         """
-        INSERT INTO projector.events (position, stream, type, data, recorded_at, learner_id)
-        SELECT p, s, t, d::jsonb, r, l
-        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
-            AS u(p, s, t, d, r, l)
+        INSERT INTO projector.events
+            (position, stream, type, data, recorded_at, learner_id, bucket, stream_version)
+        SELECT p, s, t, d::jsonb, r, l, b, v
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                    $6::text[], $7::smallint[], $8::bigint[])
+            AS u(p, s, t, d, r, l, b, v)
+        ON CONFLICT (position) DO NOTHING
         """,
         [e.position for e in entries],
         [e.stream for e in entries],
@@ -119,6 +193,8 @@ async def write_batch(conn: Conn, outcome: BatchOutcome, *, publish_bank_updates
         [e.data_json.decode() for e in entries],
         [e.recorded_at for e in entries],
         [e.learner_id for e in entries],
+        [e.bucket for e in entries],
+        [e.stream_version for e in entries],
     )
     # Each changed learner's summary, computed once for its row and its message.
     summaries = {
@@ -130,7 +206,7 @@ async def write_batch(conn: Conn, outcome: BatchOutcome, *, publish_bank_updates
     queued = await _write_thresholds(conn, outcome.thresholds)
     if publish_bank_updates:
         queued += await _queue_bank_updates(conn, outcome, summaries)
-    await conn.execute("UPDATE projector.checkpoint SET position = $1", outcome.last_position)
+    await set_checkpoint(conn, partition, max(watermark, outcome.last_position))
     return queued
 
 
@@ -144,19 +220,24 @@ async def _write_banks(
     banks = [outcome.banks[learner] for learner in learners]
     await conn.execute(
         """
-        INSERT INTO projector.credit_banks (learner_id, position, summary, updated_at, snapshot)
-        SELECT l, p, s::jsonb, u, b
-        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::bytea[])
-            AS r(l, p, s, u, b)
+        INSERT INTO projector.credit_banks
+            (learner_id, position, summary, updated_at, snapshot, bucket, stream_version)
+        SELECT l, p, s::jsonb, u, b, k, v
+        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::bytea[],
+                    $6::smallint[], $7::bigint[])
+            AS r(l, p, s, u, b, k, v)
         ON CONFLICT (learner_id) DO UPDATE SET
             position = EXCLUDED.position, summary = EXCLUDED.summary,
-            updated_at = EXCLUDED.updated_at, snapshot = EXCLUDED.snapshot
+            updated_at = EXCLUDED.updated_at, snapshot = EXCLUDED.snapshot,
+            bucket = EXCLUDED.bucket, stream_version = EXCLUDED.stream_version
         """,
         learners,
         [bank.position for bank in banks],
         [_encoder.encode(bank_view(summaries[learner])).decode() for learner in learners],
         [bank.recorded_at or at for bank in banks],
         [encode_bank(bank) for bank in banks],
+        [learner_bucket(learner) for learner in learners],
+        [outcome.versions[bank_stream(learner)] for learner in learners],
     )
 
 
@@ -169,10 +250,11 @@ async def _write_progress(conn: Conn, outcome: BatchOutcome) -> None:
     await conn.execute(
         """
         INSERT INTO projector.progress
-            (learner_id, qualification_code, rule_version, satisfied, position, decision)
-        SELECT l, q, v, s, p, d::jsonb
-        FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[], $5::bigint[], $6::text[])
-            AS r(l, q, v, s, p, d)
+            (learner_id, qualification_code, rule_version, satisfied, position, decision, bucket)
+        SELECT l, q, v, s, p, d::jsonb, b
+        FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[], $5::bigint[], $6::text[],
+                    $7::smallint[])
+            AS r(l, q, v, s, p, d, b)
         ON CONFLICT (learner_id, qualification_code) DO UPDATE SET
             rule_version = EXCLUDED.rule_version, satisfied = EXCLUDED.satisfied,
             position = EXCLUDED.position, decision = EXCLUDED.decision
@@ -183,6 +265,7 @@ async def _write_progress(conn: Conn, outcome: BatchOutcome) -> None:
         [d.satisfied for d in decisions],
         [d.bank_position for d in decisions],
         [_encoder.encode(decision_view(d)).decode() for d in decisions],
+        [learner_bucket(learner) for learner, _code in keys],
     )
 
 
@@ -283,9 +366,3 @@ async def _enqueue(conn: Conn, message_id: str, subject: str, message: Any) -> i
         _encoder.encode(message),
     )
     return 1 if status.endswith(" 1") else 0
-
-
-async def reset_read_model(conn: Conn) -> None:
-    """Drop what a rebuild recomputes; thresholds and the outbox stay (nothing twice)."""
-    await conn.execute("TRUNCATE projector.events, projector.credit_banks, projector.progress")
-    await conn.execute("UPDATE projector.checkpoint SET position = 0")

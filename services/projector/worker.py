@@ -1,7 +1,11 @@
-"""The projector's worker: pulls LEDGER messages, applies them in order, commits each batch
-with its checkpoint, then acknowledges. Gaps (lost or truncated messages) are filled from
-the ledger's read API before going on, and an idle worker checks the ledger head, so an
-event lost at the tail is found too.
+"""A partition's worker: pulls the partition's LEDGER messages, applies them in order,
+commits each batch with the partition's checkpoint, then acknowledges.
+
+A partition's positions are not contiguous (other partitions' learners lie between), so
+a lost message is found by its stream: an event that is not the next version of its
+learner's (or catalog) stream is a gap, filled from the ledger's partition-filtered read
+API. An idle worker reads that API after its checkpoint: that finds an event lost at the
+tail too, and moves the checkpoint (a watermark) to the head.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from proto.partitions import Partition
 from proto.subjects import LEDGER_STREAM
 from services.common import db
 from services.common.ledger_client import LedgerClient
@@ -25,20 +30,28 @@ from services.projector import store
 from services.projector.applier import apply_batch
 from services.projector.log_entry import LogEntry, from_message, from_recorded
 from services.projector.metrics import ProjectorMetrics
-from services.projector.nats_setup import PROJECTOR_CONSUMER, declare_projector_consumer
-from services.projector.projection import Projection
+from services.projector.nats_setup import bind_projector_consumer, projector_consumer
+from services.projector.projection import Projection, StreamGap
 
 log = structlog.get_logger(__name__)
 
 FETCH_MESSAGES_MAX = 500
-FETCH_TIMEOUT_S = 1.0
-IDLE_HEAD_CHECK_S = 5.0
+# How long an idle pull waits. Each idle wait ends with one look at the ledger after the
+# checkpoint (a page of the partition's events, mostly empty): it finds what was lost at
+# the tail, and moves the checkpoint to the head past other partitions' events, so live
+# answers are as of the head within this much of the system going quiet.
+FETCH_TIMEOUT_S = 0.5
 GAP_PAGE_EVENTS = 1000
+
+
+class RebuildRunning(RuntimeError):
+    """A rebuild of the whole read model holds the projector lock."""
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
     nats_url: str
+    partition: Partition
     cache_learners: int
     publish_bank_updates: bool = True
 
@@ -54,12 +67,17 @@ class ProjectorWorker(RunsInBackground):
         on_commit: asyncio.Event,
     ) -> None:
         self._config = config
+        self.partition = config.partition
         self._pool = pool
         self._connect = connect_lock
         self._ledger = ledger
         self._metrics = metrics
         self._on_commit = on_commit
-        self._loop = BackgroundLoop("projector", self._lead, after_each=self._projector_stopped)
+        self._loop = BackgroundLoop(
+            f"projector-{self.partition.index}-of-{self.partition.count}",
+            self._lead,
+            after_each=self._projector_stopped,
+        )
         self.projection: Projection | None = None
         self.is_leader = False
 
@@ -67,24 +85,30 @@ class ProjectorWorker(RunsInBackground):
         self.is_leader = False
 
     async def _lead(self) -> None:
-        async with db.leadership(self._connect, store.PROJECTOR_LOCK_KEY):
-            self.is_leader = True
+        partition = self.partition
+        async with db.leadership(self._connect, store.partition_lock_key(partition)) as lock:
+            if not await lock.fetchval(
+                "SELECT pg_try_advisory_lock_shared($1)", store.PROJECTOR_LOCK_KEY
+            ):
+                raise RebuildRunning("the read model is being rebuilt")
             async with self._pool.acquire() as conn:
-                self.projection = Projection(
-                    await store.load_catalog(conn), self._config.cache_learners
-                )
-            async with nats_connection(self._config.nats_url, "credit-ledger-projector") as nc:
+                await store.check_layout(conn, partition.count)
+                done = await store.checkpoint(conn, partition)
+                await store.set_checkpoint(conn, partition, done)
+                catalog, versions = await store.load_catalog(conn, done)
+            self.projection = Projection(catalog, versions, self._config.cache_learners)
+            self.is_leader = True
+            log.info("projector_leader", partition=str(partition), checkpoint=done)
+            name = f"credit-ledger-{projector_consumer(partition)}"
+            async with nats_connection(self._config.nats_url, name) as nc:
                 js = nc.jetstream(timeout=10)
-                await declare_projector_consumer(js)
+                await bind_projector_consumer(js, partition, done)
                 await self._consume(js)
 
     async def _consume(self, js: JetStreamContext) -> None:
         subscription = await js.pull_subscribe_bind(
-            durable=PROJECTOR_CONSUMER, stream=LEDGER_STREAM
+            durable=projector_consumer(self.partition), stream=LEDGER_STREAM
         )
-        # The first idle moment checks the ledger head at once: what NATS lost while this
-        # projector was down is found on start, not a whole idle period later.
-        idle_since = time.monotonic() - IDLE_HEAD_CHECK_S
         while True:
             try:
                 # nats.py answers a pull of many at once with what is waiting (a no-wait
@@ -92,79 +116,84 @@ class ProjectorWorker(RunsInBackground):
                 # 20 ms with one message and then a drain (bench.issuer_bench --rate 1).
                 messages = await subscription.fetch(FETCH_MESSAGES_MAX, timeout=FETCH_TIMEOUT_S)
             except TimeoutError:  # nats.errors.TimeoutError is one too
-                if time.monotonic() - idle_since >= IDLE_HEAD_CHECK_S:
-                    await self._catch_up_to((await self._ledger.head()).position)
-                    idle_since = time.monotonic()
+                self._metrics.gap_filled.inc(await self.catch_up())
                 continue
-            idle_since = time.monotonic()
             await self._handle(messages)
 
     async def _handle(self, messages: list[Msg]) -> None:
-        entries = sorted(
-            (from_message(m.data, m.headers) for m in messages),
-            key=lambda e: e.position,
-        )
+        entries = [from_message(m.data, m.headers) for m in messages]
         applied = await self.apply(entries)
         for message in messages:
             await message.ack()
         # Only what this delivery applied: a redelivered duplicate would count its lag twice.
+        now = time.time()
         for entry in applied:
-            self._metrics.lag_seconds.observe(max(time.time() - entry.recorded_at.timestamp(), 0.0))
+            self._metrics.lag_seconds.observe(max(now - entry.recorded_at.timestamp(), 0.0))
 
-    async def _catch_up_to(self, head: int) -> None:
+    async def catch_up(self, up_to: int | None = None) -> int:
+        """Apply what the ledger holds of this partition after the checkpoint (up to
+        ``up_to``, or its head), moving the checkpoint past the other partitions' events;
+        returns how many events it applied."""
         async with self._pool.acquire() as conn:
-            done = await store.checkpoint(conn)
-        if head > done:
-            log.info("projector_filling_from_ledger", after=done, up_to=head)
-            await self._apply_range(done, head)
+            after = await store.checkpoint(conn, self.partition)
+        applied = 0
+        while up_to is None or after < up_to:
+            limit = GAP_PAGE_EVENTS if up_to is None else min(GAP_PAGE_EVENTS, up_to - after)
+            page = await self._ledger.log_page(after, limit, partition=self.partition)
+            reached = (
+                page.next_after_position if up_to is None else min(page.next_after_position, up_to)
+            )
+            entries = [from_recorded(r) for r in page.events if r.position <= reached]
+            if entries:
+                await self._apply_in_order(entries, watermark=reached)
+                applied += len(entries)
+            elif reached > after:
+                await self._advance(reached)
+            if reached <= after or len(page.events) < limit:
+                break
+            after = reached
+        return applied
 
-    async def _apply_range(self, after: int, up_to: int) -> None:
-        """Fill (after, up_to] from the ledger, a bounded page per transaction."""
-        while after < up_to:
-            page_end = min(up_to, after + GAP_PAGE_EVENTS)
-            recorded = await self._ledger.read_range(after, page_end)
-            self._metrics.gap_filled.inc(len(recorded))
-            await self._apply_in_order([from_recorded(r) for r in recorded])
-            after = page_end
+    async def _advance(self, watermark: int) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if watermark > await store.checkpoint(conn, self.partition, for_update=True):
+                await store.set_checkpoint(conn, self.partition, watermark)
+        self._metrics.checkpoint.set(watermark)
 
     async def apply(self, entries: list[LogEntry]) -> list[LogEntry]:
-        """Apply entries after the checkpoint, filling any gap before them from the ledger;
-        returns the entries this call applied."""
+        """Apply entries after the checkpoint, filling from the ledger whatever of the
+        partition is missing before them; returns the entries this call applied."""
         if not entries:
             return []
         async with self._pool.acquire() as conn:
-            done = await store.checkpoint(conn)
+            done = await store.checkpoint(conn, self.partition)
         fresh = _after(entries, done)
         if not fresh:
             return []
-        if fresh[0].position != done + 1:
-            log.warning("projector_gap", after=done, next_seen=fresh[0].position)
-            await self._apply_range(done, fresh[0].position - 1)
-            done = fresh[0].position - 1
-        expected = done + 1
-        contiguous: list[LogEntry] = []
-        for entry in fresh:
-            if entry.position != expected:
-                await self._apply_in_order(contiguous)
-                await self._apply_range(expected - 1, entry.position - 1)
-                contiguous = []
-            contiguous.append(entry)
-            expected = entry.position + 1
-        await self._apply_in_order(contiguous)
+        try:
+            await self._apply_in_order(fresh)
+        except StreamGap as gap:
+            log.warning("projector_gap", partition=str(self.partition), detail=str(gap))
+            # The ledger holds everything the messages carried, and what they missed.
+            filled = await self.catch_up(up_to=fresh[-1].position)
+            self._metrics.gap_filled.inc(max(filled - len(fresh), 0))
         return fresh
 
-    async def _apply_in_order(self, entries: list[LogEntry]) -> None:
-        if not entries:
-            return
+    async def _apply_in_order(self, entries: list[LogEntry], watermark: int = 0) -> None:
         projection = self.projection
         if projection is None:
             raise RuntimeError("the projector applies events only while it leads")
         started = time.perf_counter()
         outcome, queued = await apply_batch(
-            self._pool, projection, entries, publish_bank_updates=self._config.publish_bank_updates
+            self._pool,
+            projection,
+            self.partition,
+            entries,
+            watermark=watermark,
+            publish_bank_updates=self._config.publish_bank_updates,
         )
         self._metrics.applied.inc(len(entries))
-        self._metrics.checkpoint.set(outcome.last_position)
+        self._metrics.checkpoint.set(max(watermark, outcome.last_position))
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         if queued:
             self._on_commit.set()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from proto.envelope import Role
+from services.common.settings.projector import DEFAULT_PARTITIONS as PARTITIONS
 from services.projector.app import PROJECTOR_ROLE
 from services.projector.rebuild import rebuild
 from tests.support.factories import NSTI, append_body, assessment_passed
@@ -135,7 +136,12 @@ async def test_a_projector_killed_mid_stream_and_restarted_ends_where_a_rebuild_
             projector.terminate()
 
             reached = await rebuild(
-                database_url, ledger.base_url, api_key, PROJECTOR_ROLE, progress=False
+                database_url,
+                ledger.base_url,
+                api_key,
+                PROJECTOR_ROLE,
+                partitions=PARTITIONS,
+                progress=False,
             )
             assert reached == head
             rebuilt_model = await read_model(database_url)

@@ -17,6 +17,7 @@ import pytest
 
 from proto.envelope import Role
 from proto.subjects import LEDGER_STREAM
+from services.common.settings.projector import DEFAULT_PARTITIONS as PARTITIONS
 from services.projector.app import PROJECTOR_ROLE
 from services.projector.rebuild import rebuild
 from tests.support.factories import ATI, NSTI
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.integration
 MACHINIST = "310000000001"
 APPRENTICE = "310000000002"
 RELAY_TIMEOUT_S = 10.0
-# The worker checks the ledger head after 5 s without messages; allow for start-up.
+# An idle worker reads the ledger after its checkpoint every 0.5 s; allow for start-up.
 TAIL_FOUND_WITHIN_S = 10.0
 
 
@@ -80,7 +81,9 @@ async def read_model(database_url: str) -> dict[str, list[dict[str, Any]]]:
 async def rebuilt_read_model(ledger: Ledger, database_url: str) -> dict[str, list[dict[str, Any]]]:
     """The read model after a full rebuild from position 0 (the projector must be stopped)."""
     key = await ledger.key(Role.AUDITOR)
-    await rebuild(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
+    await rebuild(
+        database_url, ledger.base_url, key, PROJECTOR_ROLE, partitions=PARTITIONS, progress=False
+    )
     return await read_model(database_url)
 
 

@@ -1,12 +1,15 @@
 """Properties of the projector over random valid histories (docs/architecture.md §4, §5).
 
-One ledger and one projector serve the whole test; each Hypothesis example writes the
+The projector runs the read model split into 2, and then 3, partitions, with a worker for
+each in its one process. One ledger and one projector serve each layout's test; each
+Hypothesis example writes the
 history of a few fresh learners (new ids every time, so examples never see each other's
 learners) and then checks:
 
-(a) live = as of: the live answers equal the answers as of the checkpoint, and the stored
+(a) live = as of: the live answers (as of each learner's partition checkpoint) equal the
+    answers as of the head, and the stored
     read model (credit bank and progress rows) equals a replay as of each row's position;
-(b) live = rebuild: after the projector is stopped, rebuilt from position 0 and started
+(b) live = rebuild: after the projector is stopped, every partition rebuilt and started
     again, every learner's credit bank and progress answers, of this example and of every
     earlier one, are what they were;
 (c) thresholds once: no (learner, qualification, rule version, award generation) and no
@@ -95,8 +98,9 @@ class World:
     """The ledger, the projector (stopped and started by the examples) and every learner
     the test has written so far."""
 
-    def __init__(self, ledger: Ledger, database_url: str, nats_url: str) -> None:
+    def __init__(self, ledger: Ledger, database_url: str, nats_url: str, partitions: int) -> None:
         self.ledger = ledger
+        self.partitions = partitions
         self.database_url = database_url
         self.nats_url = nats_url
         self.learners: list[str] = []
@@ -114,7 +118,12 @@ class World:
         if self._projector is None:
             stack = contextlib.AsyncExitStack()
             self._projector = await stack.enter_async_context(
-                running_projector(self.ledger, self.database_url, self.nats_url)
+                running_projector(
+                    self.ledger,
+                    self.database_url,
+                    self.nats_url,
+                    CREDIT_LEDGER_PROJECTOR_PARTITIONS=str(self.partitions),
+                )
             )
             self._stack = stack
         return self._projector
@@ -132,16 +141,23 @@ class World:
             self.ledger.base_url,
             await self.ledger.key(Role.AUDITOR),
             PROJECTOR_ROLE,
+            partitions=self.partitions,
             progress=False,
+            # The partitions one after another here: a process each costs a second an
+            # example (test_projector_rebuild and test_projector_repartition run them so).
+            in_processes=False,
         )
         await self.start_projector()
         return reached
 
 
-@pytest.fixture
-async def world(database_url: str, nats: NatsHandle) -> AsyncIterator[World]:
+# In-process partition workers: all of the layout's partitions in the one projector.
+@pytest.fixture(params=[2, 3], ids=["2-partitions", "3-partitions"])
+async def world(
+    database_url: str, nats: NatsHandle, request: pytest.FixtureRequest
+) -> AsyncIterator[World]:
     async with served_ledger(database_url, nats.url) as ledger:
-        world = World(ledger, database_url, nats.url)
+        world = World(ledger, database_url, nats.url, request.param)
         try:
             await world.tap.start(nats.url)
             await world.start_projector()
@@ -281,7 +297,7 @@ def satisfied_pairs(answered: dict[str, Any]) -> set[tuple[str, str]]:
 # against it. The first failing example is reported as generated, with its draws.
 @pytest.mark.timeout(180)  # about 30 s; headroom for a loaded machine
 @settings(
-    max_examples=20,
+    max_examples=10,  # for each layout
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,

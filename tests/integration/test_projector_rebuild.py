@@ -9,11 +9,13 @@ import asyncpg
 import pytest
 
 from proto.envelope import Role
+from proto.partitions import all_partitions
+from services.common.settings.projector import DEFAULT_PARTITIONS as PARTITIONS
 from services.projector import rebuild as rebuild_module
 from services.projector.app import PROJECTOR_ROLE
-from services.projector.rebuild import ProjectorRunning, rebuild
+from services.projector.rebuild import ProjectorRunning, RebuildSpec, rebuild, rebuild_partition
 from tests.support.factories import NSTI
-from tests.support.ledger import served_ledger
+from tests.support.ledger import Ledger, served_ledger
 from tests.support.projector import record_pass, running_projector
 from tests.support.servers import NatsHandle
 
@@ -27,7 +29,9 @@ async def read_model(database_url: str) -> dict[str, Any]:
     conn = await asyncpg.connect(database_url)
     try:
         return {
-            "checkpoint": await conn.fetchval("SELECT position FROM projector.checkpoint"),
+            "checkpoint": await conn.fetchval(
+                "SELECT coalesce(min(position), 0) FROM projector.checkpoints"
+            ),
             **{
                 table: [
                     dict(r)
@@ -38,6 +42,10 @@ async def read_model(database_url: str) -> dict[str, Any]:
         }
     finally:
         await conn.close()
+
+
+async def head_of(ledger: Ledger) -> int:
+    return int((await ledger.get("/v1/head")).json()["position"])
 
 
 async def test_a_rebuild_gives_the_live_model_and_a_failed_one_changes_nothing(
@@ -52,7 +60,14 @@ async def test_a_rebuild_gives_the_live_model_and_a_failed_one_changes_nothing(
             key = await ledger.key(Role.AUDITOR)
             # The live projector leads: a rebuild beside it is refused.
             with pytest.raises(ProjectorRunning):
-                await rebuild(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
+                await rebuild(
+                    database_url,
+                    ledger.base_url,
+                    key,
+                    PROJECTOR_ROLE,
+                    partitions=PARTITIONS,
+                    progress=False,
+                )
         live = await read_model(database_url)
         assert live["credit_banks"]
         assert live["progress"]
@@ -60,15 +75,30 @@ async def test_a_rebuild_gives_the_live_model_and_a_failed_one_changes_nothing(
         async def broken(*_args: Any) -> int:
             raise RuntimeError("the machine lost power mid-rebuild")
 
+        # A partition's rebuild in this process (the whole rebuild runs each in a process
+        # of its own, which a patch here would not reach).
+        spec = RebuildSpec(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
         with monkeypatch.context() as patch:
             patch.setattr(rebuild_module, "_project_learners", broken)
-            with pytest.raises(RuntimeError, match="lost power"):
-                await rebuild(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
+            for partition in all_partitions(PARTITIONS):
+                with pytest.raises(RuntimeError, match="lost power"):
+                    await rebuild_partition(spec, partition)
         assert await read_model(database_url) == live
 
-        reached = await rebuild(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
-        assert reached == live["checkpoint"]
-        assert await read_model(database_url) == live
+        reached = await rebuild(
+            database_url,
+            ledger.base_url,
+            key,
+            PROJECTOR_ROLE,
+            partitions=PARTITIONS,
+            progress=False,
+        )
+        # Each partition's checkpoint is now the head; the rows are the live ones.
+        assert reached == await head_of(ledger)
+        assert {**await read_model(database_url), "checkpoint": None} == {
+            **live,
+            "checkpoint": None,
+        }
 
 
 async def test_a_bank_stored_before_snapshots_is_folded_from_its_history(
@@ -88,6 +118,13 @@ async def test_a_bank_stored_before_snapshots_is_folded_from_its_history(
             await projector.caught_up()
         live = await read_model(database_url)
         key = await ledger.key(Role.AUDITOR)
-        await rebuild(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
+        await rebuild(
+            database_url,
+            ledger.base_url,
+            key,
+            PROJECTOR_ROLE,
+            partitions=PARTITIONS,
+            progress=False,
+        )
         assert await read_model(database_url) == live
         assert all(row["snapshot"] is not None for row in live["credit_banks"])

@@ -26,18 +26,24 @@ class Projector:
         return await self.client.get(path, params=params, headers=await self.ledger.headers(role))
 
     async def checkpoint(self) -> int:
+        """The lowest partition checkpoint: every event up to it is applied."""
         body = (await self.client.get("/ready")).json()
         return int(body["checkpoint"])
 
+    async def partition_checkpoints(self) -> dict[tuple[int, int], int]:
+        body = (await self.client.get("/ready")).json()
+        return {(p["partition"], p["partitions"]): p["checkpoint"] for p in body["partitions"]}
+
     async def caught_up(self, timeout_s: float = 30.0) -> int:
-        """Wait until the read model has applied everything the ledger holds."""
-        head = (await self.ledger.get("/v1/head")).json()["position"]
+        """Wait until every partition's checkpoint is at the ledger head (a partition whose
+        own events end before it gets there when its worker next idles); returns the head."""
+        head = int((await self.ledger.get("/v1/head")).json()["position"])
         deadline = time.monotonic() + timeout_s
-        while (done := await self.checkpoint()) < head:
+        while (done := await self.partition_checkpoints()) and min(done.values()) < head:
             if time.monotonic() > deadline:
-                raise AssertionError(f"projector at {done}, ledger at {head}")
+                raise AssertionError(f"partition checkpoints {done}, ledger head {head}")
             await asyncio.sleep(0.05)
-        return done
+        return head
 
     async def bank(self, learner_id: str, **as_of: Any) -> dict[str, Any]:
         response = await self.get(f"/v1/learners/{learner_id}/credit-bank", **as_of)

@@ -34,7 +34,9 @@ class ReadModel:
 async def read_model(database_url: str) -> ReadModel:
     conn = await asyncpg.connect(database_url)
     try:
-        checkpoint: int = await conn.fetchval("SELECT position FROM projector.checkpoint")
+        checkpoint: int = await conn.fetchval(
+            "SELECT coalesce(min(position), 0) FROM projector.checkpoints"
+        )
         positions = [
             r["position"]
             for r in await conn.fetch("SELECT position FROM projector.events ORDER BY position")

@@ -48,8 +48,10 @@ async def get_credit_bank(
 ) -> LearnerBank:
     _check_as_of(as_of_position, as_of_time)
     async with runtime.pool.acquire() as conn:
-        position = await position_as_of(conn, as_of_position, as_of_time)
-        answer = await replay(conn, learner_id, position, as_of_time)
+        position = await position_as_of(
+            conn, runtime.times, runtime.partition_of(learner_id), as_of_position, as_of_time
+        )
+        answer = await replay(conn, runtime.times, learner_id, position, as_of_time)
     if not answer.found:
         raise NotFoundException(f"no events for learner {learner_id} as of position {position}")
     return answer.view()
@@ -68,8 +70,12 @@ async def get_progress(
 ) -> DecisionView:
     _check_as_of(as_of_position, as_of_time)
     async with runtime.pool.acquire() as conn:
-        position = await position_as_of(conn, as_of_position, as_of_time)
-        decision = await decide_one(conn, learner_id, qualification_code, position, as_of_time)
+        position = await position_as_of(
+            conn, runtime.times, runtime.partition_of(learner_id), as_of_position, as_of_time
+        )
+        decision = await decide_one(
+            conn, runtime.times, learner_id, qualification_code, position, as_of_time
+        )
     if decision is None:
         raise NotFoundException(f"no qualification {qualification_code} as of position {position}")
     return decision_view(decision)
