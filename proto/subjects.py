@@ -33,7 +33,7 @@ def ce_type(event_type: str) -> str:
 def subject_for(stream: str, event_type: str) -> str:
     """The subject of an event: ``ledger.v1.qualification.QUAL-1.RuleDefined``, and for a
     learner's event with the learner's bucket first (``proto.partitions``), so a partition's
-    consumer can filter on it: ``ledger.v1.learner.41.123456789012.AssessmentPassed``.
+    consumer can filter on it: ``ledger.v1.learner.167.123456789012.AssessmentPassed``.
 
     The stream splits on its first '-' only, since ids (micro-credential codes, for one)
     may contain '-' themselves.
