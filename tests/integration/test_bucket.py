@@ -1,4 +1,5 @@
-"""The stored bucket of ledger.events (migration 0007): the SQL function is the Python one,
+"""The stored bucket of ledger.events (migration 0007): the SQL functions (the ledger's, and
+the projector's of its migration 0003) are the Python one,
 appends store it, the migration fills it in for rows already logged, and it is no part of
 the hash chain (docs/architecture.md §3)."""
 
@@ -47,15 +48,20 @@ async def test_the_sql_bucket_is_the_python_bucket(database_url: str, names: lis
             names,
         )
         learners = [n.removeprefix("learner-") for n in names if n.startswith("learner-")]
-        direct = await conn.fetch(
-            "SELECT ledger.learner_bucket(l) AS bucket FROM unnest($1::text[]) WITH ORDINALITY"
-            " AS u(l, n) ORDER BY n",
-            learners,
-        )
+        # The ledger's, and the projector's own (which fills rows stored before partitions).
+        direct = {
+            schema: await conn.fetch(
+                f"SELECT {schema}.learner_bucket(l) AS bucket FROM unnest($1::text[])"
+                " WITH ORDINALITY AS u(l, n) ORDER BY n",
+                learners,
+            )
+            for schema in ("ledger", "projector")
+        }
     finally:
         await conn.close()
     assert [r["bucket"] for r in rows] == [stream_bucket(n) for n in names]
-    assert [r["bucket"] for r in direct] == [learner_bucket(n) for n in learners]
+    for found in direct.values():
+        assert [r["bucket"] for r in found] == [learner_bucket(n) for n in learners]
 
 
 async def test_appends_store_each_streams_bucket(database_url: str) -> None:

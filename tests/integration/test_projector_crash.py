@@ -5,12 +5,10 @@ lost), and no threshold event reaches the CREDIT stream twice."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import random
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,8 +16,16 @@ from proto.envelope import Role
 from services.common.settings.projector import DEFAULT_PARTITIONS as PARTITIONS
 from services.projector.app import PROJECTOR_ROLE
 from services.projector.rebuild import rebuild
-from tests.support.factories import NSTI, append_body, assessment_passed
-from tests.support.ledger import Ledger, served_ledger
+from tests.support.cnc_load import (
+    LEARNERS,
+    PASSES_EACH,
+    QUALIFICATION,
+    append_in_batches,
+    bank_answers,
+    learner_ids,
+    planned_passes,
+)
+from tests.support.ledger import served_ledger
 from tests.support.projector_process import ProjectorProcess
 from tests.support.read_model import (
     duplicates,
@@ -30,51 +36,6 @@ from tests.support.read_model import (
 from tests.support.servers import NatsHandle
 
 pytestmark = pytest.mark.integration
-
-CNC = ("CNC-FUND", "CNC-PROG", "CNC-ADV", "CNC-MAINT", "CNC-QC")
-QUALIFICATION = "ADV-CNC-MACHINING"
-LEARNERS = 400
-PASSES_EACH = 5
-BATCH = 500
-QUERY_CONCURRENCY = 8
-
-
-def learner_ids(rng: random.Random) -> list[str]:
-    return [f"{n:012d}" for n in rng.sample(range(10**11, 10**12), LEARNERS)]
-
-
-def planned_passes(rng: random.Random, learners: list[str]) -> list[dict[str, Any]]:
-    """Five CNC passes per learner, interleaved across learners: most learners pass all
-    five modules (some with a pass too old to count), the rest repeat some."""
-    today = dt.datetime.now(dt.UTC).date()
-    passes = []
-    for learner in learners:
-        codes = list(CNC) if rng.random() < 0.6 else rng.choices(CNC, k=PASSES_EACH)
-        for code in codes:
-            if rng.random() < 0.08:  # expired long ago: counts for nothing new
-                assessed_on = today - dt.timedelta(days=rng.randint(8 * 365, 15 * 365))
-            else:
-                assessed_on = today - dt.timedelta(days=rng.randint(1, 5 * 365))
-            passes.append(
-                assessment_passed(
-                    learner_id=learner,
-                    institution_id=NSTI,
-                    code=code,
-                    mode=rng.choice(("training", "rpl")),
-                    assessed_on=assessed_on,
-                )
-            )
-    rng.shuffle(passes)
-    return passes
-
-
-async def append_in_batches(ledger: Ledger, events: list[dict[str, Any]]) -> int:
-    for start in range(0, len(events), BATCH):
-        body = {"events": [append_body(e) for e in events[start : start + BATCH]]}
-        response = await ledger.post("/v1/events/batch", body, Role.INSTITUTION, NSTI)
-        assert response.status_code == 201, response.text
-    head: int = (await ledger.get("/v1/head")).json()["position"]
-    return head
 
 
 async def kill_mid_stream(projector: ProjectorProcess, past: int, head: int) -> int:
@@ -92,16 +53,6 @@ async def kill_mid_stream(projector: ProjectorProcess, past: int, head: int) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"the projector stayed at {done}: {projector.log_tail()}")
         await asyncio.sleep(0.01)
-
-
-async def bank_answers(projector: ProjectorProcess, learners: list[str]) -> dict[str, Any]:
-    limit = asyncio.Semaphore(QUERY_CONCURRENCY)
-
-    async def one(learner: str) -> tuple[str, Any]:
-        async with limit:
-            return learner, await projector.get_json(f"/v1/learners/{learner}/credit-bank")
-
-    return dict(await asyncio.gather(*(one(learner) for learner in learners)))
 
 
 @pytest.mark.timeout(240)

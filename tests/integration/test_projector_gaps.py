@@ -7,20 +7,17 @@ while the projector is stopped: its durable consumer then never receives those m
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import asyncpg
-import nats
 import pytest
 
 from proto.envelope import Role
-from proto.subjects import LEDGER_STREAM
 from services.common.settings.projector import DEFAULT_PARTITIONS as PARTITIONS
 from services.projector.app import PROJECTOR_ROLE
 from services.projector.rebuild import rebuild
 from tests.support.factories import ATI, NSTI
+from tests.support.jetstream import purge_ledger_stream, relayed_up_to
 from tests.support.ledger import Ledger, served_ledger
 from tests.support.projector import metric_value, record_pass, running_projector
 from tests.support.servers import NatsHandle
@@ -29,38 +26,8 @@ pytestmark = pytest.mark.integration
 
 MACHINIST = "310000000001"
 APPRENTICE = "310000000002"
-RELAY_TIMEOUT_S = 10.0
 # An idle worker reads the ledger after its checkpoint every 0.5 s; allow for start-up.
 TAIL_FOUND_WITHIN_S = 10.0
-
-
-async def relayed_up_to(nats_url: str, position: int) -> None:
-    """Wait until the LEDGER stream's last message is the event at ``position``."""
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=5)
-    try:
-        js = nc.jetstream(timeout=5)
-        deadline = time.monotonic() + RELAY_TIMEOUT_S
-        while True:
-            state = (await js.stream_info(LEDGER_STREAM)).state
-            if state.messages > 0:
-                last = await js.get_msg(LEDGER_STREAM, seq=state.last_seq)
-                if int((last.headers or {})["Ledger-Position"]) >= position:
-                    return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the relay did not publish up to position {position}")
-            await asyncio.sleep(0.05)
-    finally:
-        await nc.close()
-
-
-async def purge_ledger_stream(nats_url: str) -> None:
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=5)
-    try:
-        js = nc.jetstream(timeout=5)
-        await js.purge_stream(LEDGER_STREAM)
-        assert (await js.stream_info(LEDGER_STREAM)).state.messages == 0
-    finally:
-        await nc.close()
 
 
 async def read_model(database_url: str) -> dict[str, list[dict[str, Any]]]:

@@ -45,6 +45,12 @@ class Projector:
             await asyncio.sleep(0.05)
         return head
 
+    async def get_json(self, path: str, **params: Any) -> Any:
+        response = await self.get(path, **params)
+        if response.status_code != 200:
+            raise AssertionError(f"GET {path}: {response.status_code} {response.text}")
+        return response.json()
+
     async def bank(self, learner_id: str, **as_of: Any) -> dict[str, Any]:
         response = await self.get(f"/v1/learners/{learner_id}/credit-bank", **as_of)
         if response.status_code != 200:

@@ -31,6 +31,7 @@ class ProjectorProcess:
         ledger_url: str,
         api_key: str,
         log_path: Path,
+        **env: str,
     ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -46,6 +47,7 @@ class ProjectorProcess:
             "CREDIT_LEDGER_PROJECTOR_PORT": str(self.port),
             "CREDIT_LEDGER_HTTP_HOST": "127.0.0.1",
             "CREDIT_LEDGER_LOG_LEVEL": "warning",
+            **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -131,6 +133,24 @@ class ProjectorProcess:
     async def checkpoint(self) -> int:
         body = (await self.client.get("/ready")).json()
         return int(body["checkpoint"])
+
+    async def partition_checkpoints(self) -> dict[int, int]:
+        body = (await self.client.get("/ready")).json()
+        return {p["partition"]: p["checkpoint"] for p in body["partitions"]}
+
+    async def leads(self, partition: int) -> bool:
+        """Whether this process's worker for ``partition`` holds its lead."""
+        body = (await self.client.get("/ready")).json()
+        return any(p["partition"] == partition and p["leader"] for p in body["partitions"])
+
+    async def wait_leads(self, partition: int, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not await self.leads(partition):
+            if self.process is None or self.process.poll() is not None:
+                raise AssertionError(f"the projector exited: {self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"partition {partition} not led here: {self.log_tail()}")
+            await asyncio.sleep(0.05)
 
     async def wait_checkpoint(self, position: int, timeout_s: float = 60.0) -> int:
         deadline = time.monotonic() + timeout_s
