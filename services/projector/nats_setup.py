@@ -16,8 +16,8 @@ from nats.js.errors import NotFoundError
 
 from proto.derived import CREDIT_STREAM, CREDIT_SUBJECTS
 from proto.partitions import Partition
-from proto.subjects import LEDGER_STREAM, partition_subjects
-from services.common.messaging import declare_stream, stream_config
+from proto.subjects import LEDGER_STREAM, LEDGER_SUBJECTS, partition_subjects
+from services.common.messaging import declare_stream, decode_ledger_headers, stream_config
 
 ACK_WAIT_S = 30.0
 # Redelivery backoff; its first step replaces ack_wait, so it must outlast a batch (a 1 s
@@ -40,17 +40,14 @@ def projector_consumer(partition: Partition) -> str:
     return f"projector-{partition.index}-of-{partition.count}"
 
 
-def projector_consumer_config(partition: Partition, start_position: int) -> ConsumerConfig:
-    """A partition's consumer: its learners' events and every catalog event, from a start.
-
-    The relay publishes every event in position order, so a message's stream sequence is
-    its position: starting at the checkpoint + 1 skips what the read model holds.
-    """
+def projector_consumer_config(partition: Partition, start_sequence: int) -> ConsumerConfig:
+    """A partition's consumer: its learners' events and every catalog event, from a
+    stream sequence on."""
     return ConsumerConfig(
         durable_name=projector_consumer(partition),
         description=f"Folds partition {partition}'s ledger events into the credit bank read model.",
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-        opt_start_seq=start_position,
+        opt_start_seq=start_sequence,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=ACK_WAIT_S,
         max_deliver=-1,
@@ -72,11 +69,37 @@ async def declare_credit_stream(js: JetStreamContext, replicas: int) -> None:
 async def bind_projector_consumer(
     js: JetStreamContext, partition: Partition, checkpoint: int
 ) -> None:
-    """(Re)create the partition's durable consumer at its checkpoint + 1 (never left to a
-    library to create implicitly). A new leader always binds afresh: what its predecessor
-    fetched but never acknowledged comes again at once, not after the ack wait."""
+    """(Re)create the partition's durable consumer at the first message past its
+    checkpoint (never left to a library to create implicitly). A new leader always binds
+    afresh: what its predecessor fetched but never acknowledged comes again at once, not
+    after the ack wait."""
+    start = await first_sequence_after(js, checkpoint)
     await drop_projector_consumer(js, partition)
-    await js.add_consumer(LEDGER_STREAM, projector_consumer_config(partition, checkpoint + 1))
+    await js.add_consumer(LEDGER_STREAM, projector_consumer_config(partition, start))
+
+
+async def first_sequence_after(js: JetStreamContext, position: int) -> int:
+    """The stream sequence of the first LEDGER message past a log position, found by halves.
+
+    Positions rise with sequences (the relay publishes in position order), but they need not
+    be equal: a stream may hold only the log's later part, or have lost messages."""
+    state = (await js.stream_info(LEDGER_STREAM)).state
+    if not state.messages:
+        return state.last_seq + 1
+    low, high = state.first_seq, state.last_seq + 1
+    while low < high:
+        middle = (low + high) // 2
+        try:
+            # The first message at or after ``middle``: a lost one leaves a hole.
+            found = await js.get_msg(LEDGER_STREAM, seq=middle, subject=LEDGER_SUBJECTS, next=True)
+        except NotFoundError:
+            high = middle
+            continue
+        if decode_ledger_headers(found.headers).position > position:
+            high = middle
+        else:
+            low = (found.seq if found.seq is not None else middle) + 1
+    return low
 
 
 async def drop_projector_consumer(js: JetStreamContext, partition: Partition) -> None:
