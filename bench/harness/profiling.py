@@ -35,9 +35,15 @@ def py_spy() -> str | None:
 
 
 async def start(
-    pid: int, output: Path, rate_hz: int, duration_s: int | None = None
+    pid: int,
+    output: Path,
+    rate_hz: int,
+    duration_s: int | None = None,
+    *,
+    subprocesses: bool = False,
 ) -> asyncio.subprocess.Process | None:
-    """``py-spy record`` of ``pid`` into ``output``; None (and a warning) without py-spy."""
+    """``py-spy record`` of ``pid`` (and, with ``subprocesses``, of the processes it starts)
+    into ``output``; None (and a warning) without py-spy."""
     binary = py_spy()
     if binary is None:
         print(
@@ -46,13 +52,15 @@ async def start(
         )
         return None
     output.parent.mkdir(parents=True, exist_ok=True)
-    duration = ["--duration", str(duration_s)] if duration_s is not None else []
+    options = ["--duration", str(duration_s)] if duration_s is not None else []
+    if subprocesses:
+        options.append("--subprocesses")
     return await asyncio.create_subprocess_exec(
         binary,
         "record",
         "--pid",
         str(pid),
-        *duration,
+        *options,
         "--rate",
         str(rate_hz),
         "--format",

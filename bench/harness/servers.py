@@ -25,6 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 HOST = "127.0.0.1"
 SERVER_START_TIMEOUT_S = 60.0
 SERVER_STOP_TIMEOUT_S = 15.0
+# Where start_server's ledger logs (every ledger of a run, one after another).
+LEDGER_LOG = "ledger-server.log"
 
 
 def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -87,9 +89,7 @@ def start_server(
     workdir: Path, env: dict[str, str], port: int, module: str
 ) -> subprocess.Popen[bytes]:
     """The ledger (``module``, normally ``bench.serve_ledger``) until it listens."""
-    return start_service(
-        ["-m", module], env, port, workdir / "ledger-server.log", what="the ledger server"
-    )
+    return start_service(["-m", module], env, port, workdir / LEDGER_LOG, what="the ledger server")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -33,11 +33,56 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live children of ``pid`` (every thread's, from /proc/<pid>/task/*/children;
+    a scan of /proc where the kernel lacks that file)."""
+    pids: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return pids
+    for task in tasks:
+        try:
+            pids.extend(
+                int(p) for p in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+            )
+        except FileNotFoundError:
+            return _children_map().get(pid, [])
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def tree_pids(root_pid: int) -> list[int]:
+    """``root_pid`` and its live descendants."""
+    children = _children_map()
+    pids: list[int] = []
+    stack = [root_pid]
+    while stack:
+        pid = stack.pop()
+        pids.append(pid)
+        stack.extend(children.get(pid, []))
+    return pids
+
+
+def status_kb(pid: int | str, field_name: str) -> int:
+    """A ``kB`` field of /proc/<pid>/status (VmRSS, VmHWM), 0 when absent (a zombie has none)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def tree_cpu_seconds(root_pid: int, children: dict[int, list[int]] | None = None) -> float:
     """CPU seconds (user + system) of a process, its live descendants and its reaped ones.
 
     A process's cutime/cstime hold the CPU of the children it has waited for, which are no
-    longer in the tree, so nothing is counted twice.
+    longer in the tree, so nothing is counted twice. Not counted: a descendant that
+    outlived its parent (re-parented to init) and one that exited while its parent
+    ignored SIGCHLD (never waited for).
     """
     children = _children_map() if children is None else children
     total = 0
