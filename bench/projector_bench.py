@@ -11,17 +11,24 @@ In one run, on one embedded PostgreSQL (fsync on) and one nats-server:
 - (a) reads the whole log in position order three ways: an asyncpg cursor over the table,
   the ledger's ``GET /v1/log/ndjson`` read by a lean client, and the same stream read by the
   projector's own ``LedgerClient`` (decoded, not applied);
-- (b) runs ``services.projector.rebuild.rebuild`` in a process of its own, with the ledger
-  in another, and reports events/s and the rebuild process's peak memory (VmHWM); a second
-  rebuild of a log with a fifth of the events and learners shows whether memory grows with
-  the number of learners beyond the bank cache;
-- (c) starts the projector (``create_projector_app`` under uvicorn, its own process), appends
-  1,000 events/s through the ledger's HTTP API (open loop) and measures the lag from each
-  event's commit in the ledger to its read-model commit: the projector's
-  ``projector_lag_seconds`` histogram, and a 5 ms poll of its checkpoint.
+- (b) rebuilds the read model with ``services.projector.rebuild.rebuild_reporting`` in a
+  process of its own, first as one partition (in that process), then as all partitions of
+  the shipped layout at once (a spawned process each), each from an empty read model, and
+  reports for each: events/s, the CPU seconds of every process (ledger, PostgreSQL, the
+  rebuild and its partition processes), events per CPU-second, and every process's peak
+  memory (VmHWM); the same two rebuilds of a log with a fifth of the events and learners
+  (another database and nats-server) show whether memory grows with the log;
+- (c) starts the projector (``create_projector_app`` under uvicorn, its own process, every
+  partition's worker in it), appends 1,000 events/s one event per POST /v1/events, then
+  3,000 events/s in batches of 10 (open loops), and measures the lag from each event's
+  commit in the ledger to its read-model commit: the projector's ``projector_lag_seconds``
+  histogram, a 5 ms poll of the partitions' checkpoints, and the relay's share (the
+  ledger's ``ledger_relay_lag_seconds``); then the same on the smaller log, for memory.
 
-It prints a table with the targets (rebuild >= 50,000 events/s, lag p99 < 100 ms, memory
-bounded) and can write every figure as JSON. See bench/README.md.
+It prints a verdict table of the targets (rebuild of all partitions >= 35,000 events/s, of
+one >= 25,000; events per CPU-second within 15 %; lag p99 < 100 ms at 1,000 events/s and
+< 250 ms at 3,000; peak memory big log / small log <= 1.2 in rebuild and live) and can
+write every figure as JSON. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import re
 import shutil
 import signal
 import sys
@@ -56,7 +64,9 @@ from bench.projector.setup import database_facts
 from credit_ledger.embedded.nats import EmbeddedNats
 from credit_ledger.embedded.postgres import EmbeddedPostgres
 from credit_ledger.infra import apply_migrations, declare_streams
+from proto.partitions import BUCKETS
 from services.common.logs import configure_logging
+from services.common.settings.projector import DEFAULT_PARTITIONS
 
 # --- entry point ----------------------------------------------------------------------------------
 
@@ -77,7 +87,36 @@ def parse_options(argv: list[str] | None) -> Options:
         "--cache-learners", type=int, help="the projector's bank cache (default 10,000)"
     )
     parser.add_argument("--lag-seconds", type=float, help="seconds of live appends (default 10)")
-    parser.add_argument("--rate", type=float, default=1000.0, help="live events/s (default 1000)")
+    parser.add_argument(
+        "--rate", type=float, default=1000.0, help="live events/s of the first phase (default 1000)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=1, help="its events per append (default 1: POST /v1/events)"
+    )
+    parser.add_argument(
+        "--fast-rate",
+        type=float,
+        default=3000.0,
+        help="live events/s of the second phase (default 3000; 0: none)",
+    )
+    parser.add_argument(
+        "--fast-batch",
+        type=int,
+        default=10,
+        help="its events per POST /v1/events/batch (default 10)",
+    )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=DEFAULT_PARTITIONS,
+        help=f"the layout rebuilt at once and run live (default {DEFAULT_PARTITIONS}, the shipped one)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rebuild the big log this many times per layout; report the medians (default 1)",
+    )
     parser.add_argument(
         "--rebuild-timeout", type=float, default=480.0, help="stop a rebuild after this (partial)"
     )
@@ -96,6 +135,12 @@ def parse_options(argv: list[str] | None) -> Options:
         type=Path,
         dest="profile_dir",
         help="record the rebuild and the ledger with py-spy during (b); collapsed stacks go here",
+    )
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        dest="logs_dir",
+        help="copy the services' logs (ledger, projector, rebuilds' stderr) here at the end",
     )
     args = parser.parse_args(argv)
     events = args.events or (100_000 if args.quick else 1_000_000)
@@ -119,6 +164,14 @@ def parse_options(argv: list[str] | None) -> Options:
         parser.error("--cache-learners must be 1..10,000,000")
     if not 0 < lag_seconds <= 300 or not 0 < args.rate <= 20_000:
         parser.error("--lag-seconds must be within (0, 300] and --rate within (0, 20,000]")
+    if not 0 <= args.fast_rate <= 20_000:
+        parser.error("--fast-rate must be within [0, 20,000]")
+    if not 1 <= args.batch <= 1000 or not 1 <= args.fast_batch <= 1000:
+        parser.error("--batch and --fast-batch must be 1..1000")
+    if not 1 <= args.partitions <= BUCKETS:
+        parser.error(f"--partitions must be 1..{BUCKETS}")
+    if not 1 <= args.repeat <= 9:
+        parser.error("--repeat must be 1..9")
     if not 10 <= args.rebuild_timeout <= 3600:
         parser.error("--rebuild-timeout must be 10..3600 s")
     return Options(
@@ -129,15 +182,38 @@ def parse_options(argv: list[str] | None) -> Options:
         cache_learners=cache,
         lag_seconds=lag_seconds,
         rate=args.rate,
-        batch=10,
-        clients=32,
+        batch=args.batch,
+        fast_rate=args.fast_rate,
+        fast_batch=args.fast_batch,
+        partitions=args.partitions,
+        repeat=args.repeat,
         rebuild_timeout_s=args.rebuild_timeout,
         client_read=not args.no_client_read,
         quick=args.quick,
         json_path=args.json_path,
         data_dir=args.data_dir,
         profile_dir=args.profile_dir,
+        logs_dir=args.logs_dir,
     )
+
+
+def jetstream_sync_interval(server: EmbeddedNats) -> str:
+    """The sync_interval of the embedded nats-server's configuration ("always": an fsync
+    per write), as it was started."""
+    try:
+        text = (server.store_dir / "nats-server.conf").read_text()
+    except OSError:
+        return "?"
+    match = re.search(r"^\s*sync_interval:\s*(\S+)", text, re.MULTILINE)
+    return match.group(1).strip("\"'") if match else "default"
+
+
+def keep_logs(workdir: Path, folder: Path) -> None:
+    """The services' logs, before the working directory goes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in [*workdir.glob("*.log"), *workdir.glob("rebuild-*/stderr.txt")]:
+        name = path.name if path.parent == workdir else f"{path.parent.name}-{path.name}"
+        shutil.copyfile(path, folder / name)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -179,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": machine_facts(),
             "database": db_facts,
+            "jetstream_sync_interval": jetstream_sync_interval(nats_server),
             "fdatasync_us": fsync_us,
             "data_filesystem": filesystem_of(workdir),
             "options": {
@@ -190,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
                 "lag_seconds": options.lag_seconds,
                 "rate": options.rate,
                 "batch": options.batch,
-                "clients": options.clients,
+                "fast_rate": options.fast_rate,
+                "fast_batch": options.fast_batch,
+                "partitions": options.partitions,
+                "repeat": options.repeat,
                 "quick": options.quick,
             },
             **results,
@@ -211,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             nats_server.destroy()
         if postgres is not None:
             postgres.destroy()
+        if options.logs_dir is not None:
+            keep_logs(workdir, options.logs_dir)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

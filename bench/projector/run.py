@@ -1,4 +1,5 @@
-"""The projector benchmark's run: the logs, then (a), (b) and (c) in order."""
+"""The projector benchmark's run: the small log ((b), (c) for the memory checks), then the
+big log ((a), (b) in each layout, (c) at each rate)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,26 @@ import asyncpg
 from bench.harness.loggen import log_head
 from bench.harness.metrics import scrape
 from bench.harness.servers import (
+    LedgerServer,
     load_catalog,
+    pid_from,
     wait_until,
 )
 from bench.harness.sysinfo import (
     Machine,
 )
-from bench.projector.live import run_live
-from bench.projector.models import SMALL_DATABASE, LogFacts, Options, ReadResult, RebuildResult, log
+from bench.projector.live import LivePhase, run_live
+from bench.projector.models import (
+    SMALL_DATABASE,
+    TARGET_FAST_LAG_P99_S,
+    TARGET_LAG_P99_S,
+    LagResult,
+    LogFacts,
+    Options,
+    ReadResult,
+    RebuildResult,
+    log,
+)
 from bench.projector.reads import read_ndjson, read_with_ledger_client, scan_database
 from bench.projector.rebuild import run_rebuild
 from bench.projector.setup import (
@@ -29,7 +42,8 @@ from bench.projector.setup import (
     relay_published,
     start_ledger,
 )
-from credit_ledger.infra import apply_migrations
+from credit_ledger.embedded.nats import EmbeddedNats
+from credit_ledger.infra import apply_migrations, declare_streams
 
 # --- the run --------------------------------------------------------------------------------------
 
@@ -68,57 +82,80 @@ async def prepare_log(
     return keys, facts
 
 
+def live_phases(options: Options) -> list[LivePhase]:
+    phases = [LivePhase(options.rate, options.batch, TARGET_LAG_P99_S)]
+    if options.fast_rate > 0:
+        phases.append(LivePhase(options.fast_rate, options.fast_batch, TARGET_FAST_LAG_P99_S))
+    return phases
+
+
+def layouts(options: Options) -> list[int]:
+    """One partition, then the shipped layout: the read model is left in the layout the
+    live projector runs (a rebuild drops every other layout's checkpoints)."""
+    return [1, options.partitions] if options.partitions > 1 else [1]
+
+
+async def rebuild_layouts(
+    *,
+    log_name: str,
+    facts: LogFacts,
+    runs: int,
+    database_url: str,
+    server: LedgerServer,
+    token: str,
+    options: Options,
+    machine: Machine,
+    workdir: Path,
+) -> list[RebuildResult]:
+    results: list[RebuildResult] = []
+    for run_index in range(runs):
+        for partitions in layouts(options):
+            how = "one process" if partitions == 1 else "a process each"
+            label = (
+                f"(b) rebuild {partitions} partition{'s' if partitions > 1 else ''} ({how}),"
+                f" {log_name} log"
+            )
+            log(f"{label}{f', run {run_index + 1}/{runs}' if runs > 1 else ''}")
+            result = await run_rebuild(
+                label=label,
+                log_name=log_name,
+                partitions=partitions,
+                run=run_index,
+                workdir=workdir,
+                database_url=database_url,
+                server=server,
+                token=token,
+                facts=facts,
+                options=options,
+                machine=machine,
+                profile_name=f"rebuild-{partitions}p"
+                if log_name == "big" and run_index == 0
+                else None,
+            )
+            log(
+                f"{label}: {result.events_per_s:,.0f} events/s,"
+                f" {result.events_per_cpu_s:,.0f} events per CPU-second,"
+                f" peak RSS {result.peak_rss_mb:,.0f} MB per process"
+                f" ({result.peak_rss_sum_mb:,.0f} MB summed)"
+            )
+            results.append(result)
+            if result.timed_out:
+                return results
+    return results
+
+
 async def run(
     options: Options, workdir: Path, postgres_url: str, nats_url: str, machine: Machine
 ) -> dict[str, Any]:
     tag = secrets.token_hex(3)
-    report: dict[str, Any] = {"reads": [], "rebuilds": []}
-    small: RebuildResult | None = None
+    report: dict[str, Any] = {"reads": [], "rebuilds": [], "live": None, "live_runs": []}
+    phases = live_phases(options)
+    small_rebuilds: list[RebuildResult] = []
+    small_live: list[LagResult] = []
     if options.small_events > 0:
-        admin = await asyncpg.connect(postgres_url, timeout=10)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {SMALL_DATABASE}")
-            await admin.execute(f"CREATE DATABASE {SMALL_DATABASE}")
-        finally:
-            await admin.close()
-        small_url = postgres_url.rsplit("/", 1)[0] + "/" + SMALL_DATABASE
-        small_label = f"small log ({options.small_events:,}/{options.small_learners:,})"
-        keys, small_facts = await prepare_log(
-            label=small_label,
-            workdir=workdir,
-            database_url=small_url,
-            nats_url="",
-            events=options.small_events,
-            learners=options.small_learners,
-            tag=tag,
-            seed=2,
+        small_rebuilds, small_live, report["small_log"] = await run_small(
+            options, workdir, postgres_url, machine, tag, phases
         )
-        report["small_log"] = small_facts
-        server = await start_ledger(workdir, small_url, "", relay=False, name="small")
-        machine.roots["ledger"] = server.process.pid
-        try:
-            small = await run_rebuild(
-                label=f"(b) rebuild, {options.small_events:,} events / {options.small_learners:,} learners",
-                workdir=workdir,
-                database_url=small_url,
-                server=server,
-                token=keys.auditor,
-                facts=small_facts,
-                options=options,
-                machine=machine,
-                profile_name=None,
-            )
-            log(
-                f"small rebuild: {small.events_per_s:,.0f} events/s,"
-                f" peak RSS {small.peak_rss_mb:,.0f} MB"
-            )
-        finally:
-            server.stop()
-        admin = await asyncpg.connect(postgres_url, timeout=10)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {SMALL_DATABASE}")
-        finally:
-            await admin.close()
 
     label = f"log ({options.events:,}/{options.learners:,})"
     keys, facts = await prepare_log(
@@ -160,25 +197,25 @@ async def run(
                     f"{read.label} read {read.events} events; the head is {facts.head}"
                 )
         report["reads"] = reads
-        log(f"(b) rebuilding (cache {options.cache_learners:,} learners)")
-        big = await run_rebuild(
-            label=f"(b) rebuild, {options.events:,} events / {options.learners:,} learners",
-            workdir=workdir,
+        big = await rebuild_layouts(
+            log_name="big",
+            facts=facts,
+            runs=options.repeat,
             database_url=postgres_url,
             server=server,
             token=keys.auditor,
-            facts=facts,
             options=options,
             machine=machine,
-            profile_name="rebuild",
+            workdir=workdir,
         )
-        log(f"rebuild: {big.events_per_s:,.0f} events/s, peak RSS {big.peak_rss_mb:,.0f} MB")
-        report["rebuilds"] = [big] + ([small] if small is not None else [])
-        if big.timed_out:
+        report["rebuilds"] = big + small_rebuilds
+        if big[-1].timed_out:
             log("the rebuild did not finish: the live phase needs a complete read model; skipped")
-            report["live"] = None
         else:
-            report["live"] = await run_live(
+            live = await run_live(
+                log_name="big",
+                learners=options.learners,
+                phases=phases,
                 workdir=workdir,
                 database_url=postgres_url,
                 nats_url=nats_url,
@@ -187,6 +224,91 @@ async def run(
                 options=options,
                 machine=machine,
             )
+            report["live"] = live[0]
+            report["live_fast"] = live[1] if len(live) > 1 else None
+            report["live_runs"] = live + small_live
     finally:
         server.stop()
     return report
+
+
+async def run_small(
+    options: Options,
+    workdir: Path,
+    postgres_url: str,
+    machine: Machine,
+    tag: str,
+    phases: list[LivePhase],
+) -> tuple[list[RebuildResult], list[LagResult], LogFacts]:
+    """The smaller log of the memory checks, in a database and a nats-server of its own
+    (its ledger's relay and its projector's consumers must not meet the big log's)."""
+    admin = await asyncpg.connect(postgres_url, timeout=10)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {SMALL_DATABASE}")
+        await admin.execute(f"CREATE DATABASE {SMALL_DATABASE}")
+    finally:
+        await admin.close()
+    small_url = postgres_url.rsplit("/", 1)[0] + "/" + SMALL_DATABASE
+    small_nats = EmbeddedNats(workdir / "nats-small")
+    main_nats = machine.roots.get("nats")
+    small_nats.start()
+    try:
+        await declare_streams(small_nats.url, 1)
+        if pid := pid_from(small_nats.store_dir / "nats-server.pid"):
+            machine.roots["nats"] = pid
+        keys, facts = await prepare_log(
+            label=f"small log ({options.small_events:,}/{options.small_learners:,})",
+            workdir=workdir,
+            database_url=small_url,
+            nats_url=small_nats.url,
+            events=options.small_events,
+            learners=options.small_learners,
+            tag=tag,
+            seed=2,
+        )
+        await empty_ledger_stream(small_nats.url, small_url)
+        server = await start_ledger(workdir, small_url, small_nats.url, relay=True, name="small")
+        machine.roots["ledger"] = server.process.pid
+        try:
+            await wait_until(
+                "the small log's relay resumed at the head",
+                lambda: relay_published(server, facts.head),
+                60,
+            )
+            rebuilds = await rebuild_layouts(
+                log_name="small",
+                facts=facts,
+                runs=1,
+                database_url=small_url,
+                server=server,
+                token=keys.auditor,
+                options=options,
+                machine=machine,
+                workdir=workdir,
+            )
+            live: list[LagResult] = []
+            if not rebuilds[-1].timed_out:
+                live = await run_live(
+                    log_name="small",
+                    learners=options.small_learners,
+                    phases=phases,
+                    workdir=workdir,
+                    database_url=small_url,
+                    nats_url=small_nats.url,
+                    ledger=server,
+                    keys=keys,
+                    options=options,
+                    machine=machine,
+                )
+        finally:
+            server.stop()
+    finally:
+        small_nats.destroy()
+        if main_nats is not None:
+            machine.roots["nats"] = main_nats
+    admin = await asyncpg.connect(postgres_url, timeout=10)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {SMALL_DATABASE}")
+    finally:
+        await admin.close()
+    return rebuilds, live, facts
