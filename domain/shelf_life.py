@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 
 def add_years(day: dt.date, years: int) -> dt.date:
@@ -16,8 +17,10 @@ def add_years(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year + years, day=28)
 
 
+@functools.lru_cache(maxsize=65536)
 def shelf_life_end(assessed_on: dt.date, validity_years: int) -> dt.date:
-    """The first day a pass assessed on ``assessed_on`` no longer counts."""
+    """The first day a pass assessed on ``assessed_on`` no longer counts (remembered: every
+    rule evaluation and view asks it of every pass)."""
     return add_years(assessed_on, validity_years)
 
 

@@ -7,6 +7,7 @@ to two decimals only at the edge.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
@@ -58,7 +59,14 @@ def exact_text(value: Fraction) -> str:
 
 def display(value: Fraction) -> str:
     """Two decimals for people (banker's rounding); never used in a comparison."""
-    quantized = (Decimal(value.numerator) / Decimal(value.denominator)).quantize(
+    return _display(value.numerator, value.denominator)
+
+
+# Remembered by numerator and denominator (a Fraction's own hash costs more than the
+# rendering): explanations render the same few amounts over and over.
+@functools.lru_cache(maxsize=4096)
+def _display(numerator: int, denominator: int) -> str:
+    quantized = (Decimal(numerator) / Decimal(denominator)).quantize(
         Decimal("0.01"), rounding=ROUND_HALF_EVEN
     )
     return f"{quantized:.2f}"

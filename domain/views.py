@@ -26,9 +26,16 @@ class Amount(msgspec.Struct, frozen=True, kw_only=True):
 
 # Views show the same few amounts again and again (hours / 30, times a level), and an
 # Amount is immutable: rendering each once is most of what a bank's view costs otherwise.
-@functools.lru_cache(maxsize=4096)
 def amount(value: Fraction | int) -> Amount:
-    fraction = Fraction(value)
+    if isinstance(value, int):
+        return _amount(value, 1)
+    return _amount(value.numerator, value.denominator)
+
+
+# Remembered by numerator and denominator: a Fraction's own hash costs more than this.
+@functools.lru_cache(maxsize=4096)
+def _amount(numerator: int, denominator: int) -> Amount:
+    fraction = Fraction(numerator, denominator)
     return Amount(exact=exact_text(fraction), display=display(fraction))
 
 
