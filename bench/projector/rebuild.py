@@ -130,6 +130,10 @@ class ChildSampler(threading.Thread):
             entry = self.seen.get(pid)
             if entry is None:
                 entry = self.seen[pid] = ChildProcess(pid=pid, role=_role(pid))
+            elif entry.role == "other" and (role := _role(pid)) != "other":
+                # Seen between its fork and its exec, it was still a copy of this process
+                # (sharing this one's memory, after a vfork): only the exec'd one counts.
+                entry.role, entry.hwm_kb, entry.cpu_s = role, 0, 0.0
             entry.hwm_kb = max(entry.hwm_kb, hwm)
             entry.cpu_s = max(entry.cpu_s, process_cpu_seconds(pid))
 
