@@ -20,21 +20,23 @@ async def apply_batch(
     partition: Partition,
     entries: list[LogEntry],
     *,
+    applied: int,
     watermark: int = 0,
     publish_bank_updates: bool,
 ) -> tuple[BatchOutcome, int]:
-    """Commit ``entries`` (all past the checkpoint, in order), moving the checkpoint to the
-    last of them or to ``watermark`` if that is further; returns the staged outcome and how
-    many outbox messages it queued. Raises ``StreamGap`` (and changes nothing) when an entry
-    is not the next of its stream. The projection's caches change only after the commit."""
+    """Commit ``entries`` (all past ``applied``, the checkpoint, in order), moving the
+    checkpoint to the last of them or to ``watermark`` if that is further; returns the
+    staged outcome and how many outbox messages it queued. Raises ``StreamGap`` (and
+    changes nothing) when an entry is not the next of its stream, and ``CheckpointMoved``
+    if the checkpoint was not ``applied``. The projection's caches change only after the
+    commit."""
+    if entries[0].position <= applied:
+        raise RuntimeError(
+            f"partition {partition} is at {applied}, but an entry is at {entries[0].position}"
+        )
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():
-                done = await store.checkpoint(conn, partition, for_update=True)
-                if entries[0].position <= done:
-                    raise RuntimeError(
-                        f"partition {partition} is at {done}, but an entry is at {entries[0].position}"
-                    )
                 outcome = await projection.apply(
                     entries, lambda learners: store.load_banks(conn, learners)
                 )
@@ -42,6 +44,7 @@ async def apply_batch(
                     conn,
                     outcome,
                     partition,
+                    applied,
                     watermark,
                     publish_bank_updates=publish_bank_updates,
                 )

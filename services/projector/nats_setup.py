@@ -48,7 +48,9 @@ def projector_consumer_config(partition: Partition, start_sequence: int) -> Cons
         description=f"Folds partition {partition}'s ledger events into the credit bank read model.",
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
         opt_start_seq=start_sequence,
-        ack_policy=AckPolicy.EXPLICIT,
+        # A batch is committed whole, in order: acknowledging its last message
+        # acknowledges the batch (one ack a batch, not one a message).
+        ack_policy=AckPolicy.ALL,
         ack_wait=ACK_WAIT_S,
         max_deliver=-1,
         backoff=BACKOFF_S,

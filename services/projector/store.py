@@ -73,6 +73,25 @@ async def set_checkpoint(conn: Conn, partition: Partition, position: int) -> Non
     )
 
 
+class CheckpointMoved(RuntimeError):
+    """The partition's checkpoint is not where its leader left it: another writer ran."""
+
+
+async def move_checkpoint(conn: Conn, partition: Partition, applied: int, to: int) -> None:
+    """Move the checkpoint from ``applied`` (where this leader left it) to ``to``; one
+    statement, which refuses (and so rolls the batch back) if anything else moved it."""
+    status: str = await conn.execute(
+        "UPDATE projector.checkpoints SET position = $4"
+        " WHERE partitions = $1 AND partition = $2 AND position = $3",
+        partition.count,
+        partition.index,
+        applied,
+        to,
+    )
+    if status != "UPDATE 1":
+        raise CheckpointMoved(f"partition {partition}'s checkpoint is no longer {applied}")
+
+
 class LayoutMismatch(RuntimeError):
     """The read model is split into another number of partitions than this projector's."""
 
@@ -168,13 +187,14 @@ async def write_batch(
     conn: Conn,
     outcome: BatchOutcome,
     partition: Partition,
+    applied: int,
     watermark: int,
     *,
     publish_bank_updates: bool,
 ) -> int:
-    """Persist one staged batch with the partition's checkpoint moved to ``watermark``
-    (the batch's last position, or further when the ledger said nothing of the partition
-    lies between); returns how many messages it queued."""
+    """Persist one staged batch with the partition's checkpoint moved from ``applied`` to
+    ``watermark`` (the batch's last position, or further when the ledger said nothing of
+    the partition lies between); returns how many messages it queued."""
     entries = outcome.entries
     # A catalog event is every partition's: the first to apply it stores it.
     await conn.execute(
@@ -206,7 +226,7 @@ async def write_batch(
     queued = await _write_thresholds(conn, outcome.thresholds)
     if publish_bank_updates:
         queued += await _queue_bank_updates(conn, outcome, summaries)
-    await set_checkpoint(conn, partition, max(watermark, outcome.last_position))
+    await move_checkpoint(conn, partition, applied, max(watermark, outcome.last_position))
     return queued
 
 

@@ -80,6 +80,8 @@ class ProjectorWorker(RunsInBackground):
         )
         self.projection: Projection | None = None
         self.is_leader = False
+        # The checkpoint as this leader last committed it (only the leader moves it).
+        self._applied = 0
 
     def _projector_stopped(self) -> None:
         self.is_leader = False
@@ -97,6 +99,7 @@ class ProjectorWorker(RunsInBackground):
                 await store.set_checkpoint(conn, partition, done)
                 catalog, versions = await store.load_catalog(conn, done)
             self.projection = Projection(catalog, versions, self._config.cache_learners)
+            self._applied = done
             self.is_leader = True
             log.info("projector_leader", partition=str(partition), checkpoint=done)
             name = f"credit-ledger-{projector_consumer(partition)}"
@@ -123,8 +126,9 @@ class ProjectorWorker(RunsInBackground):
     async def _handle(self, messages: list[Msg]) -> None:
         entries = [from_message(m.data, m.headers) for m in messages]
         applied = await self.apply(entries)
-        for message in messages:
-            await message.ack()
+        # The consumer acknowledges all up to a message (AckPolicy.ALL), and a fetch
+        # delivers in stream order.
+        await messages[-1].ack()
         # Only what this delivery applied: a redelivered duplicate would count its lag twice.
         now = time.time()
         for entry in applied:
@@ -134,8 +138,7 @@ class ProjectorWorker(RunsInBackground):
         """Apply what the ledger holds of this partition after the checkpoint (up to
         ``up_to``, or its head), moving the checkpoint past the other partitions' events;
         returns how many events it applied."""
-        async with self._pool.acquire() as conn:
-            after = await store.checkpoint(conn, self.partition)
+        after = self._applied
         applied = 0
         while up_to is None or after < up_to:
             limit = GAP_PAGE_EVENTS if up_to is None else min(GAP_PAGE_EVENTS, up_to - after)
@@ -155,9 +158,9 @@ class ProjectorWorker(RunsInBackground):
         return applied
 
     async def _advance(self, watermark: int) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            if watermark > await store.checkpoint(conn, self.partition, for_update=True):
-                await store.set_checkpoint(conn, self.partition, watermark)
+        async with self._pool.acquire() as conn:
+            await store.move_checkpoint(conn, self.partition, self._applied, watermark)
+        self._applied = watermark
         self._metrics.checkpoint.set(watermark)
 
     async def apply(self, entries: list[LogEntry]) -> list[LogEntry]:
@@ -165,9 +168,7 @@ class ProjectorWorker(RunsInBackground):
         partition is missing before them; returns the entries this call applied."""
         if not entries:
             return []
-        async with self._pool.acquire() as conn:
-            done = await store.checkpoint(conn, self.partition)
-        fresh = _after(entries, done)
+        fresh = _after(entries, self._applied)
         if not fresh:
             return []
         try:
@@ -189,11 +190,13 @@ class ProjectorWorker(RunsInBackground):
             projection,
             self.partition,
             entries,
+            applied=self._applied,
             watermark=watermark,
             publish_bank_updates=self._config.publish_bank_updates,
         )
+        self._applied = max(watermark, outcome.last_position)
         self._metrics.applied.inc(len(entries))
-        self._metrics.checkpoint.set(max(watermark, outcome.last_position))
+        self._metrics.checkpoint.set(self._applied)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         if queued:
             self._on_commit.set()
