@@ -354,7 +354,13 @@ async def run_live(
         finally:
             await conn.close()
     finally:
+        stopping_at = log_offset(projector_log(workdir))
         stop_process(process, signal.SIGTERM, SERVER_STOP_TIMEOUT_S)
+    if results:
+        # What it logged on its way out (SIGTERM, as a supervisor stops it).
+        logged, first = log_summary(projector_log(workdir), stopping_at)
+        results[-1].projector_stop_logged = logged
+        results[-1].projector_stop_first_error = first
     return results
 
 

@@ -183,4 +183,7 @@ class LagResult(msgspec.Struct, kw_only=True):
     projector_first_error: str | None = None
     ledger_logged: dict[str, int] = msgspec.field(default_factory=dict)
     ledger_first_error: str | None = None
+    # The last phase of a projector process: what it logged when stopped (SIGTERM).
+    projector_stop_logged: dict[str, int] = msgspec.field(default_factory=dict)
+    projector_stop_first_error: str | None = None
     profiles: list[ProfileSummary] = msgspec.field(default_factory=list)

@@ -267,6 +267,7 @@ def _live_lines(live: LagResult) -> list[str]:
     for service, logged, first in (
         ("projector", live.projector_logged, live.projector_first_error),
         ("ledger", live.ledger_logged, live.ledger_first_error),
+        ("projector, when stopped,", live.projector_stop_logged, live.projector_stop_first_error),
     ):
         if logged:
             counts = ", ".join(f"{key} x{count}" for key, count in sorted(logged.items()))
