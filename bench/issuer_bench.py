@@ -5,7 +5,8 @@
 
 Sets up an embedded PostgreSQL (fsync on) and nats-server in a temporary directory, runs
 the ledger (``bench.serve_ledger``), the projector (``credit-ledger projector serve``) and
-one issuer (``python -m services.issuer serve``) as processes of their own, and loads the
+``--issuers`` issuer replicas (``python -m services.issuer serve``, default two) as processes
+of their own, and loads the
 demo catalog. Then, while ``bench.loadgen`` appends a background of ``--rate`` events/s
 (AssessmentPassed of 100,000 other learners), target learners who already hold four of the
 five ADV-CNC-MACHINING modules pass the fifth, one every ``--seconds / --targets`` s. It
@@ -227,7 +228,8 @@ async def _measure(
     await apply_issuer_migrations(database_url)
     await declare_streams(nats_url, 1)
     keys = await make_keys(database_url)
-    ledger_port, projector_port, issuer_port = free_port(), free_port(), free_port()
+    ledger_port, projector_port = free_port(), free_port()
+    issuer_ports = [free_port() for _ in range(args.issuers)]
     common = {
         "DATABASE_URL": database_url,
         "NATS_URL": nats_url,
@@ -254,22 +256,25 @@ async def _measure(
             work / "p.log",
         )
     )
-    processes.append(
-        spawn(
-            [sys.executable, "-m", "services.issuer", "serve"],
-            {
-                **common,
-                "CREDIT_LEDGER_ISSUER_PORT": str(issuer_port),
-                "CREDIT_LEDGER_ISSUER_API_KEY": keys["issuer"],
-                "CREDIT_LEDGER_ISSUER_KEY_FILE": str(ensure_dev_keys(work)),
-                "CREDIT_LEDGER_ISSUER_ALG": args.alg,
-                "CREDIT_LEDGER_ISSUER_LEARNER_HASH_SALT": SALT,
-            },
-            work / "i.log",
+    issuer_keys = ensure_dev_keys(work)
+    for n, issuer_port in enumerate(issuer_ports):
+        processes.append(
+            spawn(
+                [sys.executable, "-m", "services.issuer", "serve"],
+                {
+                    **common,
+                    "CREDIT_LEDGER_ISSUER_PORT": str(issuer_port),
+                    "CREDIT_LEDGER_ISSUER_API_KEY": keys["issuer"],
+                    "CREDIT_LEDGER_ISSUER_KEY_FILE": str(issuer_keys),
+                    "CREDIT_LEDGER_ISSUER_ALG": args.alg,
+                    "CREDIT_LEDGER_ISSUER_LEARNER_HASH_SALT": SALT,
+                },
+                work / f"i{n}.log",
+            )
         )
-    )
     wait_for_port("127.0.0.1", projector_port, processes[1], READY_TIMEOUT_S)
-    wait_for_port("127.0.0.1", issuer_port, processes[2], READY_TIMEOUT_S)
+    for n, issuer_port in enumerate(issuer_ports):
+        wait_for_port("127.0.0.1", issuer_port, processes[2 + n], READY_TIMEOUT_S)
 
     awarded_at: dict[str, float] = {}
     signed_at: dict[str, float] = {}
@@ -329,6 +334,7 @@ async def _measure(
     eligible_ms = [(eligible_at[t] - completed_at[t]) * 1000 for t in targets if t in eligible_at]
     return {
         "targets": len(targets),
+        "issuers": args.issuers,
         "awarded": len(award_ms),
         "credentials": len(credential_ms),
         "background_events_per_s": background.events / max(background.elapsed_s, 1e-9),
@@ -351,24 +357,35 @@ async def _measure(
     }
 
 
+# At or below this background rate the system counts as idle (the idle target: p99 < 100 ms).
+IDLE_RATE = 1.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.issuer_bench", description=__doc__)
     parser.add_argument("--rate", type=float, default=1000.0, help="background events/s")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the loaded phase")
     parser.add_argument("--targets", type=int, default=200, help="learners completing a rule")
     parser.add_argument("--alg", choices=["RS256", "ES256", "EdDSA"], default="RS256")
+    parser.add_argument(
+        "--issuers", type=int, default=2, help="issuer replicas sharing the work (default 2)"
+    )
     parser.add_argument("--sign-seconds", type=float, default=3.0)
     parser.add_argument("--quick", action="store_true", help="10 s, 40 targets, 1 s signing")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args(argv)
+    if not 1 <= args.issuers <= 8:
+        parser.error("--issuers must be 1..8")
     if args.quick:
         args.seconds, args.targets, args.sign_seconds = 10.0, 40, 1.0
     result = asyncio.run(run(args))
     result["signing_per_s_one_core"] = signing_rates(args.sign_seconds)
     a, b = result["a_award_ms"], result["b_credential_ms"]
+    idle = args.rate <= IDLE_RATE
     print(
         f"background {result['background_events_per_s']:.0f} events/s"
-        f" ({result['background_errors']} errors); {result['targets']} completions,"
+        f" ({result['background_errors']} errors); {result['issuers']} issuers;"
+        f" {result['targets']} completions,"
         f" {result['awarded']} awarded, {result['credentials']} credentials ({result['alg']})"
     )
     e = result["projector_eligible_ms"]
@@ -376,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(a) pass -> award in log      p50 {a['p50']:7.1f} ms   p99 {a['p99']:7.1f} ms")
     print(
         f"(b) pass -> credential ready  p50 {b['p50']:7.1f} ms   p99 {b['p99']:7.1f} ms"
-        f"   (target p99 < 250 ms: {'met' if b['p99'] < 250 else 'MISSED'})"
+        f"   (target p99 {'< 100 ms idle' if idle else '< 250 ms'}:"
+        f" {'met' if b['p99'] < (100 if idle else 250) else 'MISSED'})"
     )
     rates = result["signing_per_s_one_core"]
     print(
