@@ -282,7 +282,8 @@ async def _measure(
     client = await nats.connect(nats_url)
 
     async def on_award(message: Any) -> None:
-        learner = message.subject.split(".")[3]
+        # ledger.v1.learner.<bucket>.<learner id>.QualificationAwarded
+        learner = message.subject.split(".")[-2]
         said = decode_ledger_headers(message.headers)
         awarded_at.setdefault(learner, said.recorded_at.timestamp())
 
