@@ -4,10 +4,12 @@ headers of a LEDGER message, written by the ledger's relay and read by its consu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -166,3 +168,13 @@ async def declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
 
 async def declare_ledger_stream(js: JetStreamContext, replicas: int) -> None:
     await declare_stream(js, ledger_stream_config(replicas))
+
+
+async def await_acks(acks: Sequence[Awaitable[Any]], timeout_s: float) -> None:
+    """Wait for JetStream's publish acknowledgements, at most ``timeout_s`` (TimeoutError).
+
+    Not ``wait_for(gather(...))``: cancelled (a service stopping), Python 3.11's wait_for
+    leaves the gathered future's CancelledError unretrieved, and asyncio logs it as an
+    error; awaiting the gather under ``asyncio.timeout`` retrieves it."""
+    async with asyncio.timeout(timeout_s):
+        await asyncio.gather(*acks)

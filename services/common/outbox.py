@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter
 
 from services.common.lifecycle import BackgroundLoop, RunsInBackground
-from services.common.messaging import MSG_ID_HEADER, nats_connection
+from services.common.messaging import MSG_ID_HEADER, await_acks, nats_connection
 
 BATCH_MAX = 200
 ACK_TIMEOUT_S = 5.0
@@ -74,7 +74,7 @@ class OutboxPublisher(RunsInBackground):
                 )
                 for row in rows
             ]
-            await asyncio.wait_for(asyncio.gather(*futures), ACK_TIMEOUT_S)
+            await await_acks(futures, ACK_TIMEOUT_S)
             await conn.execute(
                 f"UPDATE {table} SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [r["id"] for r in rows],

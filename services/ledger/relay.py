@@ -27,6 +27,7 @@ from services.common.db import leadership
 from services.common.lifecycle import BackgroundLoop, RunsInBackground
 from services.common.messaging import (
     LedgerHeaders,
+    await_acks,
     declare_ledger_stream,
     decode_ledger_headers,
     encode_ledger_headers,
@@ -148,7 +149,7 @@ class Relay(RunsInBackground):
             subject = subject_for(row["stream"], row["type"])
             futures.append(await js.publish_async(subject, row["data"].encode(), headers=headers))
             previous_id = row["event_id"]
-        await asyncio.wait_for(asyncio.gather(*futures), ACK_TIMEOUT_S)
+        await await_acks(futures, ACK_TIMEOUT_S)
         acked_at = time.time()
         for row in rows:
             lag = acked_at - row["recorded_at"].timestamp()
