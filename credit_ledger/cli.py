@@ -178,6 +178,7 @@ def _projector(
         rebuild_partition,
         rebuild_reporting,
     )
+    from services.projector.store import LayoutMismatch
 
     database_url, api_key = settings.infra.database_url, settings.projector.api_key
     if api_key is None or database_url is None:
@@ -193,7 +194,7 @@ def _projector(
                 asyncio.run(rebuild_reporting(spec, count))
             else:
                 asyncio.run(rebuild_partition(spec, Partition(only_partition, count)))
-        except (ProjectorRunning, ValueError) as exc:
+        except (ProjectorRunning, LayoutMismatch, ValueError) as exc:
             print(str(exc), file=sys.stderr)
             return 1
     if not serve:

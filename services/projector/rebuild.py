@@ -211,6 +211,9 @@ async def rebuild_partition(
     ledger = LedgerClient(spec.ledger_url, spec.api_key)
     try:
         await _lock_partition(conn, partition, alone=alone)
+        if alone:
+            # One partition of another layout would leave two layouts side by side.
+            await store.check_layout(conn, partition.count)
         head = (await ledger.head()).position
         async with conn.transaction():
             # DELETE, not TRUNCATE: readers keep the old rows until the commit.

@@ -13,11 +13,12 @@ import msgspec
 import pytest
 
 from proto.envelope import Role
+from proto.partitions import Partition
 from services.common.ledger_client import LedgerClient
 from services.ledger.audit.replay import load_history, replay, resolve
 from services.projector import store
 from services.projector.app import PROJECTOR_ROLE
-from services.projector.rebuild import rebuild
+from services.projector.rebuild import RebuildSpec, rebuild, rebuild_partition
 from tests.support.cnc_load import append_in_batches, bank_answers, learner_ids, planned_passes
 from tests.support.ledger import Ledger, served_ledger
 from tests.support.projector import running_projector
@@ -77,6 +78,11 @@ async def test_changing_from_two_to_three_partitions_gives_the_auditors_answers(
         finally:
             await conn.close()
         key = await ledger.key(Role.AUDITOR)
+        # Nor is one partition of the new number rebuilt beside the old layout's.
+        spec = RebuildSpec(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
+        with pytest.raises(store.LayoutMismatch):
+            await rebuild_partition(spec, Partition(0, AFTER))
+        assert await layouts(database_url) == {BEFORE}
         head = int((await ledger.get("/v1/head")).json()["position"])
         reached = await rebuild(
             database_url, ledger.base_url, key, PROJECTOR_ROLE, partitions=AFTER, progress=False
