@@ -4,9 +4,7 @@ lost), and no threshold event reaches the CREDIT stream twice."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from tests.support.cnc_load import (
     planned_passes,
 )
 from tests.support.ledger import served_ledger
-from tests.support.projector_process import ProjectorProcess
+from tests.support.projector_process import ProjectorProcess, kill_once_past
 from tests.support.read_model import (
     duplicates,
     outbox_drained,
@@ -36,23 +34,6 @@ from tests.support.read_model import (
 from tests.support.servers import NatsHandle
 
 pytestmark = pytest.mark.integration
-
-
-async def kill_mid_stream(projector: ProjectorProcess, past: int, head: int) -> int:
-    """SIGKILL the projector as soon as its checkpoint is past ``past`` but below the head."""
-    deadline = time.monotonic() + 60
-    while True:
-        done = await projector.checkpoint()
-        if done >= head:
-            raise AssertionError(
-                f"the projector reached the head ({head}) before it could be killed mid-stream"
-            )
-        if done > past:
-            projector.kill()
-            return done
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the projector stayed at {done}: {projector.log_tail()}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.mark.timeout(240)
@@ -75,7 +56,9 @@ async def test_a_projector_killed_mid_stream_and_restarted_ends_where_a_rebuild_
         )
         try:
             await projector.start()
-            killed_at = await kill_mid_stream(projector, catalog_head, head)
+            killed_at = await kill_once_past(
+                projector, projector.checkpoint, catalog_head, before=head
+            )
             stored_at_kill = (await read_model(database_url)).checkpoint
             assert killed_at <= stored_at_kill < head
 

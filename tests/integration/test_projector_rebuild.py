@@ -44,6 +44,14 @@ async def read_model(database_url: str) -> dict[str, Any]:
         await conn.close()
 
 
+async def rebuild_all(ledger: Ledger, database_url: str) -> int:
+    """Every partition, a process each, as ``credit-ledger projector rebuild`` does."""
+    key = await ledger.key(Role.AUDITOR)
+    return await rebuild(
+        database_url, ledger.base_url, key, PROJECTOR_ROLE, partitions=PARTITIONS, progress=False
+    )
+
+
 async def head_of(ledger: Ledger) -> int:
     return int((await ledger.get("/v1/head")).json()["position"])
 
@@ -60,14 +68,7 @@ async def test_a_rebuild_gives_the_live_model_and_a_failed_one_changes_nothing(
             key = await ledger.key(Role.AUDITOR)
             # The live projector leads: a rebuild beside it is refused.
             with pytest.raises(ProjectorRunning):
-                await rebuild(
-                    database_url,
-                    ledger.base_url,
-                    key,
-                    PROJECTOR_ROLE,
-                    partitions=PARTITIONS,
-                    progress=False,
-                )
+                await rebuild_all(ledger, database_url)
         live = await read_model(database_url)
         assert live["credit_banks"]
         assert live["progress"]
@@ -85,14 +86,7 @@ async def test_a_rebuild_gives_the_live_model_and_a_failed_one_changes_nothing(
                     await rebuild_partition(spec, partition)
         assert await read_model(database_url) == live
 
-        reached = await rebuild(
-            database_url,
-            ledger.base_url,
-            key,
-            PROJECTOR_ROLE,
-            partitions=PARTITIONS,
-            progress=False,
-        )
+        reached = await rebuild_all(ledger, database_url)
         # Each partition's checkpoint is now the head; the rows are the live ones.
         assert reached == await head_of(ledger)
         assert {**await read_model(database_url), "checkpoint": None} == {
@@ -117,14 +111,6 @@ async def test_a_bank_stored_before_snapshots_is_folded_from_its_history(
             await record_pass(ledger, MACHINIST, NSTI, "CNC-PROG", "2026-02-10")
             await projector.caught_up()
         live = await read_model(database_url)
-        key = await ledger.key(Role.AUDITOR)
-        await rebuild(
-            database_url,
-            ledger.base_url,
-            key,
-            PROJECTOR_ROLE,
-            partitions=PARTITIONS,
-            progress=False,
-        )
+        await rebuild_all(ledger, database_url)
         assert await read_model(database_url) == live
         assert all(row["snapshot"] is not None for row in live["credit_banks"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from tests.support.cnc_load import (
     planned_passes,
 )
 from tests.support.ledger import Ledger, served_ledger
-from tests.support.projector_process import ProjectorProcess
+from tests.support.projector_process import ProjectorProcess, kill_once_past
 from tests.support.read_model import duplicates, outbox_drained, published_eligible, read_model
 from tests.support.servers import NatsHandle
 
@@ -50,19 +49,6 @@ def partition_process(
         CREDIT_LEDGER_PROJECTOR_PARTITIONS=str(PARTITIONS),
         CREDIT_LEDGER_PROJECTOR_RUN_PARTITIONS=str(run),
     )
-
-
-async def kill_when_past(leader: ProjectorProcess, past: int) -> int:
-    """SIGKILL the leader once its partition's checkpoint is past ``past``."""
-    deadline = time.monotonic() + 60
-    while True:
-        done = (await leader.partition_checkpoints())[KILLED_PARTITION]
-        if done > past:
-            leader.kill()
-            return done
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the leader stayed at {done}: {leader.log_tail()}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.mark.timeout(240)
@@ -91,7 +77,11 @@ async def test_a_killed_partition_leader_is_replaced_by_its_standby_and_nothing_
                     ledger, planned_passes(rng, learners), LOAD_BATCH, pause_s=LOAD_PAUSE_S
                 )
             )
-            killed_at = await kill_when_past(leader, catalog_head + LOAD_BATCH)
+
+            async def led_checkpoint() -> int:
+                return (await leader.partition_checkpoints())[KILLED_PARTITION]
+
+            killed_at = await kill_once_past(leader, led_checkpoint, catalog_head + LOAD_BATCH)
             await standby.wait_leads(KILLED_PARTITION, timeout_s=TAKEOVER_WITHIN_S)
             assert not load.done(), "the load should outlast the takeover"
             head = await load

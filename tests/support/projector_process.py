@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -167,3 +168,25 @@ class ProjectorProcess:
         if response.status_code != 200:
             raise AssertionError(f"GET {path}: {response.status_code} {response.text}")
         return response.json()
+
+
+async def kill_once_past(
+    process: ProjectorProcess,
+    checkpoint: Callable[[], Awaitable[int]],
+    past: int,
+    *,
+    before: int | None = None,
+) -> int:
+    """SIGKILL ``process`` as soon as ``checkpoint()`` is past ``past`` (and, with ``before``,
+    still short of it: mid-stream); returns the checkpoint it was killed at."""
+    deadline = time.monotonic() + 60
+    while True:
+        done = await checkpoint()
+        if before is not None and done >= before:
+            raise AssertionError(f"the projector reached {before} before it could be killed")
+        if done > past:
+            process.kill()
+            return done
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the projector stayed at {done}: {process.log_tail()}")
+        await asyncio.sleep(0.01)
