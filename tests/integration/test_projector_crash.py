@@ -56,11 +56,16 @@ async def test_a_projector_killed_mid_stream_and_restarted_ends_where_a_rebuild_
         )
         try:
             await projector.start()
-            killed_at = await kill_once_past(
-                projector, projector.checkpoint, catalog_head, before=head
-            )
-            stored_at_kill = (await read_model(database_url)).checkpoint
-            assert killed_at <= stored_at_kill < head
+
+            # Killed once a partition committed its first batch: each partition applies
+            # its ~1,000 events in batches of at most 500, so the other is mid-stream.
+            async def furthest_partition() -> int:
+                return max((await projector.partition_checkpoints()).values())
+
+            killed_at = await kill_once_past(projector, furthest_partition, catalog_head)
+            stored_at_kill = (await read_model(database_url)).checkpoint  # the lowest
+            assert stored_at_kill < head, "the kill should leave a partition mid-stream"
+            assert killed_at > catalog_head
 
             await projector.start()
             assert await projector.wait_checkpoint(head) == head

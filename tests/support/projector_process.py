@@ -171,19 +171,13 @@ class ProjectorProcess:
 
 
 async def kill_once_past(
-    process: ProjectorProcess,
-    checkpoint: Callable[[], Awaitable[int]],
-    past: int,
-    *,
-    before: int | None = None,
+    process: ProjectorProcess, checkpoint: Callable[[], Awaitable[int]], past: int
 ) -> int:
-    """SIGKILL ``process`` as soon as ``checkpoint()`` is past ``past`` (and, with ``before``,
-    still short of it: mid-stream); returns the checkpoint it was killed at."""
+    """SIGKILL ``process`` as soon as ``checkpoint()`` is past ``past``; returns the
+    checkpoint it was killed at."""
     deadline = time.monotonic() + 60
     while True:
         done = await checkpoint()
-        if before is not None and done >= before:
-            raise AssertionError(f"the projector reached {before} before it could be killed")
         if done > past:
             process.kill()
             return done
