@@ -82,7 +82,10 @@ class Projection:
         for entry in entries:
             learner = entry.learner_id
             if learner is None:
-                self._check_next(entry, outcome.versions.get(entry.stream))
+                applied = outcome.versions.get(entry.stream)
+                if applied is None:
+                    applied = self.catalog_versions.get(entry.stream, 0)
+                _check_version(entry, applied)
                 outcome.versions[entry.stream] = entry.stream_version
                 outcome.catalog = evolve_catalog(
                     outcome.catalog, entry.event, entry.position, entry.recorded_at
@@ -102,11 +105,6 @@ class Projection:
                 outcome.progress[(learner, decision.qualification_code)] = decision
             outcome.thresholds.extend(thresholds_of(bank, decisions, entry.position))
         return outcome
-
-    def _check_next(self, entry: LogEntry, staged: int | None) -> None:
-        _check_version(
-            entry, staged if staged is not None else self.catalog_versions.get(entry.stream, 0)
-        )
 
     def commit(self, outcome: BatchOutcome) -> None:
         self.catalog = outcome.catalog

@@ -118,7 +118,6 @@ class RebuildReport:
     learners: int
     events: int  # events read, counting each catalog event once per partition
     stage_cpu_s: dict[str, float]
-    partitions: int = 1
 
 
 @dataclass(frozen=True)
@@ -177,7 +176,6 @@ async def rebuild_reporting(
         learners=sum(r.learners for r in reports),
         events=sum(r.events for r in reports),
         stage_cpu_s=stages,
-        partitions=partitions,
     )
 
 

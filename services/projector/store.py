@@ -44,13 +44,11 @@ def partition_lock_key(partition: Partition) -> int:
     return PROJECTOR_LOCK_KEY + (partition.count << 8) + partition.index + 1
 
 
-async def checkpoint(conn: Conn, partition: Partition, *, for_update: bool = False) -> int:
+async def checkpoint(conn: Conn, partition: Partition) -> int:
     """The partition's watermark: every one of its events at or before it is applied (0
     for a partition that has not run)."""
-    suffix = " FOR UPDATE" if for_update else ""
     position: int | None = await conn.fetchval(
-        "SELECT position FROM projector.checkpoints WHERE partitions = $1 AND partition = $2"
-        + suffix,
+        "SELECT position FROM projector.checkpoints WHERE partitions = $1 AND partition = $2",
         partition.count,
         partition.index,
     )

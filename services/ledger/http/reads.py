@@ -59,7 +59,7 @@ _PARTITIONS = (
 )
 
 
-def partition_of(index: int | None, count: int | None) -> Partition | None:
+def requested_partition(index: int | None, count: int | None) -> Partition | None:
     """The partition the query names, or None; a bad one is refused (422 bad_partition)."""
     if index is None and count is None:
         return None
@@ -97,7 +97,7 @@ async def get_log(
     partition: PartitionIndex = None,
     of: PartitionCount = None,
 ) -> LogPage:
-    selected = partition_of(partition, of)
+    selected = requested_partition(partition, of)
     if types:
         unknown = sorted(set(types) - EVENT_TYPE_NAMES)
         if unknown:
@@ -138,7 +138,7 @@ async def get_log_ndjson(
     partition: PartitionIndex = None,
     of: PartitionCount = None,
 ) -> Stream:
-    selected = partition_of(partition, of)
+    selected = requested_partition(partition, of)
     encoder = msgspec.json.Encoder()
 
     async def lines() -> AsyncIterator[bytes]:
