@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import islice
 
 from domain.awards import award_generation
 from domain.bank_summary import BankSummary, summarize
@@ -99,20 +100,58 @@ def last_decisions(
     """
     bank = empty_bank(learner_id)
     kept: dict[str, Decision] = {}
-    before: tuple[Catalog, CreditBank, int, dt.datetime, set[str]] | None = None
+    before: tuple[Catalog, CreditBank, int, dt.datetime] | None = None
+    relevant = _Relevance()
     for event, position, at in events:
         bank = evolve(bank, event, position, at)
         catalog = catalog_at(position)
-        relevant = relevant_codes(catalog, bank)
-        if before is not None and (dropped := before[4] - relevant):
-            for decision in relevant_decisions(*before[:4]):
+        dropped = relevant.update(catalog, bank)
+        if before is not None and dropped:
+            for decision in relevant_decisions(*before):
                 if decision.qualification_code in dropped:
                     kept[decision.qualification_code] = decision
-        before = (catalog, bank, position, at, relevant)
+        before = (catalog, bank, position, at)
     if before is not None:
-        for decision in relevant_decisions(*before[:4]):
+        for decision in relevant_decisions(*before):
             kept[decision.qualification_code] = decision
     return bank, kept
+
+
+class _Relevance:
+    """``relevant_codes`` along one learner's fold, without recomputing it at every event.
+
+    Held codes only grow (a pass or an award is never removed, only flagged), so while the
+    catalog stays the same the relevant qualifications only grow too: by those naming the
+    codes of the passes and awards the event added (a mapping keeps its insertion order, so
+    those come last). A new catalog recomputes them, and may drop some.
+    """
+
+    __slots__ = ("awards", "catalog", "codes", "passes")
+
+    def __init__(self) -> None:
+        self.catalog: Catalog | None = None
+        self.codes: frozenset[str] = frozenset()
+        self.passes = 0
+        self.awards = 0
+
+    def update(self, catalog: Catalog, bank: CreditBank) -> frozenset[str]:
+        """Follow the bank after one more event; returns the qualifications it dropped."""
+        dropped: frozenset[str] = frozenset()
+        if catalog is not self.catalog:
+            codes = frozenset(relevant_codes(catalog, bank))
+            dropped = self.codes - codes
+        elif len(bank.passes) != self.passes or len(bank.awards) != self.awards:
+            added = {p.code for p in islice(bank.passes.values(), self.passes, None)}
+            added.update(
+                a.qualification_code for a in islice(bank.awards.values(), self.awards, None)
+            )
+            naming = catalog.naming
+            codes = self.codes.union(*(naming.get(code, ()) for code in added))
+        else:
+            return dropped
+        self.catalog, self.codes = catalog, codes
+        self.passes, self.awards = len(bank.passes), len(bank.awards)
+        return dropped
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ PAGE_EVENTS_MAX = 1000
 STREAM_EVENTS_MAX = 1_000_000  # a stream longer than this is refused rather than read
 TIMEOUT_S = 30.0
 CONCURRENT_REQUESTS_MAX = 8
+NDJSON_CHUNK_BYTES = 256 * 1024  # decoded a chunk at a time when streaming the log
 CATALOG_LISTINGS = ("micro-credentials", "qualifications")
 T = TypeVar("T")
 
@@ -213,6 +214,20 @@ class LedgerClient:
     async def _ndjson(
         self, after: int, partition: Partition | None, decoder: msgspec.json.Decoder[T]
     ) -> AsyncIterator[T]:
+        async for batch in self._ndjson_batches(after, partition, decoder):
+            for item in batch:
+                yield item
+
+    def log_ndjson_raw_batches(
+        self, after: int, partition: Partition | None = None
+    ) -> AsyncIterator[list[RawRecordedEvent]]:
+        """``log_ndjson_raw`` as the lists of events each chunk of the answer held (a
+        reader that handles events in bulk saves a resumption per event)."""
+        return self._ndjson_batches(after, partition, _raw_event_decoder)
+
+    async def _ndjson_batches(
+        self, after: int, partition: Partition | None, decoder: msgspec.json.Decoder[T]
+    ) -> AsyncIterator[list[T]]:
         path = "/v1/log/ndjson"
         params = {"after_position": after, **_partition_params(partition)}
         try:
@@ -220,9 +235,20 @@ class LedgerClient:
                 if answer.status_code >= 400:
                     await answer.aread()
                     raise ledger_error(answer)
-                async for line in answer.aiter_lines():
-                    if line:
-                        yield decoder.decode(line)
+                # Whole lines of each chunk decoded at once; a partial last line waits for
+                # the next chunk.
+                tail = b""
+                async for chunk in answer.aiter_bytes(NDJSON_CHUNK_BYTES):
+                    end = chunk.rfind(b"\n")
+                    if end < 0:
+                        tail += chunk
+                        continue
+                    batch = decoder.decode_lines(tail + chunk[: end + 1])
+                    tail = chunk[end + 1 :]
+                    if batch:
+                        yield batch
+                if tail.strip():
+                    yield decoder.decode_lines(tail)
         except httpx.HTTPError as exc:
             raise unreachable(path, exc) from exc
 

@@ -3,15 +3,14 @@
 A partition's rebuild publishes nothing, so it does less than the live worker:
 
 1. it streams the partition's events (GET /v1/log/ndjson?partition=k&of=N: its learners'
-   and every catalog event) into the projector's copy, ``projector.events``, by COPY,
-   folding only the catalog on the way;
+   and every catalog event) into the projector's copy, ``projector.events``, in one COPY,
+   folding only the catalog on the way (``rebuild_log``);
 2. it reads its learners' events back, bucket by bucket and learner by learner, and folds
-   each learner once, with each rule evaluated once per learner
-   (``domain.replay.last_decisions``: the progress the live fold would leave), COPYing
-   banks and progress rows;
+   each learner once, with each rule evaluated once per learner, COPYing banks and
+   progress rows, the reads, the fold and the COPYs overlapping (``rebuild_learners``);
 3. it sets the partition's checkpoint to the ledger head it read up to.
 
-Memory stays bounded by one learner and one COPY chunk, whatever the size of the log.
+Memory stays bounded by a few chunks of rows, whatever the size of the log.
 A partition's rebuild is one transaction: one that fails or is interrupted leaves the
 partition's rows as they were, and readers see the old rows until the new ones commit.
 Catalog rows are every partition's; each rebuild adds those missing, in a short
@@ -26,90 +25,29 @@ of partitions changes (docs/architecture.md, "Changing the number of partitions"
 from __future__ import annotations
 
 import asyncio
-import bisect
-import contextlib
 import multiprocessing
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import asyncpg
-import msgspec
 import structlog
-from tqdm import tqdm
 
-from domain.bank_summary import summarize
-from domain.catalog import Catalog, evolve_catalog
-from domain.replay import Timed, last_decisions
-from domain.shelf_life import utc_day
-from domain.views import bank_view, decision_view
-from proto.events import decode_event
-from proto.partitions import Partition, all_partitions, learner_bucket
+from proto.partitions import Partition, all_partitions
 from services.common import db
-from services.common.ledger_client import LedgerClient, RawRecordedEvent
+from services.common.ledger_client import LedgerClient
 from services.projector import store
-from services.projector.bank_snapshot import encode_bank
-from services.projector.log_entry import learner_of
+from services.projector.rebuild_learners import project_learners
+from services.projector.rebuild_log import copy_log
+from services.projector.rebuild_progress import StageClock
 
 log = structlog.get_logger(__name__)
 
-COPY_ROWS = 5000
-# A learner's rows (a bank and a few progress decisions) are kilobytes: fewer per COPY keeps
-# the peak memory of a big log that of a small one.
-LEARNERS_PER_COPY = 500
 # How long a partition's rebuild waits for a worker that is letting go of its lock.
 LOCK_WAIT_S = 10.0
-EVENT_COLUMNS = (
-    "position",
-    "stream",
-    "type",
-    "data",
-    "recorded_at",
-    "learner_id",
-    "bucket",
-    "stream_version",
-)
-BANK_COLUMNS = (
-    "learner_id",
-    "position",
-    "summary",
-    "updated_at",
-    "snapshot",
-    "bucket",
-    "stream_version",
-)
-PROGRESS_COLUMNS = (
-    "learner_id",
-    "qualification_code",
-    "rule_version",
-    "satisfied",
-    "position",
-    "decision",
-    "bucket",
-)
-_encoder = msgspec.json.Encoder()
 
 
 class ProjectorRunning(RuntimeError):
     """A projector worker (or another rebuild) holds the lead; a rebuild must not run beside it."""
-
-
-@dataclass
-class StageClock:
-    """CPU seconds of this process per stage of a rebuild (what the benchmark reports)."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.process_time()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.process_time() - started
 
 
 @dataclass(frozen=True)
@@ -221,8 +159,8 @@ async def rebuild_partition(
                     partition.count,
                     partition.index,
                 )
-            read = await _copy_log(conn, catalog_conn, ledger, partition, head, spec, clock)
-            learners = await _project_learners(conn, read.catalogs, partition, spec, clock)
+            read = await copy_log(conn, catalog_conn, ledger, partition, head, spec.progress, clock)
+            learners = await project_learners(conn, read.catalogs, partition, spec.progress, clock)
             watermark = max(head, read.catalogs.last_position)
             await store.set_checkpoint(conn, partition, watermark)
         log.info(
@@ -250,218 +188,3 @@ async def _lock_partition(conn: asyncpg.Connection, partition: Partition, *, alo
         raise ProjectorRunning(
             f"partition {partition}'s worker is running: stop it before rebuilding"
         ) from None
-
-
-@dataclass
-class CatalogTimeline:
-    """The catalog after each catalog event, to look up the one in force at a position."""
-
-    starts: list[int] = field(default_factory=lambda: [0])
-    catalogs: list[Catalog] = field(default_factory=lambda: [Catalog()])
-    last_position: int = 0
-
-    def add(self, recorded: RawRecordedEvent) -> None:
-        event = decode_event(recorded.data)
-        catalog = evolve_catalog(self.catalogs[-1], event, recorded.position, recorded.recorded_at)
-        if catalog is not self.catalogs[-1]:
-            self.starts.append(recorded.position)
-            self.catalogs.append(catalog)
-
-    def at(self, position: int) -> Catalog:
-        return self.catalogs[bisect.bisect_right(self.starts, position) - 1]
-
-
-@dataclass
-class LogRead:
-    catalogs: CatalogTimeline
-    events: int = 0
-
-
-async def _copy_log(
-    conn: asyncpg.Connection,
-    catalog_conn: asyncpg.Connection,
-    ledger: LedgerClient,
-    partition: Partition,
-    head: int,
-    spec: RebuildSpec,
-    clock: StageClock,
-) -> LogRead:
-    """Phase 1: the partition's events into ``projector.events`` (its learners' by COPY in
-    the rebuild's transaction; the catalog's that are missing, on their own connection,
-    so rebuilds of several partitions never wait on each other's transactions); the
-    catalog's timeline on the way."""
-    read = LogRead(CatalogTimeline())
-    timeline = read.catalogs
-    rows: list[tuple[Any, ...]] = []
-    catalog_rows: list[tuple[Any, ...]] = []
-    started = time.process_time()
-    with _bar(head, f"rebuild {partition}: log", "position", spec.progress, partition) as bar:
-        async for recorded in ledger.log_ndjson_raw(0, partition=partition):
-            if recorded.position <= timeline.last_position:
-                raise RuntimeError(
-                    f"the ledger sent position {recorded.position} after"
-                    f" {timeline.last_position}: the log must come in order"
-                )
-            timeline.last_position = recorded.position
-            read.events += 1
-            learner = learner_of(recorded.stream)
-            if learner is None:
-                timeline.add(recorded)
-                catalog_rows.append(_event_row(recorded, None))
-                continue
-            rows.append(_event_row(recorded, learner))
-            if len(rows) >= COPY_ROWS:
-                with clock.stage("copy_log"):
-                    await _copy(conn, "events", EVENT_COLUMNS, rows)
-                bar.update(timeline.last_position - bar.n)
-                rows = []
-        with clock.stage("copy_log"):
-            await _copy(conn, "events", EVENT_COLUMNS, rows)
-            await _add_catalog_rows(catalog_conn, catalog_rows)
-        bar.update(max(head, timeline.last_position) - bar.n)
-    # What the phase spent besides its COPYs: reading and decoding the NDJSON, the catalog.
-    clock.seconds["read_log"] = time.process_time() - started - clock.seconds["copy_log"]
-    return read
-
-
-async def _add_catalog_rows(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Catalog rows the copy lacks, committed at once; in position order, like the live
-    workers' inserts, so concurrent inserters take the rows' locks in one order."""
-    if not rows:
-        return
-    async with conn.transaction():
-        await conn.execute(
-            "CREATE TEMPORARY TABLE rebuild_catalog (LIKE projector.events) ON COMMIT DROP"
-        )
-        await conn.copy_records_to_table("rebuild_catalog", columns=EVENT_COLUMNS, records=rows)
-        await conn.execute(
-            "INSERT INTO projector.events SELECT * FROM rebuild_catalog ORDER BY position"
-            " ON CONFLICT (position) DO NOTHING"
-        )
-
-
-async def _project_learners(
-    conn: asyncpg.Connection,
-    catalogs: CatalogTimeline,
-    partition: Partition,
-    spec: RebuildSpec,
-    clock: StageClock,
-) -> int:
-    """Phase 2: each learner's events folded once; banks and progress by COPY."""
-    banks: list[tuple[Any, ...]] = []
-    decisions: list[tuple[Any, ...]] = []
-    learners = 0
-    total = await conn.fetchval(
-        "SELECT count(DISTINCT learner_id) FROM projector.events"
-        " WHERE bucket = ANY($1::smallint[]) AND learner_id IS NOT NULL",
-        list(partition.buckets),
-    )
-    desc = f"rebuild {partition}: learners"
-    with _bar(total, desc, "learner", spec.progress, partition) as bar:
-        async for learner, version, history in _histories(conn, partition, clock):
-            with clock.stage("fold_and_rules"):
-                bank, last = last_decisions(learner, history, catalogs.at)
-            with clock.stage("views"):
-                at = bank.recorded_at or history[-1][2]
-                bucket = learner_bucket(learner)
-                summary = bank_view(summarize(bank, utc_day(at)))
-                summary_json = _encoder.encode(summary).decode()
-                banks.append(
-                    (learner, bank.position, summary_json, at, encode_bank(bank), bucket, version)
-                )
-                decisions.extend(
-                    (
-                        learner,
-                        code,
-                        d.rule_version,
-                        d.satisfied,
-                        d.bank_position,
-                        _encoder.encode(decision_view(d)).decode(),
-                        bucket,
-                    )
-                    for code, d in sorted(last.items())
-                )
-            learners += 1
-            if len(banks) >= LEARNERS_PER_COPY:
-                with clock.stage("copy_read_model"):
-                    await _flush(conn, banks, decisions)
-                bar.update(len(banks))
-                banks, decisions = [], []
-        with clock.stage("copy_read_model"):
-            await _flush(conn, banks, decisions)
-        bar.update(len(banks))
-    return learners
-
-
-async def _histories(
-    conn: asyncpg.Connection, partition: Partition, clock: StageClock
-) -> AsyncIterator[tuple[str, int, list[Timed]]]:
-    """(learner, its stream's last version, events in log order) for each learner of the
-    partition, read back from the copy a bucket at a time (each an index range)."""
-    for bucket in partition.buckets:
-        current: str | None = None
-        version = 0
-        history: list[Timed] = []
-        rows = conn.cursor(
-            "SELECT learner_id, data::text AS data, position, recorded_at, stream_version"
-            " FROM projector.events WHERE bucket = $1 AND learner_id IS NOT NULL"
-            " ORDER BY learner_id, position",
-            bucket,
-            prefetch=COPY_ROWS,
-        ).__aiter__()
-        while True:
-            with clock.stage("read_back"):
-                try:
-                    row = await rows.__anext__()
-                except StopAsyncIteration:
-                    break
-                event = decode_event(row["data"])
-            if row["learner_id"] != current:
-                if current is not None:
-                    yield current, version, history
-                current, history = row["learner_id"], []
-            history.append((event, row["position"], row["recorded_at"]))
-            version = row["stream_version"]
-        if current is not None:
-            yield current, version, history
-
-
-async def _flush(
-    conn: asyncpg.Connection, banks: list[tuple[Any, ...]], decisions: list[tuple[Any, ...]]
-) -> None:
-    await _copy(conn, "credit_banks", BANK_COLUMNS, banks)
-    await _copy(conn, "progress", PROGRESS_COLUMNS, decisions)
-
-
-async def _copy(
-    conn: asyncpg.Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
-) -> None:
-    if rows:
-        await conn.copy_records_to_table(
-            table, schema_name="projector", columns=columns, records=rows
-        )
-
-
-def _event_row(recorded: RawRecordedEvent, learner: str | None) -> tuple[Any, ...]:
-    return (
-        recorded.position,
-        recorded.stream,
-        recorded.type,
-        bytes(recorded.data).decode(),
-        recorded.recorded_at,
-        learner,
-        None if learner is None else learner_bucket(learner),
-        recorded.stream_version,
-    )
-
-
-def _bar(total: int, desc: str, unit: str, progress: bool, partition: Partition) -> tqdm[Any]:
-    # One line per partition: the rebuilds of all partitions run side by side.
-    return tqdm(
-        total=total,
-        unit=unit,
-        desc=desc,
-        disable=not progress,
-        file=sys.stderr,
-        position=partition.index,
-    )

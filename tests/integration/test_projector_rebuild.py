@@ -11,7 +11,7 @@ import pytest
 from proto.envelope import Role
 from proto.partitions import all_partitions
 from services.common.settings.projector import DEFAULT_PARTITIONS as PARTITIONS
-from services.projector import rebuild as rebuild_module
+from services.projector import rebuild_learners
 from services.projector.app import PROJECTOR_ROLE
 from services.projector.rebuild import ProjectorRunning, RebuildSpec, rebuild, rebuild_partition
 from tests.support.factories import NSTI
@@ -73,14 +73,15 @@ async def test_a_rebuild_gives_the_live_model_and_a_failed_one_changes_nothing(
         assert live["credit_banks"]
         assert live["progress"]
 
-        async def broken(*_args: Any) -> int:
+        def broken(*_args: Any) -> None:
             raise RuntimeError("the machine lost power mid-rebuild")
 
         # A partition's rebuild in this process (the whole rebuild runs each in a process
         # of its own, which a patch here would not reach).
         spec = RebuildSpec(database_url, ledger.base_url, key, PROJECTOR_ROLE, progress=False)
         with monkeypatch.context() as patch:
-            patch.setattr(rebuild_module, "_project_learners", broken)
+            # Mid-fold: the log is copied, the reader of phase 2 is running.
+            patch.setattr(rebuild_learners, "_render", broken)
             for partition in all_partitions(PARTITIONS):
                 with pytest.raises(RuntimeError, match="lost power"):
                     await rebuild_partition(spec, partition)
