@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 
@@ -34,6 +35,23 @@ def to_recorded(row: asyncpg.Record) -> RecordedEvent:
         recorded_at=row["recorded_at"],
         hash=bytes(row["hash"]).hex(),
     )
+
+
+class RecordedEventJson(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``RecordedEvent`` whose data and metadata stay the JSON text PostgreSQL returned:
+    encoded as it is, it gives the same document without decoding and re-encoding them (the
+    stored JSON was validated when it was appended). For streaming the whole log."""
+
+    position: int
+    event_id: str
+    stream: str
+    stream_version: int
+    type: str
+    schema_version: int
+    data: msgspec.Raw
+    metadata: msgspec.Raw
+    recorded_at: dt.datetime
+    hash: str
 
 
 def _institution_filter(institution_id: str | None, arg: int) -> str:
@@ -103,7 +121,7 @@ async def stream_log(
     fetch_rows: int,
     *,
     partition: Partition | None = None,
-) -> AsyncIterator[RecordedEvent]:
+) -> AsyncIterator[RecordedEventJson]:
     """Every event after ``after_position`` (up to ``to_position``; only ``partition``'s when
     given), read with a cursor."""
     upper = to_position if to_position is not None else 2**62
@@ -118,7 +136,18 @@ async def stream_log(
             prefetch=fetch_rows,
         )
         async for row in cursor:
-            yield to_recorded(row)
+            yield RecordedEventJson(
+                position=row["position"],
+                event_id=row["event_id"],
+                stream=row["stream"],
+                stream_version=row["stream_version"],
+                type=row["type"],
+                schema_version=row["schema_version"],
+                data=msgspec.Raw(row["data"].encode()),
+                metadata=msgspec.Raw(row["metadata"].encode()),
+                recorded_at=row["recorded_at"],
+                hash=bytes(row["hash"]).hex(),
+            )
 
 
 async def read_stream(
