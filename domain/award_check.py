@@ -16,9 +16,10 @@ give a different answer. Every other objection is final.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from types import MappingProxyType
+
+import msgspec.structs
 
 from domain.awards import award_event, award_generation, award_id
 from domain.catalog import Rule
@@ -184,7 +185,9 @@ def _unredeemed_after(bank: CreditBank, position: int) -> CreditBank:
     if not later:
         return bank
     passes = {
-        key: dataclasses.replace(p, redeemed=False, redeemed_position=None) if key in later else p
+        key: msgspec.structs.replace(p, redeemed=False, redeemed_position=None)
+        if key in later
+        else p
         for key, p in bank.passes.items()
     }
-    return dataclasses.replace(bank, passes=MappingProxyType(passes))
+    return msgspec.structs.replace(bank, passes=MappingProxyType(passes))

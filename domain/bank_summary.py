@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
+
+import msgspec
 
 from domain.holdings import CreditBank, HeldAward, Pass, latest_by_code
 from domain.shelf_life import add_years
@@ -19,8 +20,7 @@ from domain.units import credits_from_hours, halves_to_level, total_credit_point
 EXPIRY_WARNING_YEARS = 1
 
 
-@dataclass(frozen=True, slots=True)
-class BankSummary:
+class BankSummary(msgspec.Struct, frozen=True):
     learner_id: str
     on: dt.date
     position: int

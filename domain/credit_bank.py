@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import replace
 from types import MappingProxyType
+
+from msgspec.structs import replace
 
 from domain.bank_summary import BankSummary, summarize
 from domain.holdings import AwardBlock, CreditBank, HeldAward, Pass, PassKey, empty_bank

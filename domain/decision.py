@@ -9,9 +9,10 @@ counted twice.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
+
+import msgspec
 
 from domain.holdings import AwardBlock, PassKey
 from domain.units import credits_from_hours, halves_to_level
@@ -28,8 +29,7 @@ NotCountedReason = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class CountedComponent:
+class CountedComponent(msgspec.Struct, frozen=True):
     """One micro-credential the decision relies on (each code at most once)."""
 
     pass_key: PassKey
@@ -49,8 +49,7 @@ class CountedComponent:
         return credits_from_hours(self.counted_hours)
 
 
-@dataclass(frozen=True, slots=True)
-class NotCounted:
+class NotCounted(msgspec.Struct, frozen=True):
     """A pass, or for ``rpl_cap`` the cut part of one, that does not count."""
 
     pass_key: PassKey
@@ -59,8 +58,7 @@ class NotCounted:
     hours: int  # hours left out: the whole pass, or the cut for rpl_cap
 
 
-@dataclass(frozen=True, slots=True)
-class ElectiveProgress:
+class ElectiveProgress(msgspec.Struct, frozen=True):
     codes: tuple[str, ...]
     min_count: int
     held: tuple[str, ...]  # codes of the group the learner holds, in the group's order
@@ -71,8 +69,7 @@ class ElectiveProgress:
         return self.short_by == 0
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     """A rule evaluated against one learner's bank at one event time."""
 
     learner_id: str

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from fractions import Fraction
 from types import MappingProxyType
 from typing import NamedTuple
+
+import msgspec
 
 from domain.shelf_life import shelf_life_end
 from domain.units import credit_points, credits_from_hours, halves_to_level
@@ -33,8 +34,7 @@ class PassKey(NamedTuple):
         return f"{self.institution_id}/{self.assessment_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class Pass:
+class Pass(msgspec.Struct, frozen=True):
     """One assessment pass, with the micro-credential as it stood when it was recorded.
 
     Level, hours, sector, shelf life and version come from the pass's ``catalog_snapshot``,
@@ -99,8 +99,7 @@ class Pass:
         return (self.assessed_on, self.position)
 
 
-@dataclass(frozen=True, slots=True)
-class HeldAward:
+class HeldAward(msgspec.Struct, frozen=True):
     """A qualification awarded to the learner, as the award event recorded it."""
 
     award_id: str
@@ -116,8 +115,7 @@ class HeldAward:
     recorded_at: dt.datetime | None = None  # the award's event time: re-evaluations use it
 
 
-@dataclass(frozen=True, slots=True)
-class AwardBlock:
+class AwardBlock(msgspec.Struct, frozen=True):
     """No automatic re-award of a qualification: an admin revoked an award of it for fraud
     or as issued in error, and no admin has lifted the block since."""
 
@@ -140,15 +138,14 @@ def _no_blocks() -> Mapping[str, AwardBlock]:
     return MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class CreditBank:
+class CreditBank(msgspec.Struct, frozen=True):
     """A learner's passes and awards as of ``position`` (0: nothing recorded yet)."""
 
     learner_id: str
-    passes: Mapping[PassKey, Pass] = field(default_factory=_no_passes)
-    awards: Mapping[str, HeldAward] = field(default_factory=_no_awards)
+    passes: Mapping[PassKey, Pass] = msgspec.field(default_factory=_no_passes)
+    awards: Mapping[str, HeldAward] = msgspec.field(default_factory=_no_awards)
     # Qualification code -> the block on its automatic re-award, if any.
-    award_blocks: Mapping[str, AwardBlock] = field(default_factory=_no_blocks)
+    award_blocks: Mapping[str, AwardBlock] = msgspec.field(default_factory=_no_blocks)
     position: int = 0
     recorded_at: dt.datetime | None = None
 

@@ -199,7 +199,7 @@ async def write_batch(
         """
         INSERT INTO projector.events
             (position, stream, type, data, recorded_at, learner_id, bucket, stream_version)
-        SELECT p, s, t, d::jsonb, r, l, b, v
+        SELECT p, s, t, d::json, r, l, b, v
         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
                     $6::text[], $7::smallint[], $8::bigint[])
             AS u(p, s, t, d, r, l, b, v)
@@ -240,7 +240,7 @@ async def _write_banks(
         """
         INSERT INTO projector.credit_banks
             (learner_id, position, summary, updated_at, snapshot, bucket, stream_version)
-        SELECT l, p, s::jsonb, u, b, k, v
+        SELECT l, p, s::json, u, b, k, v
         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::bytea[],
                     $6::smallint[], $7::bigint[])
             AS r(l, p, s, u, b, k, v)
@@ -269,7 +269,7 @@ async def _write_progress(conn: Conn, outcome: BatchOutcome) -> None:
         """
         INSERT INTO projector.progress
             (learner_id, qualification_code, rule_version, satisfied, position, decision, bucket)
-        SELECT l, q, v, s, p, d::jsonb, b
+        SELECT l, q, v, s, p, d::json, b
         FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[], $5::bigint[], $6::text[],
                     $7::smallint[])
             AS r(l, q, v, s, p, d, b)

@@ -7,6 +7,7 @@ while the projector is stopped: its durable consumer then never receives those m
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import asyncpg
@@ -30,13 +31,18 @@ APPRENTICE = "310000000002"
 TAIL_FOUND_WITHIN_S = 10.0
 
 
+# The read model's json columns: the same document may be spelled differently by the
+# paths an event comes by (a NATS message, a page of the log, its NDJSON stream).
+JSON_COLUMNS = ("data", "summary", "decision")
+
+
 async def read_model(database_url: str) -> dict[str, list[dict[str, Any]]]:
     """The projector's copy of the log and its read model, row by row."""
     conn = await asyncpg.connect(database_url)
     try:
         return {
             table: [
-                dict(row)
+                {k: json.loads(v) if k in JSON_COLUMNS else v for k, v in row.items()}
                 for row in await conn.fetch(f"SELECT * FROM projector.{table} ORDER BY 1, 2")
             ]
             for table in ("events", "credit_banks", "progress")
