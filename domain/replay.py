@@ -7,8 +7,9 @@ issuer all read a learner through these functions, so their answers cannot drift
   (event, position, recorded_at) triples up to a position;
 - ``relevant_decisions``: which rules to evaluate for a bank at a position (every
   qualification whose rule, in force there, names something the learner holds);
-- ``last_decisions``: what evaluating them at each of a learner's events leaves, with
-  each rule evaluated once (a rebuild's shortcut to the live fold's progress);
+- ``last_decisions``: what the live fold's progress rows hold after a learner's events
+  (each rule as of the last event that touched it, ``domain.touched``), with each rule
+  evaluated once (a rebuild's shortcut);
 - ``thresholds_of``: the decisions that call for an award the learner does not hold;
 - ``as_of`` / ``decision_as_of``: the bank, its summary and the decisions as of position
   P judged at event time T, and ``LearnerAsOf.view`` their JSON shape (``LearnerBank``).
@@ -28,12 +29,13 @@ from itertools import islice
 
 from domain.awards import award_generation
 from domain.bank_summary import BankSummary, summarize
-from domain.catalog import Catalog, fold_catalog
+from domain.catalog import Catalog, Rule, fold_catalog
 from domain.credit_bank import CreditBank, evolve, fold
 from domain.decision import Decision
 from domain.holdings import empty_bank
 from domain.rules import evaluate
 from domain.shelf_life import utc_day
+from domain.touched import touched_rules
 from domain.views import LearnerBank, bank_view, decision_view
 from proto import events as ev
 
@@ -91,30 +93,25 @@ def last_decisions(
     learner_id: str, events: Iterable[Timed], catalog_at: Callable[[int], Catalog]
 ) -> tuple[CreditBank, dict[str, Decision]]:
     """The bank after the learner's ``events`` (in log order) and, per qualification, the
-    decision at the learner's last event where it was relevant.
+    decision at the learner's last event that touched its rule (``domain.touched``).
 
-    That is what a live fold leaves, having evaluated the relevant rules at every event, but
-    with each rule evaluated once: at the last event, or at the event before a change of
-    holdings or of the catalog made it irrelevant. ``catalog_at(p)`` is the catalog as of
-    position p.
+    That is what the live fold leaves, having evaluated the touched rules at every event,
+    but with each rule evaluated once: at its last touch. ``catalog_at(p)`` is the catalog
+    as of position p.
     """
     bank = empty_bank(learner_id)
-    kept: dict[str, Decision] = {}
-    before: tuple[Catalog, CreditBank, int, dt.datetime] | None = None
-    relevant = _Relevance()
+    last_touch: dict[str, tuple[Rule, CreditBank, dt.datetime]] = {}
+    relevance = _Relevance()
     for event, position, at in events:
+        before = bank
         bank = evolve(bank, event, position, at)
         catalog = catalog_at(position)
-        dropped = relevant.update(catalog, bank)
-        if before is not None and dropped:
-            for decision in relevant_decisions(*before):
-                if decision.qualification_code in dropped:
-                    kept[decision.qualification_code] = decision
-        before = (catalog, bank, position, at)
-    if before is not None:
-        for decision in relevant_decisions(*before):
-            kept[decision.qualification_code] = decision
-    return bank, kept
+        relevance.update(catalog, bank)
+        for rule in touched_rules(catalog, relevance.codes, before, bank, position):
+            last_touch[rule.code] = (rule, bank, at)
+    return bank, {
+        code: evaluate(rule, judged, at) for code, (rule, judged, at) in last_touch.items()
+    }
 
 
 class _Relevance:
@@ -123,7 +120,7 @@ class _Relevance:
     Held codes only grow (a pass or an award is never removed, only flagged), so while the
     catalog stays the same the relevant qualifications only grow too: by those naming the
     codes of the passes and awards the event added (a mapping keeps its insertion order, so
-    those come last). A new catalog recomputes them, and may drop some.
+    those come last). A new catalog recomputes them.
     """
 
     __slots__ = ("awards", "catalog", "codes", "passes")
@@ -134,24 +131,21 @@ class _Relevance:
         self.passes = 0
         self.awards = 0
 
-    def update(self, catalog: Catalog, bank: CreditBank) -> frozenset[str]:
-        """Follow the bank after one more event; returns the qualifications it dropped."""
-        dropped: frozenset[str] = frozenset()
+    def update(self, catalog: Catalog, bank: CreditBank) -> None:
+        """Follow the bank after one more event."""
         if catalog is not self.catalog:
-            codes = frozenset(relevant_codes(catalog, bank))
-            dropped = self.codes - codes
+            self.codes = frozenset(relevant_codes(catalog, bank))
         elif len(bank.passes) != self.passes or len(bank.awards) != self.awards:
             added = {p.code for p in islice(bank.passes.values(), self.passes, None)}
             added.update(
                 a.qualification_code for a in islice(bank.awards.values(), self.awards, None)
             )
             naming = catalog.naming
-            codes = self.codes.union(*(naming.get(code, ()) for code in added))
+            self.codes = self.codes.union(*(naming.get(code, ()) for code in added))
         else:
-            return dropped
-        self.catalog, self.codes = catalog, codes
+            return
+        self.catalog = catalog
         self.passes, self.awards = len(bank.passes), len(bank.awards)
-        return dropped
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from domain.catalog import Catalog, evolve_catalog
 from domain.credit_bank import CreditBank, evolve
 from domain.decision import Decision
-from domain.replay import Threshold, relevant_decisions, thresholds_of
+from domain.replay import Threshold, relevant_codes, thresholds_of
+from domain.rules import evaluate
+from domain.touched import touched_rules
 from services.common.cache import BoundedCache
 from services.projector.log_entry import LogEntry, bank_stream, learner_of
 
@@ -98,9 +100,15 @@ class Projection:
                 bank, version = self._cache.get(learner) or loaded[learner]
             _check_version(entry, version)
             outcome.versions[entry.stream] = entry.stream_version
+            before = bank
             bank = evolve(bank, entry.event, entry.position, entry.recorded_at)
             outcome.banks[learner] = bank
-            decisions = relevant_decisions(outcome.catalog, bank, entry.position, entry.recorded_at)
+            # Only the rules the event can have changed are judged again (domain.touched).
+            catalog = outcome.catalog
+            rules = touched_rules(
+                catalog, relevant_codes(catalog, bank), before, bank, entry.position
+            )
+            decisions = [evaluate(rule, bank, entry.recorded_at) for rule in rules]
             for decision in decisions:
                 outcome.progress[(learner, decision.qualification_code)] = decision
             outcome.thresholds.extend(thresholds_of(bank, decisions, entry.position))

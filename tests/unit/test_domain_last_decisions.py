@@ -6,8 +6,12 @@ import bisect
 from collections.abc import Callable
 
 from domain.catalog import Catalog
+from domain.credit_bank import evolve
 from domain.decision import Decision
-from domain.replay import Timed, last_decisions, relevant_decisions
+from domain.holdings import empty_bank
+from domain.replay import Timed, last_decisions, relevant_codes
+from domain.rules import evaluate
+from domain.touched import touched_rules
 from tests.support.domain_examples import (
     ADV_CNC_COMPONENTS,
     FIRST_LEARNER_POSITION,
@@ -27,13 +31,14 @@ from tests.support.domain_examples import (
 def live_progress(
     entries: list[Timed], catalog_at: Callable[[int], Catalog]
 ) -> dict[str, Decision]:
-    """What the live projector writes: the relevant rules, evaluated at every event."""
-    log = LearnerLog()
+    """What the live projector writes: the rules each event touched, evaluated then."""
+    bank = empty_bank(LEARNER)
     progress: dict[str, Decision] = {}
     for event, position, at in entries:
-        log.entries.append((event, position, at))
-        for decision in relevant_decisions(catalog_at(position), log.bank(), position, at):
-            progress[decision.qualification_code] = decision
+        before, bank = bank, evolve(bank, event, position, at)
+        catalog = catalog_at(position)
+        for rule in touched_rules(catalog, relevant_codes(catalog, bank), before, bank, position):
+            progress[rule.code] = evaluate(rule, bank, at)
     return progress
 
 
