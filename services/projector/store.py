@@ -315,33 +315,35 @@ def eligible_message(threshold: Threshold) -> QualificationEligible:
 
 
 async def _write_thresholds(conn: Conn, thresholds: list[Threshold]) -> int:
-    """Record each threshold once; only the newly recorded ones go to the outbox."""
-    queued = 0
-    for threshold in thresholds:
-        message = eligible_message(threshold)
-        inserted = await conn.fetchval(
-            """
-            INSERT INTO projector.thresholds
-                (learner_id, qualification_code, rule_version, award_generation, position, message_id)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT DO NOTHING
-            RETURNING true
-            """,
-            message.learner_id,
-            message.qualification_code,
-            message.qualification_version,
-            message.award_generation,
-            message.decided_at_position,
-            message.message_id,
-        )
-        if inserted:
-            queued += await _enqueue(
-                conn,
-                message.message_id,
-                eligible_subject(message.qualification_code, message.learner_id),
-                message,
-            )
-    return queued
+    """Record each threshold once; only the newly recorded ones go to the outbox (two
+    statements for the whole batch)."""
+    if not thresholds:
+        return 0
+    # A rule met at two events of one batch is one threshold: the first.
+    messages: dict[str, QualificationEligible] = {}
+    for message in map(eligible_message, thresholds):
+        messages.setdefault(message.message_id, message)
+    recorded = await conn.fetch(
+        """
+        INSERT INTO projector.thresholds
+            (learner_id, qualification_code, rule_version, award_generation, position, message_id)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::bigint[],
+                             $6::text[])
+        ON CONFLICT DO NOTHING
+        RETURNING message_id
+        """,
+        [m.learner_id for m in messages.values()],
+        [m.qualification_code for m in messages.values()],
+        [m.qualification_version for m in messages.values()],
+        [m.award_generation for m in messages.values()],
+        [m.decided_at_position for m in messages.values()],
+        list(messages),
+    )
+    fresh = [messages[r["message_id"]] for r in recorded]
+    return await _enqueue_all(
+        conn,
+        [(m.message_id, eligible_subject(m.qualification_code, m.learner_id), m) for m in fresh],
+    )
 
 
 async def _queue_bank_updates(
@@ -362,25 +364,22 @@ async def _queue_bank_updates(
                 held_qualifications=sorted({a.qualification_code for a in summary.qualifications}),
             )
         )
+    return await _enqueue_all(
+        conn, [(m.message_id, bank_subject(m.learner_id), m) for m in messages]
+    )
+
+
+async def _enqueue_all(conn: Conn, messages: list[tuple[str, str, Any]]) -> int:
+    """(message id, subject, message) into the outbox in one statement; returns how many
+    were new."""
     if not messages:
         return 0
     rows = await conn.fetch(
         "INSERT INTO projector.outbox (message_id, subject, payload)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])"
         " ON CONFLICT (message_id) DO NOTHING RETURNING id",
-        [m.message_id for m in messages],
-        [bank_subject(m.learner_id) for m in messages],
-        [_encoder.encode(m) for m in messages],
+        [message_id for message_id, _, _ in messages],
+        [subject for _, subject, _ in messages],
+        [_encoder.encode(message) for _, _, message in messages],
     )
     return len(rows)
-
-
-async def _enqueue(conn: Conn, message_id: str, subject: str, message: Any) -> int:
-    status: str = await conn.execute(
-        "INSERT INTO projector.outbox (message_id, subject, payload) VALUES ($1, $2, $3)"
-        " ON CONFLICT (message_id) DO NOTHING",
-        message_id,
-        subject,
-        _encoder.encode(message),
-    )
-    return 1 if status.endswith(" 1") else 0
