@@ -340,6 +340,7 @@ async def _measure(
         "credentials": len(credential_ms),
         "background_events_per_s": background.events / max(background.elapsed_s, 1e-9),
         "background_errors": background.errors,
+        "background_first_error": background.first_error,
         "alg": args.alg,
         "projector_eligible_ms": {
             "p50": percentile(eligible_ms, 0.5),
@@ -389,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         f" {result['targets']} completions,"
         f" {result['awarded']} awarded, {result['credentials']} credentials ({result['alg']})"
     )
+    if result["background_first_error"]:
+        print(f"    the background's first error: {result['background_first_error']}")
     e = result["projector_eligible_ms"]
     print(f"    pass -> eligibility (projector) p50 {e['p50']:7.1f} ms   p99 {e['p99']:7.1f} ms")
     print(f"(a) pass -> award in log      p50 {a['p50']:7.1f} ms   p99 {a['p99']:7.1f} ms")

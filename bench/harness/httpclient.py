@@ -43,6 +43,20 @@ class RawHttpConnection:
         return self._reader, self._writer
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        reused = self._writer is not None
+        try:
+            return await self._attempt(method, path, body)
+        except (asyncio.IncompleteReadError, ConnectionResetError) as error:
+            # A keep-alive connection the server closed while it sat idle (uvicorn does
+            # after 5 s) fails before any byte of an answer: send once more on a new one.
+            # The load generator's requests are appends, each with its own event ids, so
+            # a request that did reach the server is not recorded twice.
+            partial = isinstance(error, asyncio.IncompleteReadError) and error.partial
+            if not reused or partial:
+                raise
+        return await self._attempt(method, path, body)
+
+    async def _attempt(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
         try:
             return await asyncio.wait_for(self._exchange(method, path, body), self._timeout_s)
         except BaseException:
