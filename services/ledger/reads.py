@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
+from typing import TypedDict
 
 import asyncpg
 import msgspec
@@ -22,18 +23,36 @@ _data_decoder = msgspec.json.Decoder(LedgerEvent)
 _metadata_decoder = msgspec.json.Decoder(EventMetadata)
 
 
+class _RowFields(TypedDict):
+    position: int
+    event_id: str
+    stream: str
+    stream_version: int
+    type: str
+    schema_version: int
+    recorded_at: dt.datetime
+    hash: str
+
+
+def _row_fields(row: asyncpg.Record) -> _RowFields:
+    """A log row's fields as every read API returns them, but data and metadata."""
+    return {
+        "position": row["position"],
+        "event_id": row["event_id"],
+        "stream": row["stream"],
+        "stream_version": row["stream_version"],
+        "type": row["type"],
+        "schema_version": row["schema_version"],
+        "recorded_at": row["recorded_at"],
+        "hash": bytes(row["hash"]).hex(),
+    }
+
+
 def to_recorded(row: asyncpg.Record) -> RecordedEvent:
     return RecordedEvent(
-        position=row["position"],
-        event_id=row["event_id"],
-        stream=row["stream"],
-        stream_version=row["stream_version"],
-        type=row["type"],
-        schema_version=row["schema_version"],
+        **_row_fields(row),
         data=_data_decoder.decode(row["data"]),
         metadata=_metadata_decoder.decode(row["metadata"]),
-        recorded_at=row["recorded_at"],
-        hash=bytes(row["hash"]).hex(),
     )
 
 
@@ -137,16 +156,9 @@ async def stream_log(
         )
         async for row in cursor:
             yield RecordedEventJson(
-                position=row["position"],
-                event_id=row["event_id"],
-                stream=row["stream"],
-                stream_version=row["stream_version"],
-                type=row["type"],
-                schema_version=row["schema_version"],
+                **_row_fields(row),
                 data=msgspec.Raw(row["data"].encode()),
                 metadata=msgspec.Raw(row["metadata"].encode()),
-                recorded_at=row["recorded_at"],
-                hash=bytes(row["hash"]).hex(),
             )
 
 

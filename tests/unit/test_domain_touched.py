@@ -45,7 +45,9 @@ def test_a_revoked_component_of_a_held_award_touches_the_rules_naming_the_award(
     catalog = demo_catalog(cnc_operator(), cnc_master())
     fund, prog = passed("CNC-FUND"), passed("CNC-PROG")
     log = log_with(fund, prog, passed("HOSP-FUND"))
-    log.award(catalog.current_rule("CNC-OPERATOR"))  # type: ignore[arg-type]
+    operator = catalog.current_rule("CNC-OPERATOR")
+    assert operator is not None
+    log.award(operator)
     bank = log.bank()
     touched = touched_codes(bank, evolve(bank, assessment_revoked(prog), NEXT_POSITION, log.now))
     # CNC-PROG's own rules, and through the award, those naming CNC-OPERATOR.
