@@ -17,6 +17,7 @@ LEVEL_HALVES_MIN = 2  # level 1
 LEVEL_HALVES_MAX = 16  # level 8
 
 
+@functools.lru_cache(maxsize=64)
 def level_to_halves(level: str) -> int:
     """'4.5' -> 9, '4' -> 8; refuses anything that is not a half step from 1 to 8."""
     whole, _, fraction = level.partition(".")
@@ -28,6 +29,7 @@ def level_to_halves(level: str) -> int:
     return halves
 
 
+@functools.lru_cache(maxsize=32)
 def halves_to_level(halves: int) -> str:
     if not LEVEL_HALVES_MIN <= halves <= LEVEL_HALVES_MAX:
         raise ValueError(f"no NSQF level has {halves} half-steps")
@@ -35,10 +37,14 @@ def halves_to_level(halves: int) -> str:
     return f"{whole}.5" if half else str(whole)
 
 
+# Remembered (Fractions are immutable): a Fraction costs a gcd to build, and the rules,
+# summaries and views ask the same few hour counts over and over.
+@functools.lru_cache(maxsize=4096)
 def credits_from_hours(hours: int) -> Fraction:
     return Fraction(hours, HOURS_PER_CREDIT)
 
 
+@functools.lru_cache(maxsize=4096)
 def credit_points(hours: int, level_halves: int) -> Fraction:
     """Credits x level, exactly: (hours / 30) x (halves / 2)."""
     return Fraction(hours * level_halves, HOURS_PER_CREDIT * 2)
