@@ -160,7 +160,14 @@ async def rebuild_partition(
                     partition.index,
                 )
             read = await copy_log(conn, catalog_conn, ledger, partition, head, spec.progress, clock)
-            learners = await project_learners(conn, read.catalogs, partition, spec.progress, clock)
+            learners = await project_learners(
+                conn,
+                read.catalogs,
+                partition,
+                read.events - len(read.catalog_rows),
+                spec.progress,
+                clock,
+            )
             watermark = max(head, read.catalogs.last_position)
             await store.set_checkpoint(conn, partition, watermark)
         log.info(

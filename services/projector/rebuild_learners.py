@@ -75,20 +75,18 @@ async def project_learners(
     conn: asyncpg.Connection,
     catalogs: CatalogTimeline,
     partition: Partition,
+    events: int,
     progress: bool,
     clock: StageClock,
 ) -> int:
-    """Fold every learner of ``partition`` from phase 1's copy; returns how many there were.
+    """Fold every learner of ``partition`` from phase 1's copy (``events`` learner events,
+    the progress bar's total: counting the learners would cost a scan); returns how many
+    learners there were.
 
     CPU stages: ``read_back`` (decoding the rows fetched), ``fold_and_rules``, ``views``
     (rendering the rows), ``copy_read_model`` (the rest: the driver, COPY encoding, the
     event loop)."""
     started = time.process_time()
-    total = await conn.fetchval(
-        "SELECT count(DISTINCT learner_id) FROM projector.events"
-        " WHERE bucket = ANY($1::smallint[]) AND learner_id IS NOT NULL",
-        list(partition.buckets),
-    )
     turn = asyncio.Lock()  # one statement at a time on the connection
     chunks: asyncio.Queue[_Chunk] = asyncio.Queue(maxsize=READ_AHEAD_CHUNKS)
     reader = asyncio.create_task(_read_histories(conn, turn, partition, chunks, clock))
@@ -98,7 +96,7 @@ async def project_learners(
     learners = 0
     try:
         desc = f"rebuild {partition}: learners"
-        with progress_bar(total, desc, "learner", progress, partition) as bar:
+        with progress_bar(events, desc, "event", progress, partition) as bar:
             while (chunk := await chunks.get()) is not None:
                 if isinstance(chunk, BaseException):
                     raise chunk
@@ -111,13 +109,12 @@ async def project_learners(
                     # while this folds on.
                     await asyncio.sleep(0)
                 learners += len(chunk)
+                bar.update(sum(len(history) for _, _, history in chunk))
                 if len(banks) >= LEARNERS_PER_COPY:
                     await writer.submit(banks, decisions)
-                    bar.update(len(banks))
                     banks, decisions = [], []
             await writer.submit(banks, decisions)
             await writer.drain()
-            bar.update(len(banks))
         await reader
     finally:
         await _stop(reader, writer)
