@@ -89,18 +89,18 @@ def relevant_decisions(
     return decisions
 
 
-def last_decisions(
-    learner_id: str, events: Iterable[Timed], catalog_at: Callable[[int], Catalog]
-) -> tuple[CreditBank, dict[str, Decision]]:
-    """The bank after the learner's ``events`` (in log order) and, per qualification, the
-    decision at the learner's last event that touched its rule (``domain.touched``).
+# A rule, and the bank and event time it is to be judged by.
+Touch = tuple[Rule, CreditBank, dt.datetime]
 
-    That is what the live fold leaves, having evaluated the touched rules at every event,
-    but with each rule evaluated once: at its last touch. ``catalog_at(p)`` is the catalog
-    as of position p.
-    """
+
+def last_touches(
+    learner_id: str, events: Iterable[Timed], catalog_at: Callable[[int], Catalog]
+) -> tuple[CreditBank, dict[str, Touch]]:
+    """The bank after the learner's ``events`` (in log order) and, per qualification, the
+    rule, bank and time of the learner's last event that touched that rule
+    (``domain.touched``). ``catalog_at(p)`` is the catalog as of position p."""
     bank = empty_bank(learner_id)
-    last_touch: dict[str, tuple[Rule, CreditBank, dt.datetime]] = {}
+    last: dict[str, Touch] = {}
     relevance = _Relevance()
     for event, position, at in events:
         before = bank
@@ -108,10 +108,26 @@ def last_decisions(
         catalog = catalog_at(position)
         relevance.update(catalog, bank)
         for rule in touched_rules(catalog, relevance.codes, before, bank, position):
-            last_touch[rule.code] = (rule, bank, at)
-    return bank, {
-        code: evaluate(rule, judged, at) for code, (rule, judged, at) in last_touch.items()
-    }
+            last[rule.code] = (rule, bank, at)
+    return bank, last
+
+
+def judge(touches: dict[str, Touch]) -> dict[str, Decision]:
+    """Each touch's rule evaluated against its bank at its time."""
+    return {code: evaluate(rule, bank, at) for code, (rule, bank, at) in touches.items()}
+
+
+def last_decisions(
+    learner_id: str, events: Iterable[Timed], catalog_at: Callable[[int], Catalog]
+) -> tuple[CreditBank, dict[str, Decision]]:
+    """The bank after the learner's ``events`` and, per qualification, the decision at the
+    learner's last event that touched its rule.
+
+    That is what the live fold leaves, having evaluated the touched rules at every event,
+    but with each rule evaluated once: at its last touch.
+    """
+    bank, touches = last_touches(learner_id, events, catalog_at)
+    return bank, judge(touches)
 
 
 class _Relevance:

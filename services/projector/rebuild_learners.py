@@ -6,8 +6,9 @@ statement at a time, so that PostgreSQL works while this process folds:
 
 - a reader fetches and decodes the next rows ahead of the fold (at most
   ``READ_AHEAD_CHUNKS`` chunks of complete learners);
-- the fold evaluates each rule once per learner (``domain.replay.last_decisions``: the
-  progress the live fold would leave) and renders the rows;
+- the fold evaluates each rule once per learner, at the last event that touched it
+  (``domain.replay.last_touches`` and ``judge``: the progress the live fold leaves), and
+  renders the rows;
 - a writer COPYs each ``LEARNERS_PER_COPY`` learners' rows while the fold goes on (one
   COPY in flight).
 
@@ -25,7 +26,7 @@ import asyncpg
 import msgspec
 
 from domain.bank_summary import summarize
-from domain.replay import Timed, last_decisions
+from domain.replay import Timed, judge, last_touches
 from domain.shelf_life import utc_day
 from domain.views import bank_view, decision_view
 from proto.events import decode_event
@@ -83,8 +84,9 @@ async def project_learners(
     the progress bar's total: counting the learners would cost a scan); returns how many
     learners there were.
 
-    CPU stages: ``read_back`` (decoding the rows fetched), ``fold_and_rules``, ``views``
-    (rendering the rows), ``copy_read_model`` (the rest: the driver, COPY encoding, the
+    CPU stages: ``read_back`` (decoding the rows fetched), ``fold`` (the events into the
+    bank, and which rules each touched), ``rules`` (each rule evaluated at its last touch),
+    ``views`` (rendering the rows), ``copy_read_model`` (the rest: the driver, COPY encoding, the
     event loop)."""
     started = time.process_time()
     turn = asyncio.Lock()  # one statement at a time on the connection
@@ -118,7 +120,7 @@ async def project_learners(
         await reader
     finally:
         await _stop(reader, writer)
-    others = ("read_back", "fold_and_rules", "views")
+    others = ("read_back", "fold", "rules", "views")
     rest = time.process_time() - started - sum(clock.seconds.get(s, 0.0) for s in others)
     clock.add("copy_read_model", rest)
     return learners
@@ -131,11 +133,13 @@ def _render(
     decisions: list[tuple[Any, ...]],
     clock: StageClock,
 ) -> None:
-    fold_s = views_s = 0.0
+    fold_s = rules_s = views_s = 0.0
     for learner, version, history in chunk:
         started = time.process_time()
-        bank, last = last_decisions(learner, history, catalogs.at)
+        bank, touches = last_touches(learner, history, catalogs.at)
         folded = time.process_time()
+        last = judge(touches)
+        judged = time.process_time()
         at = bank.recorded_at or history[-1][2]
         bucket = learner_bucket(learner)
         summary = _encoder.encode(bank_view(summarize(bank, utc_day(at)))).decode()
@@ -153,8 +157,10 @@ def _render(
             for code, d in sorted(last.items())
         )
         fold_s += folded - started
-        views_s += time.process_time() - folded
-    clock.add("fold_and_rules", fold_s)
+        rules_s += judged - folded
+        views_s += time.process_time() - judged
+    clock.add("fold", fold_s)
+    clock.add("rules", rules_s)
     clock.add("views", views_s)
 
 
