@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
-from typing import TypedDict
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -23,18 +23,7 @@ _data_decoder = msgspec.json.Decoder(LedgerEvent)
 _metadata_decoder = msgspec.json.Decoder(EventMetadata)
 
 
-class _RowFields(TypedDict):
-    position: int
-    event_id: str
-    stream: str
-    stream_version: int
-    type: str
-    schema_version: int
-    recorded_at: dt.datetime
-    hash: str
-
-
-def _row_fields(row: asyncpg.Record) -> _RowFields:
+def _row_fields(row: asyncpg.Record) -> dict[str, Any]:
     """A log row's fields as every read API returns them, but data and metadata."""
     return {
         "position": row["position"],
