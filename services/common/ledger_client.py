@@ -98,6 +98,16 @@ def _shorter_than_asked(after: int, head: int) -> LedgerError:
     )
 
 
+def whole_lines(tail: bytes, chunk: bytes) -> tuple[bytes, bytes]:
+    """The whole lines of what a stream sent so far (``tail``, left over from the chunks
+    before, then ``chunk``), and what is left of a line the next chunk continues: a stream
+    of NDJSON is decoded a chunk of lines at a time, not a line at a time."""
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return b"", tail + chunk
+    return tail + chunk[: end + 1], chunk[end + 1 :]
+
+
 def _partition_params(partition: Partition | None) -> dict[str, int]:
     if partition is None:
         return {}
@@ -235,17 +245,10 @@ class LedgerClient:
                 if answer.status_code >= 400:
                     await answer.aread()
                     raise ledger_error(answer)
-                # Whole lines of each chunk decoded at once; a partial last line waits for
-                # the next chunk.
                 tail = b""
                 async for chunk in answer.aiter_bytes(NDJSON_CHUNK_BYTES):
-                    end = chunk.rfind(b"\n")
-                    if end < 0:
-                        tail += chunk
-                        continue
-                    batch = decoder.decode_lines(tail + chunk[: end + 1])
-                    tail = chunk[end + 1 :]
-                    if batch:
+                    lines, tail = whole_lines(tail, chunk)
+                    if lines and (batch := decoder.decode_lines(lines)):
                         yield batch
                 if tail.strip():
                     yield decoder.decode_lines(tail)
