@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,20 +17,12 @@ class StageClock:
 
     The stages of one partition overlap in time (reading ahead, folding and writing run as
     tasks of one event loop), so a stage is charged only the synchronous work it did, timed
-    around that work; ``stage`` times a whole phase, awaits included."""
+    around that work."""
 
     seconds: dict[str, float] = field(default_factory=dict)
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.process_time()
-        try:
-            yield
-        finally:
-            self.add(name, time.process_time() - started)
 
 
 def progress_bar(
