@@ -14,9 +14,9 @@ import asyncio
 import datetime as dt
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import structlog
@@ -169,7 +169,7 @@ class GroupCommitter(RunsInBackground):
 
     @staticmethod
     async def _existing(conn: Conn, candidates: list[Candidate]) -> dict[str, asyncpg.Record]:
-        ids = [uuid.UUID(c.event_id) for c in candidates]
+        ids = [c.event_id for c in candidates]
         rows = await conn.fetch(
             "SELECT event_id::text AS event_id, position, stream, stream_version, type,"
             " data::text AS data, recorded_at, hash FROM ledger.events WHERE event_id = ANY($1::uuid[])",
@@ -178,19 +178,22 @@ class GroupCommitter(RunsInBackground):
         return {r["event_id"]: r for r in rows}
 
 
-async def _insert_rows(conn: Conn, rows: list[LogRow]) -> None:
-    await conn.execute(
-        """
-        INSERT INTO ledger.events
-            (position, event_id, stream, stream_version, type, schema_version, data, metadata,
-             recorded_at, hash, bucket)
-        SELECT p, e, s, v, t, $6, d::jsonb, m::jsonb, r, h, b
-        FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
-                    $7::text[], $8::text[], $9::timestamptz[], $10::bytea[], $11::smallint[])
-            AS u(p, e, s, v, t, d, m, r, h, b)
-        """,
+INSERT_SQL = """
+    INSERT INTO ledger.events
+        (position, event_id, stream, stream_version, type, schema_version, data, metadata,
+         recorded_at, hash, bucket)
+    SELECT p, e, s, v, t, $6, d::jsonb, m::jsonb, r, h, b
+    FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
+                $7::text[], $8::text[], $9::timestamptz[], $10::bytea[], $11::smallint[])
+        AS u(p, e, s, v, t, d, m, r, h, b)
+"""
+
+
+def insert_arguments(rows: list[LogRow]) -> tuple[Any, ...]:
+    """``INSERT_SQL``'s arguments for ``rows``: what the group hands to asyncpg."""
+    return (
         [r.position for r in rows],
-        [uuid.UUID(r.event_id) for r in rows],
+        [r.event_id for r in rows],  # asyncpg encodes a uuid from its text
         [r.stream for r in rows],
         [r.stream_version for r in rows],
         [r.type for r in rows],
@@ -201,3 +204,7 @@ async def _insert_rows(conn: Conn, rows: list[LogRow]) -> None:
         [r.hash for r in rows],
         [r.bucket for r in rows],
     )
+
+
+async def _insert_rows(conn: Conn, rows: list[LogRow]) -> None:
+    await conn.execute(INSERT_SQL, *insert_arguments(rows))
