@@ -38,6 +38,13 @@ def format_recorded_at(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def canonical_json(value: Any) -> bytes:
+    """A value's canonical JSON: keys sorted at every depth, no whitespace. A msgspec Struct
+    encodes exactly as its builtins would (its fields sorted like keys), so an event is
+    encoded once, without a dict of it in between."""
+    return _canonical_encoder.encode(value)
+
+
 def canonical_bytes(
     *,
     position: int,
@@ -51,11 +58,37 @@ def canonical_bytes(
     recorded_at: dt.datetime,
 ) -> bytes:
     """Deterministic bytes of one log entry; ``data``/``metadata`` are JSON-shaped values."""
+    return canonical_entry_bytes(
+        position=position,
+        event_id=event_id,
+        stream=stream,
+        stream_version=stream_version,
+        type=type,
+        schema_version=schema_version,
+        data_json=canonical_json(data),
+        metadata_json=canonical_json(metadata),
+        recorded_at=recorded_at,
+    )
+
+
+def canonical_entry_bytes(
+    *,
+    position: int,
+    event_id: str,
+    stream: str,
+    stream_version: int,
+    type: str,
+    schema_version: int,
+    data_json: bytes,
+    metadata_json: bytes,
+    recorded_at: dt.datetime,
+) -> bytes:
+    """``canonical_bytes`` with ``data`` and ``metadata`` already in canonical JSON."""
     return _canonical_encoder.encode(
         {
-            "data": data,
+            "data": msgspec.Raw(data_json),
             "event_id": event_id,
-            "metadata": metadata,
+            "metadata": msgspec.Raw(metadata_json),
             "position": position,
             "recorded_at": format_recorded_at(recorded_at),
             "schema_version": schema_version,

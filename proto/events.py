@@ -8,8 +8,9 @@ a field is added (with a default); the ledger's HTTP input forbids them (``proto
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -353,29 +354,38 @@ def decode_event(raw: bytes | str) -> LedgerEvent:
     return event_decoder.decode(raw)
 
 
+def _institution_stream(event: Any) -> str:
+    return f"institution-{event.institution_id}"
+
+
+def _learner_stream(event: Any) -> str:
+    return f"learner-{event.learner_id}"
+
+
+# By type, not a ``match`` over class patterns: that tried each class in turn (~3 µs for a
+# pass, on every append).
+_STREAM_OF: dict[type[Event], Callable[[Any], str]] = {
+    InstitutionRegistered: _institution_stream,
+    AccreditationGranted: _institution_stream,
+    AccreditationExtended: _institution_stream,
+    AccreditationWithdrawn: _institution_stream,
+    MicroCredentialDefined: lambda event: f"microcredential-{event.code}",
+    QualificationDefined: lambda event: f"qualification-{event.code}",
+    AssessmentPassed: _learner_stream,
+    CredentialIssued: _learner_stream,
+    AssessmentRevoked: _learner_stream,
+    CredentialRevoked: _learner_stream,
+    CreditsRedeemed: _learner_stream,
+    QualificationAwarded: _learner_stream,
+    QualificationRevoked: _learner_stream,
+    AwardBlockLifted: _learner_stream,
+}
+
+
 def stream_of(event: Event) -> str:
     """The stream an event belongs to, derived from its content (never chosen by a client)."""
-    match event:
-        case (
-            InstitutionRegistered(institution_id=institution_id)
-            | AccreditationGranted(institution_id=institution_id)
-            | AccreditationExtended(institution_id=institution_id)
-            | AccreditationWithdrawn(institution_id=institution_id)
-        ):
-            return f"institution-{institution_id}"
-        case MicroCredentialDefined(code=code):
-            return f"microcredential-{code}"
-        case QualificationDefined(code=code):
-            return f"qualification-{code}"
-        case (
-            AssessmentPassed(learner_id=learner)
-            | CredentialIssued(learner_id=learner)
-            | AssessmentRevoked(learner_id=learner)
-            | CredentialRevoked(learner_id=learner)
-            | CreditsRedeemed(learner_id=learner)
-            | QualificationAwarded(learner_id=learner)
-            | QualificationRevoked(learner_id=learner)
-            | AwardBlockLifted(learner_id=learner)
-        ):
-            return f"learner-{learner}"
+    for klass in type(event).__mro__:
+        derive = _STREAM_OF.get(klass)
+        if derive is not None:
+            return derive(event)
     raise TypeError(f"not a ledger event: {type(event).__name__}")

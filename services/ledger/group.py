@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from proto.canonical import canonical_bytes, chain_hash
+from proto.canonical import canonical_entry_bytes, canonical_json, chain_hash
 from proto.envelope import AppendResult, EventMetadata
 from proto.events import SCHEMA_VERSION, Event
 from proto.partitions import stream_bucket
@@ -94,13 +94,20 @@ class GroupBuilder:
         self.hash = previous_hash
         self.recorded_at = recorded_at
         self.rows: list[LogRow] = []
-        self._accepted: dict[str, tuple[bytes, AppendResult]] = {}
+        self._accepted: dict[str, tuple[Event, AppendResult]] = {}
+        self._metadata: dict[tuple[Any, ...], bytes] = {}
 
     def add(self, candidates: list[Candidate], *, atomic: bool) -> list[Outcome]:
         # ``decide`` never changes the state when it refuses, so a lone candidate needs no
         # private copy; only a multi-event atomic batch must be able to undo its earlier items.
-        state = self.state.fork() if atomic and len(candidates) > 1 else self.state
-        saved = (self.position, self.hash, len(self.rows), dict(self._accepted))
+        undoable = atomic and len(candidates) > 1
+        state = self.state.fork() if undoable else self.state
+        saved = (
+            self.position,
+            self.hash,
+            len(self.rows),
+            dict(self._accepted) if undoable else None,
+        )
         outcomes: list[Outcome] = []
         for candidate in candidates:
             try:
@@ -109,39 +116,34 @@ class GroupBuilder:
                 outcomes.append(refusal)
         if atomic:
             if any(isinstance(o, Refused) for o in outcomes):
-                self.position, self.hash, kept, self._accepted = saved
+                self.position, self.hash, kept, accepted = saved
+                self._accepted = self._accepted if accepted is None else accepted
                 del self.rows[kept:]
                 return [o if isinstance(o, Refused) else not_written() for o in outcomes]
             self.state = state
         return outcomes
 
     def _decide(self, state: WriteState, candidate: Candidate) -> AppendResult:
-        content = content_of(candidate.event)
-        duplicate = self._duplicate(candidate, content)
+        duplicate = self._duplicate(candidate)
         if duplicate is not None:
             return duplicate
         position = self.position + 1
         decision = decide(state, candidate, self.recorded_at, position)
-        metadata = EventMetadata(
-            actor=candidate.actor,
-            request_id=candidate.request_id,
-            correlation_id=candidate.correlation_id,
-            causation_id=candidate.causation_id,
-        )
-        data_builtins = msgspec.to_builtins(decision.data)
-        metadata_builtins = msgspec.to_builtins(metadata)
+        # Encoded once, in canonical form: the stored JSON and the hashed bytes share it.
+        data_json = canonical_json(decision.data)
+        metadata_json = self._metadata_json(candidate)
         type_name = type(decision.data).__name__
         digest = chain_hash(
             self.hash,
-            canonical_bytes(
+            canonical_entry_bytes(
                 position=position,
                 event_id=candidate.event_id,
                 stream=candidate.stream,
                 stream_version=decision.stream_version,
                 type=type_name,
                 schema_version=SCHEMA_VERSION,
-                data=data_builtins,
-                metadata=metadata_builtins,
+                data_json=data_json,
+                metadata_json=metadata_json,
                 recorded_at=self.recorded_at,
             ),
         )
@@ -153,8 +155,8 @@ class GroupBuilder:
                 stream=candidate.stream,
                 stream_version=decision.stream_version,
                 type=type_name,
-                data_json=msgspec.json.encode(data_builtins),
-                metadata_json=msgspec.json.encode(metadata_builtins),
+                data_json=data_json,
+                metadata_json=metadata_json,
                 recorded_at=self.recorded_at,
                 hash=digest,
             )
@@ -167,13 +169,35 @@ class GroupBuilder:
             recorded_at=self.recorded_at,
             hash=digest.hex(),
         )
-        self._accepted[candidate.event_id] = (content, result)
+        self._accepted[candidate.event_id] = (candidate.event, result)
         return result
 
-    def _duplicate(self, candidate: Candidate, content: bytes) -> AppendResult | None:
+    def _metadata_json(self, candidate: Candidate) -> bytes:
+        """The canonical metadata, shared by the items of one request (same actor, request
+        id, correlation and causation)."""
+        key = (
+            candidate.actor,
+            candidate.request_id,
+            candidate.correlation_id,
+            candidate.causation_id,
+        )
+        encoded = self._metadata.get(key)
+        if encoded is None:
+            metadata = EventMetadata(
+                actor=candidate.actor,
+                request_id=candidate.request_id,
+                correlation_id=candidate.correlation_id,
+                causation_id=candidate.causation_id,
+            )
+            encoded = self._metadata[key] = canonical_json(metadata)
+        return encoded
+
+    def _duplicate(self, candidate: Candidate) -> AppendResult | None:
+        """The earlier result of ``candidate``'s event id (compared by content only when the
+        id was seen, which is rare: the content is not encoded otherwise)."""
         earlier = self._accepted.get(candidate.event_id)
         if earlier is not None:
-            if earlier[0] != content:
+            if content_of(earlier[0]) != content_of(candidate.event):
                 raise _id_conflict(candidate.event_id)
             return msgspec.structs.replace(earlier[1], duplicate=True)
         row = self.existing.get(candidate.event_id)
@@ -181,10 +205,9 @@ class GroupBuilder:
             return None
         stored = msgspec.json.decode(row["data"])
         stored.pop("catalog_snapshot", None)
-        if (
-            row["type"] != type(candidate.event).__name__
-            or msgspec.json.encode(stored, order="sorted") != content
-        ):
+        if row["type"] != type(candidate.event).__name__ or msgspec.json.encode(
+            stored, order="sorted"
+        ) != content_of(candidate.event):
             raise _id_conflict(candidate.event_id)
         return AppendResult(
             event_id=candidate.event_id,
