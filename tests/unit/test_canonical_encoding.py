@@ -86,3 +86,27 @@ def test_a_chain_built_by_the_code_verifies_independently_and_an_edit_is_found()
 def test_genesis_is_thirty_two_zero_bytes_and_the_hash_is_sha256() -> None:
     assert bytes(32) == GENESIS_HASH
     assert chain_hash(GENESIS_HASH, b"x") == hashlib.sha256(bytes(32) + b"x").digest()
+
+
+def test_an_event_struct_encodes_as_its_builtins() -> None:
+    """The group commit encodes each event Struct directly; auditors re-encode the stored
+    JSON's builtins. Both must give the same canonical bytes, for every event type."""
+    import msgspec
+
+    from credit_ledger.demo_catalog import demo_events
+    from proto import events as ev
+    from proto.canonical import canonical_json
+
+    passed = ev.AssessmentPassed(
+        assessment_id="A-1",
+        learner_id="123456789012",
+        institution_id="NSTI-CHENNAI",
+        micro_credential_code="CNC-FUND",
+        mode=ev.AssessmentMode.RPL,
+        assessed_on=dt.date(2026, 1, 15),
+        catalog_snapshot=ev.CatalogSnapshot(
+            version=2, level="4", notional_hours=30, sector="CAP", validity_years=3
+        ),
+    )
+    for event in [*(e for _, e in demo_events()), passed]:
+        assert canonical_json(event) == canonical_json(msgspec.to_builtins(event))
