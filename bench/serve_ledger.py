@@ -1,31 +1,22 @@
-"""The real ledger app under uvicorn, as its own process, for the benchmark.
+"""The real ledger under ``credit-ledger serve``, as its own process tree, for the benchmarks.
 
 Configured from the environment exactly like ``credit-ledger serve`` (DATABASE_URL, NATS_URL,
-CREDIT_LEDGER_*); the benchmark sets CREDIT_LEDGER_LOG_LEVEL=warning so that logging does
-not dominate what is measured.
+CREDIT_LEDGER_*, CREDIT_LEDGER_WORKERS HTTP processes, the relay and the tree builder as
+processes of their own); the benchmark sets CREDIT_LEDGER_LOG_LEVEL=warning so that
+logging does not dominate what is measured.
 """
 
 from __future__ import annotations
 
-import uvicorn
-
+from credit_ledger.ledger_processes import serve_ledger
 from services.common.logs import configure_logging
 from services.common.settings import load_settings
-from services.ledger.app import create_app
 
 
 def main() -> None:
     settings = load_settings()
     configure_logging(settings.log.level, settings.log.format)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http.host,
-        port=settings.http.port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
+    serve_ledger(settings)
 
 
 if __name__ == "__main__":

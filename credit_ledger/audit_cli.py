@@ -382,6 +382,8 @@ async def build_tree_command(settings: AuditSettings, database_url: str) -> int:
     from prometheus_client import CollectorRegistry
 
     from services.common import db
+    from services.common.lifecycle import running, until_signalled
+    from services.common.shared_metrics import process_stopped
     from services.ledger.audit.head_store import register_key
     from services.ledger.audit.metrics import AuditMetrics
     from services.ledger.audit.signing import load_signer
@@ -403,11 +405,11 @@ async def build_tree_command(settings: AuditSettings, database_url: str) -> int:
         AuditMetrics(CollectorRegistry()),
         lambda: db.connect(database_url),
     )
-    builder.start()
     try:
-        await asyncio.Event().wait()  # until the process is stopped
+        async with running(builder):
+            await until_signalled()
     finally:
-        await builder.stop()
+        process_stopped()
     return 0
 
 

@@ -24,7 +24,15 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--fresh", action="store_true", help="delete the data directory first")
     dev.add_argument("--no-demo", action="store_true", help="do not load the demo catalog")
 
-    sub.add_parser("serve", help="run the ledger service against DATABASE_URL and NATS_URL")
+    sub.add_parser(
+        "serve",
+        help="run the ledger service against DATABASE_URL and NATS_URL: CREDIT_LEDGER_WORKERS"
+        " HTTP processes, the relay and the tree builder",
+    )
+    sub.add_parser(
+        "relay",
+        help="run only the relay (PostgreSQL log -> JetStream) until stopped; serve starts one",
+    )
     projector = sub.add_parser("projector", help="run the projector (credit banks, eligibility)")
     projector.add_argument(
         "action",
@@ -95,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if command == "serve":
         return _serve(settings)
+    if command == "relay":
+        return _relay(settings)
     if command == "projector":
         if args.action == "serve" and (args.partition is not None or args.exit):
             print("--partition and --exit go with rebuild", file=sys.stderr)
@@ -149,20 +159,19 @@ def _with_nats(settings: Settings) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    import uvicorn
+    from credit_ledger.ledger_processes import serve_ledger
 
-    from services.ledger.app import create_app
+    return serve_ledger(settings)
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http.host,
-        port=settings.http.port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
-    return 0
+
+def _relay(settings: Settings) -> int:
+    from services.ledger.relay import run_relay_process
+
+    try:
+        return asyncio.run(run_relay_process(settings))
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
 
 
 def _projector(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -154,3 +155,17 @@ async def running(*components: Background | None) -> AsyncIterator[None]:
     finally:
         for component in reversed(started):
             await component.stop()
+
+
+async def until_signalled() -> None:
+    """Return on SIGTERM or SIGINT: how a component run as a process of its own (the relay,
+    the tree builder) waits, so that a supervisor's stop lets it finish cleanly."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -14,7 +14,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from services.common import db
 from services.common.http.service_app import service_app
 from services.common.lifecycle import running
-from services.common.settings import Settings
+from services.common.logs import configure_logging
+from services.common.settings import Settings, load_settings
+from services.common.shared_metrics import process_stopped
 from services.ledger.api_keys import KeyAuthenticator
 from services.ledger.append import GroupCommitter
 from services.ledger.audit import routes as audit_routes
@@ -24,7 +26,7 @@ from services.ledger.http import admin, events, ops, reads
 from services.ledger.http.auth import bearer_auth
 from services.ledger.http.problems import EXCEPTION_HANDLERS
 from services.ledger.metrics import LedgerMetrics
-from services.ledger.relay import Relay, RelayConfig
+from services.ledger.relay import relay_from_settings
 from services.ledger.runtime import LedgerRuntime
 
 API_VERSION = "1.0.0"
@@ -74,20 +76,6 @@ ROUTES = [
 ]
 
 
-def _relay(settings: Settings, database_url: str, nats_url: str, metrics: LedgerMetrics) -> Relay:
-    return Relay(
-        RelayConfig(
-            database_url=database_url,
-            nats_url=nats_url,
-            ce_source=settings.ledger.ce_source,
-            batch_max=settings.ledger.relay_batch_max,
-            stream_replicas=settings.infra.nats_stream_replicas,
-        ),
-        metrics,
-        lambda: db.connect(database_url),
-    )
-
-
 def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Litestar:
     if settings.infra.database_url is None:
         raise ValueError("the ledger needs DATABASE_URL")
@@ -111,7 +99,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
         )
         relay = None
         if run_relay and nats_url is not None:
-            relay = _relay(settings, database_url, nats_url, metrics)
+            relay = relay_from_settings(settings, database_url, nats_url, metrics)
         audit = create_audit_runtime(
             settings.audit, pool, metrics.registry, lambda: db.connect(database_url)
         )
@@ -134,6 +122,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
                 yield
         finally:
             await pool.close()
+            process_stopped()
 
     return service_app(
         routes=ROUTES,
@@ -143,3 +132,11 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.http.request_body_max_bytes,
     )
+
+
+def app_from_environment() -> Litestar:
+    """``create_app`` with the settings read from the environment: the factory each worker
+    process of ``credit-ledger serve`` builds its app with."""
+    settings = load_settings()
+    configure_logging(settings.log.level, settings.log.format)
+    return create_app(settings)

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the ledger, in a registry of its own (one per app instance)."""
+"""Prometheus metrics of the ledger, in a registry of its own (one per app instance), or
+shared by its processes (``services.common.shared_metrics``: gauges say how they combine)."""
 
 from __future__ import annotations
 
@@ -58,9 +59,13 @@ class LedgerMetrics:
             "ledger_relay_position",
             "Position of the last event JetStream acknowledged (compare ledger_head_position).",
             registry=self.registry,
+            multiprocess_mode="max",
         )
         self.head_position = Gauge(
-            "ledger_head_position", "Position of the last committed event.", registry=self.registry
+            "ledger_head_position",
+            "Position of the last committed event.",
+            registry=self.registry,
+            multiprocess_mode="max",
         )
 
     def record_outcome(self, event_type: str, outcome: object) -> None:

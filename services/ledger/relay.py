@@ -23,8 +23,8 @@ import structlog
 from nats.js import JetStreamContext
 
 from proto.subjects import LEDGER_STREAM, ce_type, subject_for
-from services.common.db import leadership
-from services.common.lifecycle import BackgroundLoop, RunsInBackground
+from services.common.db import connect, leadership
+from services.common.lifecycle import BackgroundLoop, RunsInBackground, running, until_signalled
 from services.common.messaging import (
     LedgerHeaders,
     await_acks,
@@ -33,6 +33,8 @@ from services.common.messaging import (
     encode_ledger_headers,
     nats_connection,
 )
+from services.common.settings import Settings
+from services.common.shared_metrics import process_stopped
 from services.ledger.append import NOTIFY_CHANNEL
 from services.ledger.metrics import LedgerMetrics
 
@@ -157,3 +159,37 @@ class Relay(RunsInBackground):
         self._metrics.relay_published.inc(len(rows))
         self._metrics.relay_position.set(rows[-1]["position"])
         return rows[-1]["position"], previous_id
+
+
+def relay_from_settings(
+    settings: Settings, database_url: str, nats_url: str, metrics: LedgerMetrics
+) -> Relay:
+    return Relay(
+        RelayConfig(
+            database_url=database_url,
+            nats_url=nats_url,
+            ce_source=settings.ledger.ce_source,
+            batch_max=settings.ledger.relay_batch_max,
+            stream_replicas=settings.infra.nats_stream_replicas,
+        ),
+        metrics,
+        lambda: connect(database_url),
+    )
+
+
+async def run_relay_process(settings: Settings) -> int:
+    """``credit-ledger relay``: the relay in a process of its own, until SIGTERM or SIGINT.
+
+    One relay leads at a time (the advisory lock), so this may run beside ledgers that
+    relay too, or as a standby of another relay process. Its metrics reach the ledger's
+    ``/metrics`` when the processes share ``PROMETHEUS_MULTIPROC_DIR``."""
+    database_url, nats_url = settings.infra.database_url, settings.infra.nats_url
+    if database_url is None or nats_url is None:
+        raise ValueError("the relay needs DATABASE_URL and NATS_URL")
+    relay = relay_from_settings(settings, database_url, nats_url, LedgerMetrics())
+    try:
+        async with running(relay):
+            await until_signalled()
+    finally:
+        process_stopped()
+    return 0

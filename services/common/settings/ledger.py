@@ -19,6 +19,9 @@ class LedgerSettings(msgspec.Struct, frozen=True, kw_only=True):
     group_commit_wait_ms: float
     group_commit_queue_max: int
     relay_enabled: bool
+    # HTTP worker processes of ``credit-ledger serve``; with more than one, the relay and the
+    # tree builder run in processes of their own.
+    workers: int
     relay_batch_max: int
     ce_source: str
     url: str
@@ -41,6 +44,7 @@ def read(env: Mapping[str, str], http: HttpSettings) -> LedgerSettings:
             env, "CREDIT_LEDGER_GROUP_COMMIT_QUEUE_MAX", 10_000, 1, 1_000_000
         ),
         relay_enabled=env_bool(env, "CREDIT_LEDGER_RELAY_ENABLED", True),
+        workers=env_int(env, "CREDIT_LEDGER_WORKERS", 1, 1, 64),
         relay_batch_max=env_int(env, "CREDIT_LEDGER_RELAY_BATCH_MAX", 500, 1, 10_000),
         ce_source=env.get("CREDIT_LEDGER_CE_SOURCE") or "urn:credit-ledger:ledger",
         url=(env.get("CREDIT_LEDGER_LEDGER_URL") or f"http://{http.host}:{http.port}").rstrip("/"),

@@ -11,6 +11,7 @@ class AuditMetrics:
             "ledger_audit_tree_size",
             "Leaves in the Merkle tree (compare ledger_head_position).",
             registry=registry,
+            multiprocess_mode="max",
         )
         self.chain_mismatches = Counter(
             "ledger_audit_chain_mismatches_total",
@@ -25,6 +26,7 @@ class AuditMetrics:
         )
         self.builder_leader = Gauge(
             "ledger_audit_tree_builder_leader",
-            "1 while this process builds the tree (one builder is active at a time).",
+            "1 while a process builds the tree (one builder is active at a time).",
             registry=registry,
+            multiprocess_mode="livemax",
         )
