@@ -55,16 +55,7 @@ async def served(
         "CREDIT_LEDGER_LOG_LEVEL": "warning",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "credit_ledger", "serve"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = _spawn_serve(env, log_path)
     client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
         await _wait_ready(client, process, log_path)
@@ -76,6 +67,19 @@ async def served(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def _spawn_serve(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "credit_ledger", "serve"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 async def _wait_ready(
