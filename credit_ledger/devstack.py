@@ -2,8 +2,10 @@
 
 Starts an embedded PostgreSQL and nats-server unless DATABASE_URL / NATS_URL are set
 (data kept in the data directory between runs; ``--fresh`` starts over), applies the
-migrations, declares the JetStream streams, runs every service that exists, loads the demo
-catalog and prints the base URL and an admin key. Ctrl-C stops everything, children
+migrations, declares the JetStream streams, loads the demo catalog, makes the keys, runs
+the ledger as ``credit-ledger serve`` does (``DEV_LEDGER_WORKERS`` HTTP processes, the
+relay and the tree builder each a process of its own), the projector and the issuer in
+this process, and prints the base URL and an admin key. Ctrl-C stops everything, children
 included. The embedded servers also end when this process dies without stopping them
 (kill -9: see ``die_with_parent``), and a leftover from an earlier run is stopped on start.
 """
@@ -12,28 +14,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
+import signal
 import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import httpx
 import msgspec
 import structlog
 import uvicorn
 from litestar import Litestar
 
 from credit_ledger.demo_catalog import demo_events
+from credit_ledger.embedded.processes import die_with_parent
 from credit_ledger.infra import apply_migrations, declare_streams, embedded_servers
 from proto.envelope import Actor, Role
 from proto.events import stream_of
+from services.common import db
+from services.common.lifecycle import running
 from services.common.settings import IssuerSettings, ProjectorSettings, Settings
 from services.issuer.app import create_issuer_app
 from services.issuer.credentials.keys import ensure_dev_keys, ensure_dev_salt
-from services.ledger.api_keys import create_key
-from services.ledger.app import create_app
+from services.ledger.api_keys import KeyAuthenticator, create_key
+from services.ledger.append import GroupCommitter
 from services.ledger.audit.signing import create_key_file
 from services.ledger.errors import Refused
-from services.ledger.runtime import LedgerRuntime
+from services.ledger.event_store import PostgresEventStore
+from services.ledger.metrics import LedgerMetrics
 from services.ledger.write_model import Candidate
 from services.projector import store as projector_store
 from services.projector.app import PROJECTOR_ROLE, create_projector_app
@@ -44,6 +56,10 @@ ADMIN_KEY_FILE = "admin.key"
 TREE_SIGNING_KEY_FILE = "tree-signing-key.pem"
 PROJECTOR_KEY_FILE = "projector.key"
 ISSUER_KEY_FILE = "issuer.key"
+# HTTP worker processes of the dev stack's ledger (CREDIT_LEDGER_WORKERS overrides it).
+DEV_LEDGER_WORKERS = 2
+LEDGER_START_TIMEOUT_S = 60.0
+LEDGER_STOP_TIMEOUT_S = 15.0
 
 
 def run_dev(settings: Settings, *, fresh: bool, load_demo: bool) -> int:
@@ -84,42 +100,123 @@ async def _serve(settings: Settings, *, load_demo: bool) -> None:
         raise RuntimeError("the dev stack resolves both URLs before serving")
     await apply_migrations(infra.database_url)
     await declare_streams(infra.nats_url, infra.nats_stream_replicas)
-    ledger_app = create_app(settings)
-    ledger_server = _server(ledger_app, host, settings.http.port)
-    ledger_task = asyncio.create_task(ledger_server.serve())
-    await _started(ledger_server, ledger_task)
-    runtime: LedgerRuntime = ledger_app.state.runtime
-    if load_demo:
-        await load_demo_catalog(runtime)
-    admin_key = await _admin_key(runtime, infra.data_dir / ADMIN_KEY_FILE)
-    projector = settings.projector
-    if projector.api_key is None:
-        key = await _service_key(
-            runtime, infra.data_dir / PROJECTOR_KEY_FILE, Role.AUDITOR, "projector"
-        )
-        projector = msgspec.structs.replace(projector, api_key=key)
-    await _lay_out_read_model(settings, projector)
-    projector_app = create_projector_app(msgspec.structs.replace(settings, projector=projector))
-    projector_server = _server(projector_app, host, projector.port)
-    projector_task = asyncio.create_task(projector_server.serve())
-    await _started(projector_server, projector_task)
-    issuer = await _issuer_settings(settings, runtime)
-    issuer_app = create_issuer_app(msgspec.structs.replace(settings, issuer=issuer))
-    issuer_server = _server(issuer_app, host, issuer.port)
-    issuer_task = asyncio.create_task(issuer_server.serve())
-    await _started(issuer_server, issuer_task)
-    _announce(settings, admin_key, issuer.port)
-    await asyncio.gather(ledger_task, projector_task, issuer_task)
+    async with _bootstrap(settings) as ledger:
+        if load_demo:
+            await load_demo_catalog(ledger)
+        admin_key = await _admin_key(ledger, infra.data_dir / ADMIN_KEY_FILE)
+        projector = settings.projector
+        if projector.api_key is None:
+            key = await _service_key(
+                ledger, infra.data_dir / PROJECTOR_KEY_FILE, Role.AUDITOR, "projector"
+            )
+            projector = msgspec.structs.replace(projector, api_key=key)
+        issuer = await _issuer_settings(settings, ledger)
+    ledger_process = await _start_ledger(settings)
+    try:
+        await _lay_out_read_model(settings, projector)
+        projector_app = create_projector_app(msgspec.structs.replace(settings, projector=projector))
+        projector_server = _server(projector_app, host, projector.port)
+        projector_task = asyncio.create_task(projector_server.serve())
+        await _started(projector_server, projector_task)
+        issuer_app = create_issuer_app(msgspec.structs.replace(settings, issuer=issuer))
+        issuer_server = _server(issuer_app, host, issuer.port)
+        issuer_task = asyncio.create_task(issuer_server.serve())
+        await _started(issuer_server, issuer_task)
+        _announce(settings, admin_key, issuer.port)
+        ledger_exit = asyncio.create_task(ledger_process.wait())
+        await asyncio.gather(ledger_exit, projector_task, issuer_task)
+    finally:
+        await _stop_ledger(ledger_process)
 
 
-async def _issuer_settings(settings: Settings, runtime: LedgerRuntime) -> IssuerSettings:
+@dataclass(frozen=True)
+class _Bootstrap:
+    """What the dev stack needs of the ledger before it serves: appends (the demo catalog)
+    and keys."""
+
+    pool: asyncpg.Pool
+    store: PostgresEventStore
+    authenticator: KeyAuthenticator
+
+
+@contextlib.asynccontextmanager
+async def _bootstrap(settings: Settings) -> AsyncIterator[_Bootstrap]:
+    database_url = settings.infra.database_url
+    if database_url is None:
+        raise RuntimeError("the dev stack resolves the database URL first")
+    pool = await db.create_pool(database_url, 2)
+    ledger = settings.ledger
+    committer = GroupCommitter(
+        pool,
+        learner_id_pattern=ledger.learner_id_pattern,
+        events_max=ledger.group_commit_events_max,
+        wait_ms=ledger.group_commit_wait_ms,
+        queue_max=ledger.group_commit_queue_max,
+        metrics=LedgerMetrics(),
+    )
+    try:
+        async with running(committer):
+            yield _Bootstrap(
+                pool,
+                PostgresEventStore(pool, committer),
+                KeyAuthenticator(pool, settings.http.api_key_cache_ttl_s),
+            )
+    finally:
+        await pool.close()
+
+
+async def _start_ledger(settings: Settings) -> asyncio.subprocess.Process:
+    """``credit-ledger serve`` (its HTTP workers, the relay, the tree builder) on the
+    embedded servers, until its /ready answers."""
+    infra = settings.infra
+    overrides = {
+        "DATABASE_URL": str(infra.database_url),
+        "NATS_URL": str(infra.nats_url),
+        "CREDIT_LEDGER_TREE_SIGNING_KEY_FILE": str(settings.audit.tree_signing_key_file),
+        "CREDIT_LEDGER_WORKERS": os.environ.get("CREDIT_LEDGER_WORKERS", str(DEV_LEDGER_WORKERS)),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "credit_ledger",
+        "serve",
+        env={**os.environ, **overrides},
+        stdin=asyncio.subprocess.DEVNULL,
+        preexec_fn=die_with_parent(signal.SIGTERM),
+    )
+    url = f"http://{settings.http.host}:{settings.http.port}/ready"
+    deadline = time.monotonic() + LEDGER_START_TIMEOUT_S
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while True:
+            if process.returncode is not None:
+                raise RuntimeError(f"the ledger exited with {process.returncode} on start")
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(url)).status_code == 200:
+                    return process
+            if time.monotonic() > deadline:
+                await _stop_ledger(process)
+                raise RuntimeError(f"the ledger did not answer {url} in time")
+            await asyncio.sleep(0.1)
+
+
+async def _stop_ledger(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), LEDGER_STOP_TIMEOUT_S)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def _issuer_settings(settings: Settings, ledger: _Bootstrap) -> IssuerSettings:
     """The issuer's settings, with a key, a signing key file and a salt kept in the data dir
     for each one not configured."""
     issuer, data_dir = settings.issuer, settings.infra.data_dir
     return msgspec.structs.replace(
         issuer,
         api_key=issuer.api_key
-        or await _service_key(runtime, data_dir / ISSUER_KEY_FILE, Role.ISSUER, "issuer"),
+        or await _service_key(ledger, data_dir / ISSUER_KEY_FILE, Role.ISSUER, "issuer"),
         key_file=issuer.key_file or ensure_dev_keys(data_dir),
         learner_hash_salt=issuer.learner_hash_salt or ensure_dev_salt(data_dir),
     )
@@ -147,7 +244,7 @@ async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
         await asyncio.sleep(0.05)
 
 
-async def load_demo_catalog(runtime: LedgerRuntime) -> None:
+async def load_demo_catalog(ledger: _Bootstrap) -> None:
     actor = Actor(role=Role.ADMIN, key_id="demo-catalog")
     candidates = [
         Candidate(
@@ -160,7 +257,7 @@ async def load_demo_catalog(runtime: LedgerRuntime) -> None:
         )
         for event_id, event in demo_events()
     ]
-    outcomes = await runtime.store.append(candidates, atomic=True)
+    outcomes = await ledger.store.append(candidates, atomic=True)
     refused = [o for o in outcomes if isinstance(o, Refused) and o.code != "batch_refused"]
     if refused:
         log.warning("demo_catalog_not_loaded", reasons=[o.detail for o in refused][:5])
@@ -188,17 +285,17 @@ async def _lay_out_read_model(settings: Settings, projector: ProjectorSettings) 
         await rebuild_reporting(spec, projector.partitions)
 
 
-async def _admin_key(runtime: LedgerRuntime, path: Path) -> str:
-    return await _service_key(runtime, path, Role.ADMIN, "dev admin")
+async def _admin_key(ledger: _Bootstrap, path: Path) -> str:
+    return await _service_key(ledger, path, Role.ADMIN, "dev admin")
 
 
-async def _service_key(runtime: LedgerRuntime, path: Path, role: Role, name: str) -> str:
+async def _service_key(ledger: _Bootstrap, path: Path, role: Role, name: str) -> str:
     """A key kept in the data directory, or a new one if it is gone or revoked."""
     if path.exists():
         token = path.read_text().strip()
-        if await runtime.authenticator.authenticate(token) is not None:
+        if await ledger.authenticator.authenticate(token) is not None:
             return token
-    issued = await create_key(runtime.pool, role=role, name=name)
+    issued = await create_key(ledger.pool, role=role, name=name)
     path.write_text(issued.token + "\n")
     path.chmod(0o600)
     return issued.token

@@ -15,6 +15,7 @@ that ``/metrics`` on any worker reports the whole ledger.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from credit_ledger.embedded.processes import die_with_parent
 from services.common.settings import Settings
 from services.common.shared_metrics import prepare_shared_metrics
 
@@ -67,7 +69,11 @@ def _children(commands: list[list[str]], env: dict[str, str]) -> Iterator[None]:
     """``credit-ledger`` subcommands run as child processes for as long as the block runs,
     then stopped with SIGTERM (killed if they outlive the graceful stop)."""
     children = [
-        subprocess.Popen([sys.executable, "-m", "credit_ledger", *command], env=env)
+        subprocess.Popen(
+            [sys.executable, "-m", "credit_ledger", *command],
+            env=env,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+        )
         for command in commands
     ]
     try:

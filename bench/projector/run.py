@@ -244,7 +244,7 @@ async def run_small(
     (its ledger's relay and its projector's consumers must not meet the big log's)."""
     admin = await asyncpg.connect(postgres_url, timeout=10)
     try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {SMALL_DATABASE}")
+        await admin.execute(f"DROP DATABASE IF EXISTS {SMALL_DATABASE} WITH (FORCE)")
         await admin.execute(f"CREATE DATABASE {SMALL_DATABASE}")
     finally:
         await admin.close()
@@ -308,7 +308,7 @@ async def run_small(
             machine.roots["nats"] = main_nats
     admin = await asyncpg.connect(postgres_url, timeout=10)
     try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {SMALL_DATABASE}")
+        await admin.execute(f"DROP DATABASE IF EXISTS {SMALL_DATABASE} WITH (FORCE)")
     finally:
         await admin.close()
     return rebuilds, live, facts
