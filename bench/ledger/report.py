@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from bench.harness.report import verdict as _verdict
@@ -23,7 +24,9 @@ def render(report: dict[str, Any]) -> str:
         f" synchronous_commit={db['synchronous_commit']}, wal_sync_method={db['wal_sync_method']}),"
         f" data on {report['data_filesystem']}"
         f" (8 kB write + fdatasync: {report['fdatasync_us']:.0f} us)",
-        f"ledger: uvicorn, 1 process; HTTP client: {report['options']['client_kind']};"
+        f"ledger: credit-ledger serve, {_workers()} HTTP process(es), the relay and the tree"
+        f" builder in processes of their own (their CPU is the server's);"
+        f" HTTP client: {report['options']['client_kind']};"
         f" {report['options']['seconds']:g} s per phase, {report['options']['repeat']} run(s),"
         " rates are medians",
         "",
@@ -94,3 +97,8 @@ def render(report: dict[str, Any]) -> str:
     if notes:
         lines += ["", *notes]
     return "\n".join(lines)
+
+
+def _workers() -> str:
+    """The ledger's HTTP processes: CREDIT_LEDGER_WORKERS, which the server inherits."""
+    return os.environ.get("CREDIT_LEDGER_WORKERS", "1")
