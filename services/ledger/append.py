@@ -182,27 +182,32 @@ INSERT_SQL = """
     INSERT INTO ledger.events
         (position, event_id, stream, stream_version, type, schema_version, data, metadata,
          recorded_at, hash, bucket)
-    SELECT p, e, s, v, t, $6, d::jsonb, m::jsonb, r, h, b
+    SELECT p, e, s, v, t, $6, convert_from(d, 'UTF8')::jsonb, convert_from(m, 'UTF8')::jsonb,
+           r, h, b
     FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
-                $7::text[], $8::text[], $9::timestamptz[], $10::bytea[], $11::smallint[])
+                $7::bytea[], $8::bytea[], $9::timestamptz[], $10::bytea[], $11::smallint[])
         AS u(p, e, s, v, t, d, m, r, h, b)
 """
 
 
 def insert_arguments(rows: list[LogRow]) -> tuple[Any, ...]:
-    """``INSERT_SQL``'s arguments for ``rows``: what the group hands to asyncpg."""
+    """``INSERT_SQL``'s arguments for ``rows``: what the group hands to asyncpg. The rows'
+    fields are the columns, transposed at C speed; the JSON goes as the UTF-8 bytes it was
+    encoded to (PostgreSQL converts it), and event ids as text (asyncpg encodes a uuid)."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(LogRow._fields)
+    position, event_id, stream, version, type_, data, metadata, recorded_at, hash_, bucket = columns
     return (
-        [r.position for r in rows],
-        [r.event_id for r in rows],  # asyncpg encodes a uuid from its text
-        [r.stream for r in rows],
-        [r.stream_version for r in rows],
-        [r.type for r in rows],
+        position,
+        event_id,
+        stream,
+        version,
+        type_,
         SCHEMA_VERSION,
-        [r.data_json.decode() for r in rows],
-        [r.metadata_json.decode() for r in rows],
-        [r.recorded_at for r in rows],
-        [r.hash for r in rows],
-        [r.bucket for r in rows],
+        data,
+        metadata,
+        recorded_at,
+        hash_,
+        bucket,
     )
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -40,9 +39,9 @@ def precheck(candidates: list[Candidate], learner_pattern: re.Pattern[str]) -> l
     return outcomes
 
 
-@dataclass
-class LogRow:
-    """One accepted event, ready to insert."""
+class LogRow(NamedTuple):
+    """One accepted event, ready to insert: its fields in ``ledger.events``' column order,
+    so that a group's columns are one ``zip``."""
 
     position: int
     event_id: str
@@ -53,11 +52,8 @@ class LogRow:
     metadata_json: bytes
     recorded_at: dt.datetime
     hash: bytes
-
-    @property
-    def bucket(self) -> int | None:
-        """The stream's projector bucket, stored beside the row (not part of the chain)."""
-        return stream_bucket(self.stream)
+    # The stream's projector bucket, stored beside the row (not part of the chain).
+    bucket: int | None
 
 
 def content_of(event: Event) -> bytes:
@@ -159,6 +155,7 @@ class GroupBuilder:
                 metadata_json=metadata_json,
                 recorded_at=self.recorded_at,
                 hash=digest,
+                bucket=stream_bucket(candidate.stream),
             )
         )
         result = AppendResult(
