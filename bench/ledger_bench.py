@@ -47,6 +47,7 @@ from bench.harness.sysinfo import (
     machine_facts,
 )
 from bench.ledger.models import Bench, Options, PhaseResult, RelayResult, log
+from bench.ledger.peer_run import run_peer
 from bench.ledger.phases import (
     _median_result,
     after_phase,
@@ -106,7 +107,8 @@ async def run_benchmark(bench: Bench) -> dict[str, Any]:
         f"relay: p99 {relay.metric_p99_ms:.1f} ms (metric),"
         f" {relay.subscriber_p99_ms:.1f} ms (subscriber)"
     )
-    return {"phases": phases, "relay": relay}
+    peer = await run_peer(bench)
+    return {"phases": phases, "relay": relay, "peer": peer}
 
 
 # --- entry point --------------------------------------------------------------------------
@@ -231,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "phases": phases,
             "relay": relay,
+            "peer": results["peer"],
             "ratios": {
                 "b_over_a": _ratio(
                     phases["b_http_single"].events_per_s, phases["a_raw_insert"].events_per_s

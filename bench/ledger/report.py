@@ -67,6 +67,7 @@ def render(report: dict[str, Any]) -> str:
         f"{'relay lag p99 at ' + format(relay.target_rate, '.0f') + ' events/s (ms)':<44}"
         f"{relay.metric_p99_ms:>10.1f}{'< 50':>12}   {_verdict(ratios['relay_ok'])}",
     ]
+    lines += _peer_lines(report.get("peer"), phases)
     lines.append("")
     for phase in (phases["b_http_single"], phases["c_http_batch"], load):
         if phase.group_commits:
@@ -102,3 +103,20 @@ def render(report: dict[str, Any]) -> str:
 def _workers() -> str:
     """The ledger's HTTP processes: CREDIT_LEDGER_WORKERS, which the server inherits."""
     return os.environ.get("CREDIT_LEDGER_WORKERS", "1")
+
+
+def _peer_lines(peer: dict[str, Any] | None, phases: dict[str, PhaseResult]) -> list[str]:
+    """eventsourcing on the same PostgreSQL in the same run, and our ratios against it."""
+    if peer is None:
+        return ["", "peer (eventsourcing): not run"]
+    if "error" in peer:
+        return ["", f"peer (eventsourcing): {peer['error']}"]
+    single, batch = phases["b_http_single"].events_per_s, phases["c_http_batch"].events_per_s
+    return [
+        "",
+        f"peer, eventsourcing {peer.get('version', '?')} on the same PostgreSQL, same run:"
+        f" serial save {peer['serial']:,.0f}, 16 threads {peer['threads16']:,.0f},"
+        f" batches of 1000 {peer['batch1000']:,.0f} events/s",
+        f"{'(b) HTTP single / peer 16 threads':<44}{single / max(peer['threads16'], 1e-9):>10.2f}",
+        f"{'(c) HTTP batch / peer batches of 1000':<44}{batch / max(peer['batch1000'], 1e-9):>10.2f}",
+    ]
