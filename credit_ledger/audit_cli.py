@@ -399,7 +399,9 @@ async def build_tree_command(settings: AuditSettings, database_url: str) -> int:
             await conn.close()
     builder = TreeBuilder(
         TreeBuilderConfig(
-            batch_max=settings.tree_batch_max, head_interval_s=settings.tree_head_interval_s
+            batch_max=settings.tree_batch_max,
+            head_interval_s=settings.tree_head_interval_s,
+            build_interval_s=settings.tree_build_interval_s,
         ),
         signer,
         AuditMetrics(CollectorRegistry()),

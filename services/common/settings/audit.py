@@ -17,6 +17,9 @@ class AuditSettings(msgspec.Struct, frozen=True, kw_only=True):
     tree_head_interval_s: float
     tree_builder_enabled: bool
     tree_batch_max: int
+    # The least time between two build steps: appends commit many times a second, and each
+    # step is a transaction of its own.
+    tree_build_interval_s: float
     # The ledger ``credit-ledger audit replay`` reads, and the auditor key it reads with.
     url: str
     api_key: str | None
@@ -31,6 +34,10 @@ def read(env: Mapping[str, str], ledger: LedgerSettings) -> AuditSettings:
         ),
         tree_builder_enabled=env_bool(env, "CREDIT_LEDGER_TREE_BUILDER_ENABLED", True),
         tree_batch_max=env_int(env, "CREDIT_LEDGER_TREE_BATCH_MAX", 5000, 1, 100_000),
+        tree_build_interval_s=env_float(
+            env, "CREDIT_LEDGER_TREE_BUILD_INTERVAL_MS", 250.0, 0.0, 60_000.0
+        )
+        / 1000.0,
         url=(env.get("CREDIT_LEDGER_AUDIT_URL") or ledger.url).rstrip("/"),
         api_key=env.get("CREDIT_LEDGER_AUDIT_API_KEY") or None,
     )

@@ -82,7 +82,9 @@ def create_audit_runtime(
     if settings.tree_builder_enabled:
         builder = TreeBuilder(
             TreeBuilderConfig(
-                batch_max=settings.tree_batch_max, head_interval_s=settings.tree_head_interval_s
+                batch_max=settings.tree_batch_max,
+                head_interval_s=settings.tree_head_interval_s,
+                build_interval_s=settings.tree_build_interval_s,
             ),
             signer,
             metrics,
