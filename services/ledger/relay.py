@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import structlog
@@ -27,7 +30,6 @@ from services.common.db import connect, leadership
 from services.common.lifecycle import BackgroundLoop, RunsInBackground, running, until_signalled
 from services.common.messaging import (
     LedgerHeaders,
-    await_acks,
     declare_ledger_stream,
     decode_ledger_headers,
     encode_ledger_headers,
@@ -44,6 +46,8 @@ RELAY_LOCK_KEY = 0x4C45444745525259
 # A safety net only: NOTIFY wakes the relay; this bounds the wait if a notification is lost.
 IDLE_RECHECK_S = 2.0
 ACK_TIMEOUT_S = 5.0
+# How often, at most, the acknowledged position is written to ledger.relay_progress.
+PROGRESS_SAVE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class RelayConfig:
     ce_source: str
     batch_max: int
     stream_replicas: int
+    in_flight_max: int = 1000
 
 
 def message_headers(row: asyncpg.Record, ce_source: str, previous_id: str | None) -> dict[str, str]:
@@ -92,7 +97,9 @@ class Relay(RunsInBackground):
             self.is_leader = True
             log.info("relay_leader")
             async with nats_connection(self._config.nats_url, "credit-ledger-relay") as nc:
-                js = nc.jetstream(timeout=ACK_TIMEOUT_S)
+                js = nc.jetstream(
+                    timeout=ACK_TIMEOUT_S, publish_async_max_pending=self._config.in_flight_max
+                )
                 await declare_ledger_stream(js, self._config.stream_replicas)
                 await self._publish_loop(conn, js)
 
@@ -116,49 +123,108 @@ class Relay(RunsInBackground):
         return position, None
 
     async def _publish_loop(self, conn: asyncpg.Connection, js: JetStreamContext) -> None:
+        """Publishes ahead of the acknowledgements, at most ``in_flight_max`` unacknowledged,
+        in position order on one connection; confirms in the same order. A refused or
+        missing acknowledgement raises, and the relay starts again from what JetStream
+        holds."""
         wake = asyncio.Event()
         await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
         position, previous_id = await self._resume_point(conn, js)
         self.published_position = position
         log.info("relay_resumed", after_position=position)
-        while True:
-            wake.clear()
-            rows = await conn.fetch(
-                "SELECT position, event_id::text AS event_id, stream, stream_version, type,"
-                " data::text AS data, recorded_at, hash FROM ledger.events"
-                " WHERE position > $1 ORDER BY position LIMIT $2",
-                position,
-                self._config.batch_max,
-            )
-            if not rows:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), IDLE_RECHECK_S)
-                continue
-            if rows[0]["position"] != position + 1:
-                raise RuntimeError(
-                    f"log gap: expected position {position + 1}, read {rows[0]['position']}"
-                )
-            position, previous_id = await self._publish(js, rows, previous_id)
-            await conn.execute("UPDATE ledger.relay_progress SET position = $1", position)
-            self.published_position = position
+        flight = _Flight()
+        saved, saved_at = position, time.monotonic()
+        try:
+            while True:
+                wake.clear()
+                room = self._config.in_flight_max - len(flight.pending)
+                rows = await self._next_rows(conn, flight.read_position or position, room)
+                for row in rows:
+                    headers = message_headers(row, self._config.ce_source, previous_id)
+                    subject = subject_for(row["stream"], row["type"])
+                    ack = await js.publish_async(subject, row["data"].encode(), headers=headers)
+                    flight.pending.append((row["position"], row["recorded_at"], ack))
+                    previous_id = row["event_id"]
+                if rows:
+                    flight.read_position = rows[-1]["position"]
+                elif flight.pending:
+                    await flight.front_acknowledged()
+                else:
+                    if saved != self.published_position:
+                        saved, saved_at = await self._save_progress(conn), time.monotonic()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), IDLE_RECHECK_S)
+                    continue
+                if len(flight.pending) >= self._config.in_flight_max:
+                    await flight.front_acknowledged()
+                self._confirm(flight)
+                if time.monotonic() - saved_at >= PROGRESS_SAVE_S:
+                    saved, saved_at = await self._save_progress(conn), time.monotonic()
+        finally:
+            flight.abandon()
 
-    async def _publish(
-        self, js: JetStreamContext, rows: list[asyncpg.Record], previous_id: str | None
-    ) -> tuple[int, str | None]:
-        futures = []
-        for row in rows:
-            headers = message_headers(row, self._config.ce_source, previous_id)
-            subject = subject_for(row["stream"], row["type"])
-            futures.append(await js.publish_async(subject, row["data"].encode(), headers=headers))
-            previous_id = row["event_id"]
-        await await_acks(futures, ACK_TIMEOUT_S)
+    async def _next_rows(
+        self, conn: asyncpg.Connection, after: int, room: int
+    ) -> list[asyncpg.Record]:
+        if room <= 0:
+            return []
+        rows: list[asyncpg.Record] = await conn.fetch(
+            "SELECT position, event_id::text AS event_id, stream, stream_version, type,"
+            " data::text AS data, recorded_at, hash FROM ledger.events"
+            " WHERE position > $1 ORDER BY position LIMIT $2",
+            after,
+            min(self._config.batch_max, room),
+        )
+        if rows and rows[0]["position"] != after + 1:
+            raise RuntimeError(
+                f"log gap: expected position {after + 1}, read {rows[0]['position']}"
+            )
+        return rows
+
+    def _confirm(self, flight: _Flight) -> None:
+        """Every acknowledged publish at the front, in order (raising a refused one's error)."""
         acked_at = time.time()
-        for row in rows:
-            lag = acked_at - row["recorded_at"].timestamp()
-            self._metrics.relay_lag_seconds.observe(max(lag, 0.0))
-        self._metrics.relay_published.inc(len(rows))
-        self._metrics.relay_position.set(rows[-1]["position"])
-        return rows[-1]["position"], previous_id
+        confirmed = 0
+        while flight.pending and flight.pending[0][2].done():
+            position, recorded_at, ack = flight.pending.popleft()
+            ack.result()
+            self._metrics.relay_lag_seconds.observe(max(acked_at - recorded_at.timestamp(), 0.0))
+            self.published_position = position
+            confirmed += 1
+        if confirmed:
+            self._metrics.relay_published.inc(confirmed)
+            self._metrics.relay_position.set(self.published_position)
+
+    async def _save_progress(self, conn: asyncpg.Connection) -> int:
+        """What JetStream acknowledged, kept for a stream that is later emptied (at most
+        every ``PROGRESS_SAVE_S`` under load: an older value only re-sends a few events,
+        which consumers take as duplicates)."""
+        position = self.published_position
+        await conn.execute("UPDATE ledger.relay_progress SET position = $1", position)
+        return position
+
+
+class _Flight:
+    """Publishes sent and not yet confirmed, in position order."""
+
+    def __init__(self) -> None:
+        self.pending: deque[tuple[int, dt.datetime, asyncio.Future[Any]]] = deque()
+        self.read_position = 0  # the last position read and published (0: none yet)
+
+    async def front_acknowledged(self) -> None:
+        """Until the oldest publish is acknowledged (TimeoutError after ``ACK_TIMEOUT_S``)."""
+        async with asyncio.timeout(ACK_TIMEOUT_S):
+            await asyncio.wait([self.pending[0][2]])
+
+    def abandon(self) -> None:
+        """Leaving (an error, a stop): no acknowledgement is waited for or left unretrieved."""
+        for _, _, ack in self.pending:
+            if ack.done():
+                if not ack.cancelled():
+                    ack.exception()
+            else:
+                ack.cancel()
+        self.pending.clear()
 
 
 def relay_from_settings(
@@ -171,6 +237,7 @@ def relay_from_settings(
             ce_source=settings.ledger.ce_source,
             batch_max=settings.ledger.relay_batch_max,
             stream_replicas=settings.infra.nats_stream_replicas,
+            in_flight_max=settings.ledger.relay_in_flight_max,
         ),
         metrics,
         lambda: connect(database_url),
