@@ -56,6 +56,7 @@ from bench.ledger.phases import (
     phase_http_single,
     phase_raw_insert,
 )
+from bench.ledger.publish_ceiling import publish_ceiling
 from bench.ledger.relay import phase_relay
 from bench.ledger.report import render
 from bench.ledger.setup import (
@@ -72,6 +73,8 @@ from credit_ledger.embedded.postgres import EmbeddedPostgres
 from credit_ledger.embedded.processes import free_port, stop_process
 from credit_ledger.infra import declare_streams
 from services.common.logs import configure_logging
+
+CEILING_MESSAGES = 20_000
 
 
 async def run_benchmark(bench: Bench) -> dict[str, Any]:
@@ -107,8 +110,10 @@ async def run_benchmark(bench: Bench) -> dict[str, Any]:
         f"relay: p99 {relay.metric_p99_ms:.1f} ms (metric),"
         f" {relay.subscriber_p99_ms:.1f} ms (subscriber)"
     )
+    ceiling = await publish_ceiling(bench.nats_url, CEILING_MESSAGES)
+    log(f"raw publish_async burst (the relay's ceiling): {ceiling:,.0f} messages/s")
     peer = await run_peer(bench)
-    return {"phases": phases, "relay": relay, "peer": peer}
+    return {"phases": phases, "relay": relay, "peer": peer, "publish_ceiling": ceiling}
 
 
 # --- entry point --------------------------------------------------------------------------
@@ -234,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             "phases": phases,
             "relay": relay,
             "peer": results["peer"],
+            "publish_ceiling_per_s": results["publish_ceiling"],
             "ratios": {
                 "b_over_a": _ratio(
                     phases["b_http_single"].events_per_s, phases["a_raw_insert"].events_per_s

@@ -76,14 +76,21 @@ def render(report: dict[str, Any]) -> str:
                 f" {phase.mean_group_events:.1f} events and {phase.mean_group_commit_ms:.1f} ms"
                 f" each; queue->commit mean {phase.mean_append_queue_to_commit_ms:.1f} ms"
             )
+    ceiling = report.get("publish_ceiling_per_s")
     for phase in (phases["b_http_single"], phases["c_http_batch"]):
         if phase.relay_backlog_after >= 1000 and phase.relay_drain_s >= 1.0:
+            drain = phase.relay_backlog_after / max(phase.relay_drain_s, 1e-3)
+            against = f"; {drain / ceiling:.2f} of the ceiling" if ceiling else ""
             lines.append(
                 f"{phase.label}: the relay was {phase.relay_backlog_after} events behind at the"
                 f" end and drained them in {phase.relay_drain_s:.1f} s"
-                f" (~{phase.relay_backlog_after / max(phase.relay_drain_s, 1e-3):,.0f} events/s,"
-                " with no load)"
+                f" (~{drain:,.0f} events/s, with no load{against})"
             )
+    if ceiling:
+        lines.append(
+            f"relay's ceiling: a raw publish_async burst (1,000 in flight, one connection) into a"
+            f" stream configured like LEDGER: {ceiling:,.0f} messages/s"
+        )
     notes = []
     for key in ("a_raw_insert", "b_http_single", "c_http_batch", "d_copy"):
         phase = phases[key]
