@@ -22,6 +22,7 @@ from services.ledger.append import GroupCommitter
 from services.ledger.audit import routes as audit_routes
 from services.ledger.audit.runtime import create_audit_runtime
 from services.ledger.event_store import PostgresEventStore
+from services.ledger.fair_share import FairShare
 from services.ledger.http import admin, events, ops, reads
 from services.ledger.http.auth import bearer_auth
 from services.ledger.http.problems import EXCEPTION_HANDLERS
@@ -89,6 +90,12 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         metrics = LedgerMetrics()
         pool = await db.create_pool(database_url, settings.infra.db_pool_size)
+        ledger = settings.ledger
+        fair_share = None
+        if ledger.fair_share_events > 0:
+            fair_share = FairShare(
+                pool, share_events=ledger.fair_share_events, min_share=ledger.batch_events_max
+            )
         committer = GroupCommitter(
             pool,
             learner_id_pattern=settings.ledger.learner_id_pattern,
@@ -96,6 +103,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
             wait_ms=settings.ledger.group_commit_wait_ms,
             queue_max=settings.ledger.group_commit_queue_max,
             metrics=metrics,
+            fair_share=fair_share,
         )
         relay = None
         if run_relay and nats_url is not None:
@@ -115,7 +123,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
         )
         await audit.register_signing_key()
         try:
-            async with running(committer, relay, audit.builder):
+            async with running(fair_share, committer, relay, audit.builder):
                 # Everything built so far lives as long as the app: keep it out of the
                 # collector's full passes, which otherwise stall the event loop under load.
                 gc.freeze()

@@ -25,6 +25,7 @@ from proto.canonical import GENESIS_HASH
 from proto.events import SCHEMA_VERSION
 from services.common.db import Conn
 from services.common.lifecycle import BackgroundLoop, RunsInBackground
+from services.ledger.fair_share import FairShare
 from services.ledger.group import GroupBuilder, LogRow, Outcome, not_written, precheck
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.write_model import Candidate
@@ -60,8 +61,10 @@ class GroupCommitter(RunsInBackground):
         wait_ms: float,
         queue_max: int,
         metrics: LedgerMetrics,
+        fair_share: FairShare | None = None,
     ) -> None:
         self._pool = pool
+        self._fair_share = fair_share
         self._learner_pattern = re.compile(learner_id_pattern)
         self._events_max = events_max
         self._wait_s = wait_ms / 1000.0
@@ -86,14 +89,27 @@ class GroupCommitter(RunsInBackground):
         self._record_outcomes(candidates, outcomes)
         pending = [c for c, o in zip(candidates, outcomes, strict=True) if o is None]
         if pending:
+            results = iter(await self._queued(pending, atomic))
+            outcomes = [o if o is not None else next(results) for o in outcomes]
+        return [o for o in outcomes if o is not None]
+
+    async def _queued(self, pending: list[Candidate], atomic: bool) -> list[Outcome]:
+        """``pending``'s outcomes, decided by the group commit; admitted first by the fair
+        share of the requester's key (``KeyOverShare``), then by the bounded queue
+        (``LedgerBusy``). A request's candidates share one actor."""
+        key_id = pending[0].actor.key_id
+        if self._fair_share is not None:
+            self._fair_share.admit(key_id, len(pending))
+        try:
             future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
             try:
                 self._queue.put_nowait(Submission(pending, atomic, future))
             except asyncio.QueueFull as exc:
                 raise LedgerBusy("the append queue is full") from exc
-            results = iter(await future)
-            outcomes = [o if o is not None else next(results) for o in outcomes]
-        return [o for o in outcomes if o is not None]
+            return await future
+        finally:
+            if self._fair_share is not None:
+                self._fair_share.done(key_id, len(pending))
 
     async def _run(self) -> None:
         while True:

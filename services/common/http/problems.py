@@ -37,6 +37,7 @@ TITLES = {
     409: "Conflict",
     413: "Request body too large",
     422: "Unprocessable event",
+    429: "Over fair share",
     503: "Ledger busy",
 }
 

@@ -18,6 +18,9 @@ class LedgerSettings(msgspec.Struct, frozen=True, kw_only=True):
     group_commit_events_max: int
     group_commit_wait_ms: float
     group_commit_queue_max: int
+    # Events one key may have waiting under contention, split among the keys waiting
+    # (never below a full batch); 0: no fair share.
+    fair_share_events: int
     relay_enabled: bool
     # HTTP worker processes of ``credit-ledger serve``; with more than one, the relay and the
     # tree builder run in processes of their own.
@@ -44,6 +47,7 @@ def read(env: Mapping[str, str], http: HttpSettings) -> LedgerSettings:
         group_commit_queue_max=env_int(
             env, "CREDIT_LEDGER_GROUP_COMMIT_QUEUE_MAX", 10_000, 1, 1_000_000
         ),
+        fair_share_events=env_int(env, "CREDIT_LEDGER_FAIR_SHARE_EVENTS", 4000, 0, 1_000_000),
         relay_enabled=env_bool(env, "CREDIT_LEDGER_RELAY_ENABLED", True),
         workers=env_int(env, "CREDIT_LEDGER_WORKERS", 1, 1, 64),
         relay_batch_max=env_int(env, "CREDIT_LEDGER_RELAY_BATCH_MAX", 500, 1, 10_000),

@@ -43,6 +43,8 @@ _PROBLEMS = {
         409: "Duplicate natural key, event id reused with other content, or wrong expected_version.",
         413: "Request body over the limit.",
         422: "Well-formed but invalid event (unknown code, unknown assessment, future date...).",
+        429: "This key is over its fair share of the append queue while other keys wait;"
+        " retry after the Retry-After delay.",
         503: "The append queue is full; retry after the Retry-After delay.",
     }.items()
 }

@@ -11,6 +11,7 @@ from services.common.http import problems
 from services.common.http.problems import TITLES, Problem, problem_response
 from services.ledger.append import LedgerBusy
 from services.ledger.errors import Refused
+from services.ledger.fair_share import KeyOverShare
 
 
 class RefusedException(Exception):
@@ -41,8 +42,21 @@ def _on_busy(request: Request[Any, Any, Any], exc: LedgerBusy) -> Response[bytes
     return problem_response(problem, {"Retry-After": "1"})
 
 
+def _on_over_share(request: Request[Any, Any, Any], exc: KeyOverShare) -> Response[bytes]:
+    problem = Problem(
+        type="urn:credit-ledger:problem:over-fair-share",
+        title=TITLES[429],
+        status=429,
+        detail=str(exc),
+        code="over_fair_share",
+        instance=request.url.path,
+    )
+    return problem_response(problem, {"Retry-After": str(exc.retry_after_s)})
+
+
 EXCEPTION_HANDLERS: Any = {
     RefusedException: _on_refused,
     LedgerBusy: _on_busy,
+    KeyOverShare: _on_over_share,
     **problems.EXCEPTION_HANDLERS,
 }
