@@ -8,6 +8,10 @@ network, the database or the event loop, so that the figure is steady on a noisy
 3. decide them against the group's write state and chain them (``GroupBuilder.add``);
 4. build ``INSERT_SQL``'s arguments (``append.insert_arguments``).
 
+And, for the award check's own budget (200 µs), an award of ADV-CNC-MACHINING to a learner
+holding its five passes: decoding the learner's stream and the rule's stream as
+``load_state`` reads them, folding both (``domain``), judging the award and chaining it.
+
 The write state is what ``write_model_store.load_state`` reads for the group (the demo
 catalog's institution and micro-credentials, absent assessments, each learner stream's
 version); reading it is the database's work and is not counted here. The same code paths
@@ -26,13 +30,19 @@ import datetime as dt
 import re
 import statistics
 import time
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 from bench.harness.bodies import INSTITUTION, EventFactory
 from credit_ledger.demo_catalog import demo_events
+from domain.award_check import NoAward, award_for
+from domain.catalog import fold_catalog
+from domain.credit_bank import fold
+from proto import events as ev
 from proto.canonical import GENESIS_HASH
 from proto.envelope import Actor, Role
-from proto.events import stream_of
+from proto.events import event_decoder, stream_of
 from proto.http import append_request_decoder, batch_request_decoder
 from services.ledger.append import insert_arguments
 from services.ledger.event_store import InMemoryEventStore
@@ -40,6 +50,9 @@ from services.ledger.group import GroupBuilder, precheck
 from services.ledger.http.events import _candidate
 from services.ledger.write_model import Candidate, Changes, WriteState
 
+AWARD_TARGET_US = 200.0
+AWARD_CODE = "ADV-CNC-MACHINING"
+AWARD_PASSES = ("CNC-FUND", "CNC-PROG", "CNC-ADV", "CNC-MAINT", "CNC-QC")
 LEARNER_PATTERN = r"^[0-9]{12}$"
 _PATTERN = re.compile(LEARNER_PATTERN)
 TARGET_US = 15.0
@@ -116,6 +129,88 @@ def _single_round(catalog: WriteState, factory: EventFactory, size: int) -> floa
     return elapsed / size
 
 
+class _AwardCase:
+    """A learner with the five passes of ADV-CNC-MACHINING, in a twin of the store, and the
+    award the core justifies: the rows ``load_state`` would read, and the candidate."""
+
+    def __init__(self) -> None:
+        store = InMemoryEventStore(LEARNER_PATTERN)
+        admin = Actor(role=Role.ADMIN, key_id="bench")
+        institution = Actor(role=Role.INSTITUTION, key_id="bench", institution_id=INSTITUTION)
+        asyncio.run(
+            store.append(
+                [Candidate(i, e, stream_of(e), None, admin, "b") for i, e in demo_events()],
+                atomic=True,
+            )
+        )
+        learner = "200000000001"
+        for n, code in enumerate(AWARD_PASSES):
+            passed = ev.AssessmentPassed(
+                assessment_id=f"AWARD-{n}",
+                learner_id=learner,
+                institution_id=INSTITUTION,
+                micro_credential_code=code,
+                mode=ev.AssessmentMode.TRAINING,
+                assessed_on=dt.date(2026, 1, 15),
+            )
+            candidate = Candidate(
+                str(uuid.uuid4()), passed, stream_of(passed), None, institution, "b"
+            )
+            asyncio.run(store.append([candidate], atomic=True))
+        rows = store._rows  # the twin's log, read on purpose
+        self.learner = learner
+        self.learner_rows = [r for r in rows if r.stream == f"learner-{learner}"]
+        self.rule_rows = [r for r in rows if r.stream == f"qualification-{AWARD_CODE}"]
+        self.catalog = store._state
+        bank = fold(learner, self._decoded(self.learner_rows))
+        rule = fold_catalog(self._decoded(self.rule_rows)).current_rule(AWARD_CODE)
+        if rule is None:
+            raise RuntimeError(f"no {AWARD_CODE} in the demo catalog")
+        award = award_for(rule, bank)
+        if isinstance(award, NoAward):
+            raise RuntimeError(f"the bench learner earns no award: {award}")
+        issuer = Actor(role=Role.ISSUER, key_id="bench")
+        self.candidate = Candidate(
+            str(uuid.uuid4()), award, stream_of(award), len(self.learner_rows), issuer, "b"
+        )
+        self.head = rows[-1]
+
+    @staticmethod
+    def _decoded(rows: list[Any]) -> list[tuple[Any, int, dt.datetime]]:
+        return [(event_decoder.decode(r.data_json), r.position, r.recorded_at) for r in rows]
+
+
+def _award_round(case: _AwardCase, rounds: int) -> float:
+    """CPU seconds per award: the streams decoded and folded, the award judged and chained."""
+    started = time.process_time()
+    for _ in range(rounds):
+        state = WriteState(
+            awards={case.candidate.event.award_id: None},  # type: ignore[attr-defined]
+            stream_versions={case.candidate.stream: len(case.learner_rows)},
+            changes=Changes(),
+        )
+        state.banks[case.learner] = fold(case.learner, case._decoded(case.learner_rows))
+        state.catalog = fold_catalog(case._decoded(case.rule_rows))
+        builder = GroupBuilder(state, {}, case.head.position, case.head.hash, case.head.recorded_at)
+        outcome = builder.add([case.candidate], atomic=True)[0]
+        if not builder.rows:
+            raise RuntimeError(f"the bench award was refused: {outcome}")
+        insert_arguments(builder.rows)
+    return (time.process_time() - started) / rounds
+
+
+def measure_award(rounds: int) -> float:
+    case = _AwardCase()
+    _award_round(case, 20)
+    figures = [_award_round(case, 50) * 1e6 for _ in range(rounds)]
+    median = statistics.median(figures)
+    print(
+        f"{'award check (5 passes)':<34} {median:7.1f} µs/award (median of {rounds};"
+        f" min {min(figures):.1f}, max {max(figures):.1f})"
+    )
+    return median
+
+
 def measure(
     name: str, one_round: Callable[[WriteState, EventFactory, int], float], rounds: int, size: int
 ) -> float:
@@ -153,9 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     single = measure(
         f"single appends, groups of {args.size}", _single_round, args.rounds, args.size
     )
+    award = measure_award(args.rounds)
     for label, figure in (("batch", batch), ("single", single)):
         verdict = "PASS" if figure <= TARGET_US else "MISS"
         print(f"target {label}: {figure:.1f} <= {TARGET_US:.0f} µs/event  {verdict}")
+    verdict = "PASS" if award <= AWARD_TARGET_US else "MISS"
+    print(f"target award check: {award:.1f} <= {AWARD_TARGET_US:.0f} µs/award  {verdict}")
     return 0
 
 

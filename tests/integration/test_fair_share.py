@@ -21,8 +21,6 @@ from tests.support.ledger import Ledger, served_ledger
 
 pytestmark = pytest.mark.integration
 
-# Small enough that 8 concurrent batches of 50 go over a share of 50 (100 among 2 keys).
-SETTINGS = {"CREDIT_LEDGER_FAIR_SHARE_EVENTS": "100", "CREDIT_LEDGER_BATCH_EVENTS_MAX": "50"}
 FLOODERS = 8
 BATCHES_EACH = 6
 BATCH = 50
@@ -75,13 +73,21 @@ async def _log_size(ledger: Ledger) -> int:
     return int(head["position"])
 
 
+def _ledger(database_url: str, *, catalog: bool) -> contextlib.AbstractAsyncContextManager[Ledger]:
+    """A ledger whose fair share 8 concurrent batches of 50 go over (100 among 2 keys)."""
+    return served_ledger(
+        database_url,
+        catalog=catalog,
+        CREDIT_LEDGER_FAIR_SHARE_EVENTS="100",
+        CREDIT_LEDGER_BATCH_EVENTS_MAX="50",
+    )
+
+
 @contextlib.asynccontextmanager
 async def _ledgers(database_url: str, count: int) -> AsyncIterator[list[Ledger]]:
     async with contextlib.AsyncExitStack() as stack:
         ledgers = [
-            await stack.enter_async_context(
-                served_ledger(database_url, catalog=index == 0, **SETTINGS)
-            )
+            await stack.enter_async_context(_ledger(database_url, catalog=index == 0))
             for index in range(count)
         ]
         yield ledgers
@@ -114,7 +120,7 @@ async def test_a_flood_is_held_to_its_share_while_another_institution_waits(
 
 
 async def test_a_flood_alone_is_never_throttled(database_url: str) -> None:
-    async with served_ledger(database_url, **SETTINGS) as ledger:
+    async with _ledger(database_url, catalog=True) as ledger:
         statuses: Counter[int] = Counter()
         await _flood(ledger, statuses, set())
         assert statuses == Counter({201: FLOODERS * BATCHES_EACH})
