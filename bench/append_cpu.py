@@ -47,7 +47,7 @@ from proto.http import append_request_decoder, batch_request_decoder
 from services.ledger.append import insert_arguments
 from services.ledger.event_store import InMemoryEventStore
 from services.ledger.group import GroupBuilder, precheck
-from services.ledger.http.events import _candidate
+from services.ledger.http.events import candidate_of as _candidate
 from services.ledger.write_model import Candidate, Changes, WriteState
 
 AWARD_TARGET_US = 200.0

@@ -25,6 +25,7 @@ from services.ledger.event_store import PostgresEventStore
 from services.ledger.fair_share import FairShare
 from services.ledger.http import admin, events, ops, reads
 from services.ledger.http.auth import bearer_auth
+from services.ledger.http.fast_append import fast_append_layer
 from services.ledger.http.problems import EXCEPTION_HANDLERS
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.relay import relay_from_settings
@@ -139,6 +140,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
         middleware=[bearer_auth()],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.http.request_body_max_bytes,
+        inner_layer=fast_append_layer,
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.types import ControllerRouterHandler, ExceptionHandlersMap, Middleware
+from litestar.types import ASGIApp, ControllerRouterHandler, ExceptionHandlersMap, Middleware
 
 from services.common.http.problems import EXCEPTION_HANDLERS
 from services.common.http.request_id import with_request_layer
@@ -35,7 +35,11 @@ def service_app(
     middleware: Sequence[Middleware] = (),
     exception_handlers: ExceptionHandlersMap = EXCEPTION_HANDLERS,
     request_max_body_size: int = REQUEST_BODY_MAX_BYTES,
+    inner_layer: Callable[[Litestar, ASGIApp], ASGIApp] | None = None,
 ) -> Litestar:
+    """``inner_layer(app, handler)``, if given, wraps the app's ASGI handler inside the
+    request-id and access-log layer (a service's own shortcut past the framework)."""
+
     def runtime_of() -> Any:
         return app.state.runtime
 
@@ -50,4 +54,6 @@ def service_app(
         debug=False,
         logging_config=None,
     )
+    if inner_layer is not None:
+        app.asgi_handler = inner_layer(app, app.asgi_handler)
     return with_request_layer(app)

@@ -30,28 +30,38 @@ def _on_refused(request: Request[Any, Any, Any], exc: RefusedException) -> Respo
     return problem_response(problem)
 
 
-def _on_busy(request: Request[Any, Any, Any], exc: LedgerBusy) -> Response[bytes]:
+def busy(detail: str, instance: str) -> tuple[Problem, dict[str, str]]:
+    """The 503 of a full append queue, and its headers."""
     problem = Problem(
         type="urn:credit-ledger:problem:busy",
         title=TITLES[503],
         status=503,
-        detail=str(exc),
+        detail=detail,
         code="busy",
-        instance=request.url.path,
+        instance=instance,
     )
-    return problem_response(problem, {"Retry-After": "1"})
+    return problem, {"Retry-After": "1"}
 
 
-def _on_over_share(request: Request[Any, Any, Any], exc: KeyOverShare) -> Response[bytes]:
+def over_share(exc: KeyOverShare, instance: str) -> tuple[Problem, dict[str, str]]:
+    """The 429 of a key over its fair share, and its headers."""
     problem = Problem(
         type="urn:credit-ledger:problem:over-fair-share",
         title=TITLES[429],
         status=429,
         detail=str(exc),
         code="over_fair_share",
-        instance=request.url.path,
+        instance=instance,
     )
-    return problem_response(problem, {"Retry-After": str(exc.retry_after_s)})
+    return problem, {"Retry-After": str(exc.retry_after_s)}
+
+
+def _on_busy(request: Request[Any, Any, Any], exc: LedgerBusy) -> Response[bytes]:
+    return problem_response(*busy(str(exc), request.url.path))
+
+
+def _on_over_share(request: Request[Any, Any, Any], exc: KeyOverShare) -> Response[bytes]:
+    return problem_response(*over_share(exc, request.url.path))
 
 
 EXCEPTION_HANDLERS: Any = {
