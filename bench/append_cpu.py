@@ -47,7 +47,7 @@ from proto.http import append_request_decoder, batch_request_decoder
 from services.ledger.append import insert_arguments
 from services.ledger.event_store import InMemoryEventStore
 from services.ledger.group import GroupBuilder, precheck
-from services.ledger.http.events import candidate_of as _candidate
+from services.ledger.http.events import candidate_of
 from services.ledger.write_model import Candidate, Changes, WriteState
 
 AWARD_TARGET_US = 200.0
@@ -91,12 +91,12 @@ def _batch_round(catalog: WriteState, factory: EventFactory, size: int) -> float
     """CPU seconds per event of one batch request of ``size`` passes."""
     body = factory.batch(size)
     actor = Actor(role=Role.INSTITUTION, key_id="bench", institution_id=INSTITUTION)
-    preview = [_candidate(i, actor, "r") for i in batch_request_decoder.decode(body).events]
+    preview = [candidate_of(i, actor, "r") for i in batch_request_decoder.decode(body).events]
     state = group_state(catalog, preview)
     now = dt.datetime.now(dt.UTC)
     started = time.process_time()
     request = batch_request_decoder.decode(body)
-    candidates = [_candidate(item, actor, "request") for item in request.events]
+    candidates = [candidate_of(item, actor, "request") for item in request.events]
     if any(o is not None for o in precheck(candidates, _PATTERN)):
         raise RuntimeError("a bench pass was refused by precheck")
     builder = GroupBuilder(state, {}, 100, GENESIS_HASH, now)
@@ -112,13 +112,13 @@ def _single_round(catalog: WriteState, factory: EventFactory, size: int) -> floa
     """CPU seconds per event of ``size`` single-event requests sharing one commit group."""
     bodies = [factory.single() for _ in range(size)]
     actor = Actor(role=Role.INSTITUTION, key_id="bench", institution_id=INSTITUTION)
-    preview = [_candidate(append_request_decoder.decode(b), actor, "r") for b in bodies]
+    preview = [candidate_of(append_request_decoder.decode(b), actor, "r") for b in bodies]
     state = group_state(catalog, preview)
     now = dt.datetime.now(dt.UTC)
     started = time.process_time()
     builder = GroupBuilder(state, {}, 100, GENESIS_HASH, now)
     for body in bodies:
-        candidate = _candidate(append_request_decoder.decode(body), actor, "request")
+        candidate = candidate_of(append_request_decoder.decode(body), actor, "request")
         if precheck([candidate], _PATTERN)[0] is not None:
             raise RuntimeError("a bench pass was refused by precheck")
         builder.add([candidate], atomic=True)

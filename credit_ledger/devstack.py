@@ -145,15 +145,7 @@ async def _bootstrap(settings: Settings) -> AsyncIterator[_Bootstrap]:
     if database_url is None:
         raise RuntimeError("the dev stack resolves the database URL first")
     pool = await db.create_pool(database_url, 2)
-    ledger = settings.ledger
-    committer = GroupCommitter(
-        pool,
-        learner_id_pattern=ledger.learner_id_pattern,
-        events_max=ledger.group_commit_events_max,
-        wait_ms=ledger.group_commit_wait_ms,
-        queue_max=ledger.group_commit_queue_max,
-        metrics=LedgerMetrics(),
-    )
+    committer = GroupCommitter.from_settings(pool, settings.ledger, LedgerMetrics())
     try:
         async with running(committer):
             yield _Bootstrap(

@@ -97,15 +97,7 @@ def create_app(settings: Settings, *, relay_enabled: bool | None = None) -> Lite
             fair_share = FairShare(
                 pool, share_events=ledger.fair_share_events, min_share=ledger.batch_events_max
             )
-        committer = GroupCommitter(
-            pool,
-            learner_id_pattern=settings.ledger.learner_id_pattern,
-            events_max=settings.ledger.group_commit_events_max,
-            wait_ms=settings.ledger.group_commit_wait_ms,
-            queue_max=settings.ledger.group_commit_queue_max,
-            metrics=metrics,
-            fair_share=fair_share,
-        )
+        committer = GroupCommitter.from_settings(pool, ledger, metrics, fair_share)
         relay = None
         if run_relay and nats_url is not None:
             relay = relay_from_settings(settings, database_url, nats_url, metrics)

@@ -25,6 +25,7 @@ from proto.canonical import GENESIS_HASH
 from proto.events import SCHEMA_VERSION
 from services.common.db import Conn
 from services.common.lifecycle import BackgroundLoop, RunsInBackground
+from services.common.settings.ledger import LedgerSettings
 from services.ledger.fair_share import FairShare
 from services.ledger.group import GroupBuilder, LogRow, Outcome, not_written, precheck
 from services.ledger.metrics import LedgerMetrics
@@ -71,6 +72,25 @@ class GroupCommitter(RunsInBackground):
         self._queue: asyncio.Queue[Submission] = asyncio.Queue(maxsize=queue_max)
         self._metrics = metrics
         self._loop = BackgroundLoop("group_commit", self._run)
+
+    @classmethod
+    def from_settings(
+        cls,
+        pool: asyncpg.Pool,
+        ledger: LedgerSettings,
+        metrics: LedgerMetrics,
+        fair_share: FairShare | None = None,
+    ) -> GroupCommitter:
+        """The group commit the ledger's settings describe (the app's, the dev bootstrap's)."""
+        return cls(
+            pool,
+            learner_id_pattern=ledger.learner_id_pattern,
+            events_max=ledger.group_commit_events_max,
+            wait_ms=ledger.group_commit_wait_ms,
+            queue_max=ledger.group_commit_queue_max,
+            metrics=metrics,
+            fair_share=fair_share,
+        )
 
     async def stop(self) -> None:
         await super().stop()

@@ -132,13 +132,13 @@ class Relay(RunsInBackground):
         position, previous_id = await self._resume_point(conn, js)
         self.published_position = position
         log.info("relay_resumed", after_position=position)
-        flight = _Flight()
+        flight = _Flight(position)
         saved, saved_at = position, time.monotonic()
         try:
             while True:
                 wake.clear()
                 room = self._config.in_flight_max - len(flight.pending)
-                rows = await self._next_rows(conn, flight.read_position or position, room)
+                rows = await self._next_rows(conn, flight.read_position, room)
                 for row in rows:
                     headers = message_headers(row, self._config.ce_source, previous_id)
                     subject = subject_for(row["stream"], row["type"])
@@ -207,9 +207,9 @@ class Relay(RunsInBackground):
 class _Flight:
     """Publishes sent and not yet confirmed, in position order."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_position: int) -> None:
         self.pending: deque[tuple[int, dt.datetime, asyncio.Future[Any]]] = deque()
-        self.read_position = 0  # the last position read and published (0: none yet)
+        self.read_position = read_position  # the last position read and published
 
     async def front_acknowledged(self) -> None:
         """Until the oldest publish is acknowledged (TimeoutError after ``ACK_TIMEOUT_S``)."""
