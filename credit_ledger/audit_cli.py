@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import msgspec
 from tqdm import tqdm
 
+from services.common.lifecycle import run_service
 from services.common.settings import AuditSettings, Settings
 from services.ledger.audit.offline import Verdict, check_consistency, check_inclusion
 from services.ledger.audit.schemas import ConsistencyProof, InclusionProof, JsonWebKeySet
@@ -123,7 +124,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 def _until_interrupted(command: Coroutine[Any, Any, int]) -> int:
     try:
-        return asyncio.run(command)
+        return run_service(command)
     except KeyboardInterrupt:
         return 0
 

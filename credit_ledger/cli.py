@@ -165,10 +165,11 @@ def _serve(settings: Settings) -> int:
 
 
 def _relay(settings: Settings) -> int:
+    from services.common.lifecycle import run_service
     from services.ledger.relay import run_relay_process
 
     try:
-        return asyncio.run(run_relay_process(settings))
+        return run_service(run_relay_process(settings))
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -18,8 +18,6 @@ from bench.harness.servers import (
 WORKER_EXTRA_TIME_S = 120.0
 # Positions of raw rows: each worker gets its own block (see loadgen.CONNECTION_SLOT).
 POSITION_BLOCK = 10**10
-TARGET_SINGLE_RATIO = 1.0
-TARGET_BATCH_RATIO = 0.5
 TARGET_RELAY_P99_S = 0.05
 SLOW_MESSAGE_MS = 25.0
 SLOW_MESSAGES_KEPT = 500
@@ -68,6 +66,8 @@ class PhaseResult(msgspec.Struct, kw_only=True):
     p99_ms: float
     max_ms: float
     cpu_cores: dict[str, float]
+    # The server's share of cpu_cores by process: "http" and each helper (relay, tree builder).
+    server_cores: dict[str, float] = msgspec.field(default_factory=dict)
     late_sends: int = 0
     relay_backlog_after: int = 0
     relay_drain_s: float = 0.0

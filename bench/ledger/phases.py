@@ -7,6 +7,7 @@ import contextlib
 import os
 import statistics
 import time
+from pathlib import Path
 
 import msgspec
 
@@ -20,6 +21,7 @@ from bench.harness.sysinfo import (
     MACHINE,
     cpu_snapshot,
     percentile,
+    tree_pids,
 )
 from bench.ledger.models import (
     COORDINATOR,
@@ -45,6 +47,12 @@ def _summarize(
     cpu_window_s: float,
 ) -> PhaseResult:
     latencies = sorted(value for result in results for value in result.latencies_ms)
+    parts = {
+        name.removeprefix(PART_PREFIX): (cpu_after.pop(name, 0.0) - cpu_before.pop(name))
+        / cpu_window_s
+        for name in list(cpu_before)
+        if name.startswith(PART_PREFIX)
+    }
     events = sum(r.events for r in results)
     requests = sum(r.requests for r in results)
     cores = {
@@ -74,8 +82,33 @@ def _summarize(
         p99_ms=percentile(latencies, 0.99),
         max_ms=latencies[-1] if latencies else 0.0,
         cpu_cores=cores,
+        server_cores=_server_split(cores.get("server", 0.0), parts),
         late_sends=sum(r.late_sends for r in results),
     )
+
+
+# The ledger's helper processes, told apart by their command line (credit_ledger_processes).
+SERVER_HELPERS = {"relay": "credit_ledger relay", "tree builder": "credit_ledger audit build-tree"}
+PART_PREFIX = "part:"
+
+
+def server_helpers(server_pid: int) -> dict[str, int]:
+    """``part:<name>`` -> pid of each helper process of the ledger's that is running."""
+    found = {}
+    for pid in tree_pids(server_pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        for name, marker in SERVER_HELPERS.items():
+            if marker in command:
+                found[PART_PREFIX + name] = pid
+    return found
+
+
+def _server_split(server: float, helpers: dict[str, float]) -> dict[str, float]:
+    """The server's cores by process kind: its helpers, and the HTTP processes (the rest)."""
+    return {"http": max(0.0, server - sum(helpers.values())), **helpers}
 
 
 async def start_profiler(
@@ -87,7 +120,11 @@ async def start_profiler(
         return None
     output = folder / f"{key}.collapsed.txt"
     return await profiling.start(
-        bench.cpu_roots["server"], output, rate_hz=200, duration_s=max(1, int(seconds))
+        bench.cpu_roots["server"],
+        output,
+        rate_hz=200,
+        duration_s=max(1, int(seconds)),
+        subprocesses=True,
     )
 
 
@@ -107,18 +144,19 @@ async def run_phase(
         profiler = await start_profiler(bench, key, specs[0].seconds if timed else 10.0)
         if profiler is not None:
             helpers.append(profiler)
-        cpu_before = cpu_snapshot(bench.cpu_roots, {COORDINATOR: os.getpid()})
+        singles = {COORDINATOR: os.getpid(), **server_helpers(bench.cpu_roots["server"])}
+        cpu_before = cpu_snapshot(bench.cpu_roots, singles)
         cpu_started = time.time()
         seconds = specs[0].seconds
         if timed:
             await asyncio.sleep(max(0.0, start_at + seconds - time.time()))
-            cpu_after = cpu_snapshot(bench.cpu_roots, {COORDINATOR: os.getpid()})
+            cpu_after = cpu_snapshot(bench.cpu_roots, singles)
             cpu_window = time.time() - cpu_started
         await asyncio.wait_for(
             asyncio.gather(*(p.wait() for p in processes)), seconds + WORKER_EXTRA_TIME_S
         )
         if not timed:
-            cpu_after = cpu_snapshot(bench.cpu_roots, {COORDINATOR: os.getpid()})
+            cpu_after = cpu_snapshot(bench.cpu_roots, singles)
             cpu_window = time.time() - cpu_started
         metrics_after = await scrape(bench)
         if profiler is not None:

@@ -6,7 +6,8 @@ import os
 from typing import Any
 
 from bench.harness.report import verdict as _verdict
-from bench.ledger.models import TARGET_BATCH_RATIO, TARGET_SINGLE_RATIO, PhaseResult, RelayResult
+from bench.ledger.models import PhaseResult, RelayResult
+from bench.ledger.targets import DRAIN_MIN_EVENTS, DRAIN_MIN_S, Check, cpu_per_append_us
 
 # --- report -------------------------------------------------------------------------------
 
@@ -14,7 +15,6 @@ from bench.ledger.models import TARGET_BATCH_RATIO, TARGET_SINGLE_RATIO, PhaseRe
 def render(report: dict[str, Any]) -> str:
     phases: dict[str, PhaseResult] = report["phases"]
     relay: RelayResult = report["relay"]
-    ratios = report["ratios"]
     facts = report["machine"]
     db = report["database"]
     lines = [
@@ -59,16 +59,13 @@ def render(report: dict[str, Any]) -> str:
         f" p50 {relay.subscriber_p50_ms:.1f} ms, p99 {relay.subscriber_p99_ms:.1f} ms,"
         f" max {relay.subscriber_max_ms:.1f} ms",
         "",
-        f"{'check':<44}{'value':>10}{'target':>12}   verdict",
-        f"{'(b)/(a) HTTP single vs raw INSERT+commit':<44}{ratios['b_over_a']:>10.2f}"
-        f"{'>= ' + format(TARGET_SINGLE_RATIO, '.1f'):>12}   {_verdict(ratios['b_over_a'] >= TARGET_SINGLE_RATIO)}",
-        f"{'(c)/(d) HTTP batch vs raw COPY':<44}{ratios['c_over_d']:>10.2f}"
-        f"{'>= ' + format(TARGET_BATCH_RATIO, '.1f'):>12}   {_verdict(ratios['c_over_d'] >= TARGET_BATCH_RATIO)}",
-        f"{'relay lag p99 at ' + format(relay.target_rate, '.0f') + ' events/s (ms)':<44}"
-        f"{relay.metric_p99_ms:>10.1f}{'< 50':>12}   {_verdict(ratios['relay_ok'])}",
+        _peer_line(report.get("peer")),
     ]
-    lines += _peer_lines(report.get("peer"), phases)
+    lines += _check_lines(report["checks"])
     lines.append("")
+    for phase in (phases["b_http_single"], phases["c_http_batch"], load):
+        if phase.server_cores:
+            lines.append(_server_line(phase))
     for phase in (phases["b_http_single"], phases["c_http_batch"], load):
         if phase.group_commits:
             lines.append(
@@ -78,7 +75,7 @@ def render(report: dict[str, Any]) -> str:
             )
     ceiling = report.get("publish_ceiling_per_s")
     for phase in (phases["b_http_single"], phases["c_http_batch"]):
-        if phase.relay_backlog_after >= 1000 and phase.relay_drain_s >= 1.0:
+        if phase.relay_backlog_after >= DRAIN_MIN_EVENTS and phase.relay_drain_s >= DRAIN_MIN_S:
             drain = phase.relay_backlog_after / max(phase.relay_drain_s, 1e-3)
             against = f"; {drain / ceiling:.2f} of the ceiling" if ceiling else ""
             lines.append(
@@ -112,18 +109,30 @@ def _workers() -> str:
     return os.environ.get("CREDIT_LEDGER_WORKERS", "1")
 
 
-def _peer_lines(peer: dict[str, Any] | None, phases: dict[str, PhaseResult]) -> list[str]:
-    """eventsourcing on the same PostgreSQL in the same run, and our ratios against it."""
+def _check_lines(checks: list[Check]) -> list[str]:
+    lines = ["", f"{'check':<44}{'value':>10}{'target':>12}   verdict"]
+    for check in checks:
+        value = "n/a" if check.value is None else f"{check.value:,.{check.digits}f}"
+        lines.append(f"{check.label:<44}{value:>10}{check.target:>12}   {_verdict(check.met)}")
+    return lines
+
+
+def _peer_line(peer: dict[str, Any] | None) -> str:
+    """eventsourcing on the same PostgreSQL in the same run."""
     if peer is None:
-        return ["", "peer (eventsourcing): not run"]
+        return "peer (eventsourcing): not run"
     if "error" in peer:
-        return ["", f"peer (eventsourcing): {peer['error']}"]
-    single, batch = phases["b_http_single"].events_per_s, phases["c_http_batch"].events_per_s
-    return [
-        "",
+        return f"peer (eventsourcing): {peer['error']}"
+    return (
         f"peer, eventsourcing {peer.get('version', '?')} on the same PostgreSQL, same run:"
         f" serial save {peer['serial']:,.0f}, 16 threads {peer['threads16']:,.0f},"
-        f" batches of 1000 {peer['batch1000']:,.0f} events/s",
-        f"{'(b) HTTP single / peer 16 threads':<44}{single / max(peer['threads16'], 1e-9):>10.2f}",
-        f"{'(c) HTTP batch / peer batches of 1000':<44}{batch / max(peer['batch1000'], 1e-9):>10.2f}",
-    ]
+        f" batches of 1000 {peer['batch1000']:,.0f} events/s"
+    )
+
+
+def _server_line(phase: PhaseResult) -> str:
+    split = ", ".join(f"{name} {cores:.2f}" for name, cores in phase.server_cores.items())
+    return (
+        f"{phase.label}: the ledger used {phase.cpu_cores.get('server', 0):.2f} cores"
+        f" ({split}), {cpu_per_append_us(phase):,.0f} us per event"
+    )

@@ -11,10 +11,12 @@ of its items is refused, none of them is written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +31,9 @@ from services.common.settings.ledger import LedgerSettings
 from services.ledger.fair_share import FairShare
 from services.ledger.group import GroupBuilder, LogRow, Outcome, not_written, precheck
 from services.ledger.metrics import LedgerMetrics
+from services.ledger.round_trips import CombinedWrite
 from services.ledger.write_model import Candidate
-from services.ledger.write_model_store import load_state, persist_changes
+from services.ledger.write_model_store import load_group, persist_changes
 
 log = structlog.get_logger(__name__)
 
@@ -171,57 +174,50 @@ class GroupCommitter(RunsInBackground):
 
     async def _commit(self, group: list[Submission]) -> list[list[Outcome]]:
         all_candidates = [c for s in group for c in s.candidates]
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK_KEY)
-            head = await conn.fetchrow(
-                "SELECT position, hash, recorded_at FROM ledger.events ORDER BY position DESC LIMIT 1"
-            )
-            position = head["position"] if head else 0
-            previous_hash = bytes(head["hash"]) if head else GENESIS_HASH
+        async with self._pool.acquire() as conn, _locked_transaction(conn):
+            head, existing, state = await load_group(conn, all_candidates)
+            position = head.position if head else 0
+            previous_hash = head.hash if head else GENESIS_HASH
             now = dt.datetime.now(dt.UTC)
             # recorded_at never runs backwards along the log, even if the clock does.
-            recorded_at = max(now, head["recorded_at"]) if head else now
-            existing = await self._existing(conn, all_candidates)
-            state = await load_state(conn, all_candidates)
+            recorded_at = max(now, head.recorded_at) if head else now
             batch = GroupBuilder(state, existing, position, previous_hash, recorded_at)
             results = [batch.add(s.candidates, atomic=s.atomic) for s in group]
             if batch.rows:
-                await _insert_rows(conn, batch.rows)
-                await persist_changes(conn, batch.state.changes)
-                await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(batch.position))
+                write = CombinedWrite()
+                write.add(INSERT_SQL, *insert_arguments(batch.rows))
+                await persist_changes(conn, batch.state.changes, write)
+                await write.execute(
+                    conn, "SELECT pg_notify({0}, {1})", NOTIFY_CHANNEL, str(batch.position)
+                )
         self._metrics.head_position.set(batch.position)
         self._metrics.group_size.observe(len(all_candidates))
-        for submission, outcomes in zip(group, results, strict=True):
-            self._record_outcomes(submission.candidates, outcomes)
+        self._metrics.record_outcomes(
+            (type(candidate.event).__name__, outcome)
+            for submission, outcomes in zip(group, results, strict=True)
+            for candidate, outcome in zip(submission.candidates, outcomes, strict=True)
+        )
         return results
 
     def _record_outcomes(
         self, candidates: list[Candidate], outcomes: Sequence[Outcome | None]
     ) -> None:
         """Count decided outcomes; None (not decided yet) is counted when it is."""
-        for candidate, outcome in zip(candidates, outcomes, strict=True):
-            if outcome is not None:
-                self._metrics.record_outcome(type(candidate.event).__name__, outcome)
-
-    @staticmethod
-    async def _existing(conn: Conn, candidates: list[Candidate]) -> dict[str, asyncpg.Record]:
-        ids = [c.event_id for c in candidates]
-        rows = await conn.fetch(
-            "SELECT event_id::text AS event_id, position, stream, stream_version, type,"
-            " data::text AS data, recorded_at, hash FROM ledger.events WHERE event_id = ANY($1::uuid[])",
-            ids,
+        self._metrics.record_outcomes(
+            (type(candidate.event).__name__, outcome)
+            for candidate, outcome in zip(candidates, outcomes, strict=True)
+            if outcome is not None
         )
-        return {r["event_id"]: r for r in rows}
 
 
 INSERT_SQL = """
     INSERT INTO ledger.events
         (position, event_id, stream, stream_version, type, schema_version, data, metadata,
          recorded_at, hash, bucket)
-    SELECT p, e, s, v, t, $6, convert_from(d, 'UTF8')::jsonb, convert_from(m, 'UTF8')::jsonb,
+    SELECT p, e, s, v, t, {5}, convert_from(d, 'UTF8')::jsonb, convert_from(m, 'UTF8')::jsonb,
            r, h, b
-    FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
-                $7::bytea[], $8::bytea[], $9::timestamptz[], $10::bytea[], $11::smallint[])
+    FROM unnest({0}::bigint[], {1}::uuid[], {2}::text[], {3}::bigint[], {4}::text[],
+                {6}::bytea[], {7}::bytea[], {8}::timestamptz[], {9}::bytea[], {10}::smallint[])
         AS u(p, e, s, v, t, d, m, r, h, b)
 """
 
@@ -247,5 +243,17 @@ def insert_arguments(rows: list[LogRow]) -> tuple[Any, ...]:
     )
 
 
-async def _insert_rows(conn: Conn, rows: list[LogRow]) -> None:
-    await conn.execute(INSERT_SQL, *insert_arguments(rows))
+@asynccontextmanager
+async def _locked_transaction(conn: Conn) -> AsyncIterator[None]:
+    """A transaction holding the append lock, begun in one round trip (both statements in
+    one simple query); committed when the block ends, rolled back if it raises."""
+    await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})")
+    try:
+        yield
+    except BaseException:
+        # A connection that cannot roll back (broken, or mid-cancellation) is rolled back
+        # by the pool's reset, or closed, when it is released.
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")

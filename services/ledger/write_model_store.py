@@ -7,7 +7,7 @@ exactly what the log says up to the current head.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import msgspec
 
@@ -17,6 +17,7 @@ from domain.credit_bank import fold
 from proto import events as ev
 from proto.events import LedgerEvent
 from services.common.db import Conn
+from services.ledger.round_trips import CombinedRead, CombinedRows, CombinedWrite
 from services.ledger.write_model import (
     Assessment,
     Award,
@@ -90,101 +91,219 @@ def _pairs(keys: set[tuple[str, str]]) -> tuple[list[str], list[str]]:
     return [k[0] for k in keys], [k[1] for k in keys]
 
 
+class GroupRead(NamedTuple):
+    """What a commit group reads under the append lock, in one round trip."""
+
+    head: Head | None
+    # Earlier copies of the candidates' event ids, by id (see group.RecordedRow).
+    existing: dict[str, dict[str, Any]]
+    state: WriteState
+
+
+class Head(NamedTuple):
+    position: int
+    hash: bytes
+    recorded_at: dt.datetime
+
+
+async def load_group(conn: Conn, candidates: list[Candidate]) -> GroupRead:
+    """The log's head, earlier copies of the candidates' ids, and their write state."""
+    read = CombinedRead()
+    head = read.add(
+        "SELECT position, encode(hash, 'hex') AS hash, recorded_at FROM ledger.events"
+        " ORDER BY position DESC LIMIT 1"
+    )
+    existing = read.add(
+        "SELECT event_id::text AS event_id, position, stream, stream_version, type,"
+        " data::text AS data, recorded_at, encode(hash, 'hex') AS hash FROM ledger.events"
+        " WHERE event_id = ANY({0}::uuid[])",
+        [c.event_id for c in candidates],
+    )
+    parts = _StateParts(read, candidates)
+    rows = await read.fetch(conn)
+    heads = rows.rows(head, _HeadRow)
+    return GroupRead(
+        head=Head(heads[0].position, bytes.fromhex(heads[0].hash), _utc(heads[0].recorded_at))
+        if heads
+        else None,
+        existing={row.event_id: _recorded(row) for row in rows.rows(existing, _ExistingRow)},
+        state=parts.state(rows),
+    )
+
+
 async def load_state(conn: Conn, candidates: list[Candidate]) -> WriteState:
-    keys = _collect(candidates)
-    state = WriteState()
-    state.stream_versions = dict.fromkeys(keys.streams, 0)
-    for row in await conn.fetch(
-        "SELECT stream, max(stream_version) AS v FROM ledger.events"
-        " WHERE stream = ANY($1::text[]) GROUP BY stream",
-        list(keys.streams),
-    ):
-        state.stream_versions[row["stream"]] = row["v"]
-    if keys.institutions:
-        state.institutions = dict.fromkeys(keys.institutions)
-        for row in await conn.fetch(
-            "SELECT * FROM ledger.institutions WHERE institution_id = ANY($1::text[])",
-            list(keys.institutions),
-        ):
-            state.institutions[row["institution_id"]] = Institution(
-                institution_id=row["institution_id"],
-                name=row["name"],
-                kind=row["kind"],
-                accredited_sectors=list(row["accredited_sectors"]),
-                max_level_halves=row["max_level_halves"],
-                accredited=row["accredited"],
-                scope=scope_from_json(row["accreditation"]),
+    """The write state ``candidates`` are decided against, in one round trip."""
+    read = CombinedRead()
+    parts = _StateParts(read, candidates)
+    return parts.state(await read.fetch(conn))
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """PostgreSQL writes a timestamptz in its session's zone; the ledger speaks UTC."""
+    return moment.astimezone(dt.UTC)
+
+
+class _HeadRow(msgspec.Struct):
+    position: int
+    hash: str
+    recorded_at: dt.datetime
+
+
+class _ExistingRow(msgspec.Struct):
+    event_id: str
+    position: int
+    stream: str
+    stream_version: int
+    type: str
+    data: str
+    recorded_at: dt.datetime
+    hash: str
+
+
+def _recorded(row: _ExistingRow) -> dict[str, Any]:
+    return {
+        "event_id": row.event_id,
+        "position": row.position,
+        "stream": row.stream,
+        "stream_version": row.stream_version,
+        "type": row.type,
+        "data": row.data,
+        "recorded_at": _utc(row.recorded_at),
+        "hash": bytes.fromhex(row.hash),
+    }
+
+
+class _VersionRow(msgspec.Struct):
+    stream: str
+    v: int
+
+
+class _RedemptionRow(msgspec.Struct):
+    institution_id: str
+    redemption_id: str
+
+
+class _EventRow(msgspec.Struct):
+    stream: str
+    position: int
+    recorded_at: dt.datetime
+    data: str
+
+
+class _StateParts:
+    """The parts of a ``CombinedRead`` that load the write state for ``candidates``."""
+
+    def __init__(self, read: CombinedRead, candidates: list[Candidate]) -> None:
+        keys = _collect(candidates)
+        self._keys = keys
+        self._learners, self._rules = judged_keys(candidates)
+        self._versions = read.add(
+            "SELECT stream, max(stream_version) AS v FROM ledger.events"
+            " WHERE stream = ANY({0}::text[]) GROUP BY stream",
+            list(keys.streams),
+        )
+        self._parts: dict[str, int] = {}
+        if keys.institutions:
+            self._parts["institutions"] = read.add(
+                # Decoded as Institution itself: its accreditation periods are its scope.
+                "SELECT *, accreditation AS scope FROM ledger.institutions"
+                " WHERE institution_id = ANY({0}::text[])",
+                list(keys.institutions),
             )
-    if keys.codes:
-        await _load_catalog(conn, state, keys.codes)
-    if keys.assessments:
-        state.assessments = dict.fromkeys(keys.assessments)
-        for row in await conn.fetch(
-            "SELECT a.* FROM ledger.assessments a"
-            " JOIN unnest($1::text[], $2::text[]) AS k(i, a) ON (a.institution_id, a.assessment_id) = (k.i, k.a)",
-            *_pairs(keys.assessments),
+        if keys.codes:
+            self._parts["micro_credentials"] = read.add(
+                "SELECT * FROM ledger.micro_credentials WHERE code = ANY({0}::text[])",
+                list(keys.codes),
+            )
+            self._parts["qualifications"] = read.add(
+                "SELECT * FROM ledger.qualifications WHERE code = ANY({0}::text[])",
+                list(keys.codes),
+            )
+        for name, table, key in (
+            ("assessments", "assessments", "assessment_id"),
+            ("credentials", "credentials", "credential_id"),
+            ("redemptions", "redemptions", "redemption_id"),
         ):
-            assessment = Assessment(**dict(row))
-            state.assessments[(assessment.institution_id, assessment.assessment_id)] = assessment
-    if keys.credentials:
-        state.credentials = dict.fromkeys(keys.credentials)
-        for row in await conn.fetch(
-            "SELECT c.* FROM ledger.credentials c"
-            " JOIN unnest($1::text[], $2::text[]) AS k(i, c) ON (c.institution_id, c.credential_id) = (k.i, k.c)",
-            *_pairs(keys.credentials),
-        ):
-            credential = Credential(**dict(row))
-            state.credentials[(credential.institution_id, credential.credential_id)] = credential
-    if keys.redemptions:
-        state.redemptions = dict.fromkeys(keys.redemptions, False)
-        for row in await conn.fetch(
-            "SELECT r.* FROM ledger.redemptions r"
-            " JOIN unnest($1::text[], $2::text[]) AS k(i, r) ON (r.institution_id, r.redemption_id) = (k.i, k.r)",
-            *_pairs(keys.redemptions),
-        ):
-            state.redemptions[(row["institution_id"], row["redemption_id"])] = True
-    if keys.awards:
-        state.awards = dict.fromkeys(keys.awards)
-        for row in await conn.fetch(
-            "SELECT * FROM ledger.awards WHERE award_id = ANY($1::text[])", list(keys.awards)
-        ):
-            state.awards[row["award_id"]] = Award(**dict(row))
-    learners, rules = judged_keys(candidates)
-    if learners:
-        await _load_banks(conn, state, learners)
-    if rules:
-        await _load_rules(conn, state, rules)
-    return state
+            pairs: set[tuple[str, str]] = getattr(keys, name)
+            if pairs:
+                self._parts[name] = read.add(
+                    f"SELECT t.* FROM ledger.{table} t JOIN unnest({{0}}::text[], {{1}}::text[])"
+                    f" AS k(i, x) ON (t.institution_id, t.{key}) = (k.i, k.x)",
+                    *_pairs(pairs),
+                )
+        if keys.awards:
+            self._parts["awards"] = read.add(
+                "SELECT * FROM ledger.awards WHERE award_id = ANY({0}::text[])",
+                list(keys.awards),
+            )
+        if self._learners:
+            # Each learner's bank from their whole stream, folded by the shared core.
+            self._parts["banks"] = read.add(
+                "SELECT stream, position, recorded_at, data::text AS data FROM ledger.events"
+                " WHERE stream = ANY({0}::text[]) ORDER BY position",
+                [f"learner-{learner}" for learner in sorted(self._learners)],
+            )
+        if self._rules:
+            # Every version of the qualifications' rules, with the positions that recorded them.
+            self._parts["rules"] = read.add(
+                "SELECT stream, position, recorded_at, data::text AS data FROM ledger.events"
+                " WHERE stream = ANY({0}::text[]) ORDER BY position",
+                [f"qualification-{code}" for code in sorted(self._rules)],
+            )
+
+    def state(self, rows: CombinedRows) -> WriteState:
+        keys, parts = self._keys, self._parts
+        state = WriteState()
+        state.stream_versions = dict.fromkeys(keys.streams, 0)
+        for version in rows.rows(self._versions, _VersionRow):
+            state.stream_versions[version.stream] = version.v
+        if "institutions" in parts:
+            state.institutions = dict.fromkeys(keys.institutions)
+            for institution in rows.rows(parts["institutions"], Institution):
+                state.institutions[institution.institution_id] = institution
+        if "micro_credentials" in parts:
+            state.micro_credentials = dict.fromkeys(keys.codes)
+            state.qualifications = dict.fromkeys(keys.codes)
+            for micro in rows.rows(parts["micro_credentials"], MicroCredential):
+                state.micro_credentials[micro.code] = micro
+            for qualification in rows.rows(parts["qualifications"], Qualification):
+                state.qualifications[qualification.code] = qualification
+        if "assessments" in parts:
+            state.assessments = dict.fromkeys(keys.assessments)
+            for assessment in rows.rows(parts["assessments"], Assessment):
+                state.assessments[(assessment.institution_id, assessment.assessment_id)] = (
+                    assessment
+                )
+        if "credentials" in parts:
+            state.credentials = dict.fromkeys(keys.credentials)
+            for credential in rows.rows(parts["credentials"], Credential):
+                state.credentials[(credential.institution_id, credential.credential_id)] = (
+                    credential
+                )
+        if "redemptions" in parts:
+            state.redemptions = dict.fromkeys(keys.redemptions, False)
+            for redemption in rows.rows(parts["redemptions"], _RedemptionRow):
+                state.redemptions[(redemption.institution_id, redemption.redemption_id)] = True
+        if "awards" in parts:
+            state.awards = dict.fromkeys(keys.awards)
+            for award in rows.rows(parts["awards"], Award):
+                state.awards[award.award_id] = award
+        if "banks" in parts:
+            by_stream: dict[str, list[_EventRow]] = {}
+            for event_row in rows.rows(parts["banks"], _EventRow):
+                by_stream.setdefault(event_row.stream, []).append(event_row)
+            for learner in sorted(self._learners):
+                state.banks[learner] = fold(
+                    learner, _decoded(by_stream.get(f"learner-{learner}", []))
+                )
+        if "rules" in parts:
+            state.catalog = fold_catalog(_decoded(rows.rows(parts["rules"], _EventRow)))
+            state.catalog_codes = set(self._rules)
+        return state
 
 
-def _decoded(rows: list[Any]) -> list[tuple[ev.Event, int, dt.datetime]]:
-    return [(_event_decoder.decode(r["data"]), r["position"], r["recorded_at"]) for r in rows]
-
-
-async def _load_banks(conn: Conn, state: WriteState, learners: set[str]) -> None:
-    """Each learner's bank from their whole stream, folded by the shared core."""
-    streams = [f"learner-{learner}" for learner in sorted(learners)]
-    rows = await conn.fetch(
-        "SELECT stream, position, recorded_at, data::text AS data FROM ledger.events"
-        " WHERE stream = ANY($1::text[]) ORDER BY position",
-        streams,
-    )
-    by_stream: dict[str, list[Any]] = {stream: [] for stream in streams}
-    for row in rows:
-        by_stream[row["stream"]].append(row)
-    for learner in sorted(learners):
-        state.banks[learner] = fold(learner, _decoded(by_stream[f"learner-{learner}"]))
-
-
-async def _load_rules(conn: Conn, state: WriteState, codes: set[str]) -> None:
-    """Every version of the qualifications' rules, with the positions that recorded them."""
-    rows = await conn.fetch(
-        "SELECT position, recorded_at, data::text AS data FROM ledger.events"
-        " WHERE stream = ANY($1::text[]) ORDER BY position",
-        [f"qualification-{code}" for code in sorted(codes)],
-    )
-    state.catalog = fold_catalog(_decoded(list(rows)))
-    state.catalog_codes = set(codes)
+def _decoded(rows: list[_EventRow]) -> list[tuple[ev.Event, int, dt.datetime]]:
+    return [(_event_decoder.decode(r.data), r.position, _utc(r.recorded_at)) for r in rows]
 
 
 def scope_from_json(items: list[dict[str, Any]]) -> Scope:
@@ -213,21 +332,9 @@ def scope_to_json(scope: Scope) -> list[dict[str, Any]]:
     ]
 
 
-async def _load_catalog(conn: Conn, state: WriteState, codes: set[str]) -> None:
-    state.micro_credentials = dict.fromkeys(codes)
-    state.qualifications = dict.fromkeys(codes)
-    for row in await conn.fetch(
-        "SELECT * FROM ledger.micro_credentials WHERE code = ANY($1::text[])", list(codes)
-    ):
-        row_dict = dict(row)
-        state.micro_credentials[row["code"]] = MicroCredential(**row_dict)
-    for row in await conn.fetch(
-        "SELECT * FROM ledger.qualifications WHERE code = ANY($1::text[])", list(codes)
-    ):
-        state.qualifications[row["code"]] = Qualification(**dict(row))
-
-
-async def persist_changes(conn: Conn, changes: Changes) -> None:
+async def persist_changes(conn: Conn, changes: Changes, write: CombinedWrite) -> None:
+    """Writes ``changes``: upserts and updates now; the new learner rows that an INSERT of
+    many rows can hold are added to ``write``, the group's one statement for its inserts."""
     if changes.institutions:
         await conn.executemany(
             """
@@ -287,19 +394,19 @@ async def persist_changes(conn: Conn, changes: Changes) -> None:
             """,
             [(q.code, q.version, q.definition) for q in changes.qualifications.values()],
         )
-    await _persist_learner_rows(conn, changes)
+    await _persist_learner_rows(conn, changes, write)
 
 
-async def _persist_learner_rows(conn: Conn, changes: Changes) -> None:
+async def _persist_learner_rows(conn: Conn, changes: Changes, write: CombinedWrite) -> None:
     if changes.new_assessments:
         rows = list(changes.new_assessments.values())
-        await conn.execute(
+        write.add(
             """
             INSERT INTO ledger.assessments
                 (institution_id, assessment_id, learner_id, code, assessed_on, validity_years,
                  revoked, redeemed, position)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[],
-                                 $6::smallint[], $7::boolean[], $8::boolean[], $9::bigint[])
+            SELECT * FROM unnest({0}::text[], {1}::text[], {2}::text[], {3}::text[], {4}::date[],
+                                 {5}::smallint[], {6}::boolean[], {7}::boolean[], {8}::bigint[])
             """,
             [a.institution_id for a in rows],
             [a.assessment_id for a in rows],
