@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -59,18 +60,33 @@ async def template_database(cluster_url: str) -> str:
 
 @pytest.fixture
 async def database_url(cluster_url: str, template_database: str) -> AsyncIterator[str]:
+    async with cloned_database(cluster_url, template_database) as url:
+        yield url
+
+
+@pytest.fixture
+async def other_database_url(cluster_url: str, template_database: str) -> AsyncIterator[str]:
+    """A second fresh database, for tests that compare two ledgers side by side."""
+    async with cloned_database(cluster_url, template_database) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def cloned_database(cluster_url: str, template_database: str) -> AsyncIterator[str]:
     name = f"test_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(cluster_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     finally:
         await admin.close()
-    yield with_database(cluster_url, name)
-    admin = await asyncpg.connect(cluster_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield with_database(cluster_url, name)
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(cluster_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 @pytest.fixture

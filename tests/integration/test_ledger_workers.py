@@ -10,28 +10,24 @@ counts what every process did.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from credit_ledger.embedded.processes import free_port
 from tests.integration.test_concurrent_appends import EVENTS_PER_WRITER, _read_all, _writer
 from tests.support.chain import first_mismatch
 from tests.support.ledger import Ledger
+from tests.support.serve_process import serve_process
 from tests.support.servers import NatsHandle
 from tests.support.tail import positions_of, read_jetstream
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 2
 WRITERS = 16
 CATALOG_EVENTS = 28
@@ -41,63 +37,8 @@ CATALOG_EVENTS = 28
 async def served(
     database_url: str, nats: NatsHandle, tmp_path: Path
 ) -> AsyncIterator[tuple[Ledger, subprocess.Popen[bytes], Path]]:
-    port = free_port()
-    metrics_dir = tmp_path / "metrics"
-    log_path = tmp_path / "serve.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
-        "DATABASE_URL": database_url,
-        "NATS_URL": nats.url,
-        "CREDIT_LEDGER_HTTP_HOST": "127.0.0.1",
-        "CREDIT_LEDGER_HTTP_PORT": str(port),
-        "CREDIT_LEDGER_WORKERS": str(WORKERS),
-        "CREDIT_LEDGER_LOG_LEVEL": "warning",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
-    process = _spawn_serve(env, log_path)
-    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    try:
-        await _wait_ready(client, process, log_path)
-        ledger = Ledger(client, database_url)
-        await ledger.load_catalog()
-        yield ledger, process, metrics_dir
-    finally:
-        await client.aclose()
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _spawn_serve(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "credit_ledger", "serve"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-async def _wait_ready(
-    client: httpx.AsyncClient, process: subprocess.Popen[bytes], log_path: Path
-) -> None:
-    """Until /ready answers with a relay leading (the relay runs in another process)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited: {log_path.read_text()[-3000:]}")
-        try:
-            response = await client.get("/ready")
-            if response.status_code == 200 and response.json()["relay_leader"]:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"serve did not get ready: {log_path.read_text()[-3000:]}")
+    async with serve_process(database_url, nats.url, tmp_path, workers=WORKERS) as ledger:
+        yield ledger.ledger, ledger.process, tmp_path / "metrics"
 
 
 def _samples(text: str, name: str) -> float:

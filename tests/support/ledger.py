@@ -84,9 +84,14 @@ class Ledger:
 
 @contextlib.asynccontextmanager
 async def running_ledger(
-    database_url: str, nats_url: str | None = None, *, catalog: bool = True, **overrides: str
+    database_url: str,
+    nats_url: str | None = None,
+    *,
+    catalog: bool = True,
+    fast_append: bool = True,
+    **overrides: str,
 ) -> AsyncIterator[Ledger]:
-    app = create_app(test_settings(database_url, nats_url, **overrides))
+    app = create_app(test_settings(database_url, nats_url, **overrides), fast_append=fast_append)
     async with AsyncTestClient(app=app, timeout=30) as client:
         ledger = Ledger(client, database_url)
         if catalog:
