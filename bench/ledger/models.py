@@ -98,6 +98,7 @@ class RelayResult(msgspec.Struct, kw_only=True):
 class Scrape:
     head: float = 0.0
     relay: float = 0.0
+    tree: float = 0.0
     lag_buckets: dict[float, float] = field(default_factory=dict)
     # _sum and _count of the group-commit and append histograms, by sample name.
     totals: dict[str, float] = field(default_factory=dict)

@@ -31,7 +31,7 @@ from bench.ledger.models import (
     PhaseResult,
     log,
 )
-from bench.ledger.setup import checkpoint, relay_catch_up, scrape
+from bench.ledger.setup import checkpoint, relay_catch_up, scrape, tree_catch_up
 from proto.events import SCHEMA_VERSION
 
 # --- running one phase --------------------------------------------------------------------
@@ -212,8 +212,9 @@ def base_spec(bench: Bench, mode: str, worker: int, clients: int, seconds: float
 
 
 async def before_phase(bench: Bench, label: str) -> None:
-    # No phase competes with the relay draining an earlier phase's events.
+    # No phase competes with the relay or the tree builder catching up on an earlier one.
     await relay_catch_up(bench, bench.options.catchup_timeout_s)
+    await tree_catch_up(bench, bench.options.catchup_timeout_s)
     await checkpoint(bench.database_url)
     log(f"{label}: running")
 

@@ -103,6 +103,8 @@ async def scrape(bench: Bench) -> Scrape:
                 result.head = sample.value
             elif sample.name == "ledger_relay_position":
                 result.relay = sample.value
+            elif sample.name == "ledger_audit_tree_size":
+                result.tree = sample.value
             elif sample.name == "ledger_relay_lag_seconds_bucket":
                 result.lag_buckets[float(sample.labels["le"])] = sample.value
             elif sample.name.startswith(GROUP_HISTOGRAMS) and sample.name.endswith(
@@ -128,6 +130,19 @@ async def relay_catch_up(bench: Bench, timeout_s: float) -> tuple[int, float]:
         await asyncio.sleep(0.25)
         current = await scrape(bench)
     return backlog, time.monotonic() - started
+
+
+async def tree_catch_up(bench: Bench, timeout_s: float) -> None:
+    """Wait (bounded) until the tree builder has every leaf up to the head: a builder still
+    catching up on an earlier phase's events would take PostgreSQL's CPU from the next."""
+    started = time.monotonic()
+    current = await scrape(bench)
+    while current.tree < current.head:
+        if time.monotonic() - started > timeout_s:
+            log(f"tree builder still {int(current.head - current.tree)} leaves behind; going on")
+            return
+        await asyncio.sleep(0.25)
+        current = await scrape(bench)
 
 
 # --- setting the ledger up --------------------------------------------------------------
