@@ -247,8 +247,8 @@ def insert_arguments(rows: list[LogRow]) -> tuple[Any, ...]:
 async def _locked_transaction(conn: Conn) -> AsyncIterator[None]:
     """A transaction holding the append lock, begun in one round trip (both statements in
     one simple query); committed when the block ends, rolled back if it raises."""
-    await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})")
     try:
+        await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})")
         yield
     except BaseException:
         # A connection that cannot roll back (broken, or mid-cancellation) is rolled back
