@@ -92,13 +92,25 @@ def _validation_detail(exc: ValidationException) -> str:
     return str(exc.detail)
 
 
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def internal_error_detail(method: str) -> str:
+    """What a 500 tells the client: a write may be retried with the same idempotency key
+    (an event_id the ledger took is answered as a duplicate, not recorded twice); a read
+    has no key and nothing to say about one."""
+    if method.upper() in WRITE_METHODS:
+        return "the request failed; it is safe to retry with the same event_id"
+    return "the request failed"
+
+
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("unhandled_error", path=request.url.path)
     problem = Problem(
         type="urn:credit-ledger:problem:internal",
         title="Internal error",
         status=500,
-        detail="the request failed; it is safe to retry with the same event_id",
+        detail=internal_error_detail(request.method),
         code="internal",
         instance=request.url.path,
     )

@@ -12,6 +12,7 @@ from litestar import Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
 
+from services.common.http.bounds import INTEGER_MAX
 from services.issuer import store
 from services.issuer.credentials.did import did_document
 from services.issuer.credentials.jws import TOKEN_MAX_CHARS, parse_compact
@@ -119,7 +120,7 @@ async def _status_list_jwt(runtime: IssuerRuntime, list_id: int) -> str | None:
     description="Updated on every revocation. `?format=json` shows the signed payload as JSON.",
 )
 async def status_list(
-    list_id: FromPath[int],
+    list_id: Annotated[int, Parameter(ge=1, le=INTEGER_MAX)],
     runtime: Runtime,
     format: Annotated[str, Parameter(pattern="^(jwt|json)$")] = "jwt",
 ) -> Response[object]:

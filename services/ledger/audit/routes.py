@@ -16,6 +16,7 @@ from litestar.params import Parameter
 from proto.envelope import Role
 from services.common.db import Conn
 from services.common.http.auth import requires
+from services.common.http.bounds import BIGINT_MAX
 from services.common.http.problems import Problem
 from services.ledger.audit import head_store, proofs
 from services.ledger.audit.node_store import TreeNotBuilt, read_state
@@ -33,7 +34,7 @@ from services.ledger.runtime import Runtime
 
 AUDITOR = requires(Role.AUDITOR)
 PAGE_MAX = 1000
-_SIZE_MAX = 2**63 - 1
+_SIZE_MAX = BIGINT_MAX
 
 
 class AuditRefused(Refused):

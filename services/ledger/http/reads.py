@@ -14,6 +14,7 @@ from proto.envelope import Actor, LedgerHead, LogPage, Role, StreamPage
 from proto.events import EVENT_TYPE_NAMES
 from proto.partitions import BUCKETS, Partition
 from services.common.http.auth import ANY_ROLE, READ_ALL
+from services.common.http.bounds import BIGINT_MAX
 from services.ledger.errors import unprocessable
 from services.ledger.http.problems import RefusedException
 from services.ledger.reads import (
@@ -88,7 +89,7 @@ def requested_partition(index: int | None, count: int | None) -> Partition | Non
 )
 async def get_log(
     runtime: Runtime,
-    after_position: Annotated[int, Parameter(ge=0)] = 0,
+    after_position: Annotated[int, Parameter(ge=0, le=BIGINT_MAX)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,
     types: Annotated[
         list[str] | None,
@@ -133,8 +134,8 @@ async def get_log(
 )
 async def get_log_ndjson(
     runtime: Runtime,
-    after_position: Annotated[int, Parameter(ge=0)] = 0,
-    to_position: Annotated[int | None, Parameter(ge=1)] = None,
+    after_position: Annotated[int, Parameter(ge=0, le=BIGINT_MAX)] = 0,
+    to_position: Annotated[int | None, Parameter(ge=1, le=BIGINT_MAX)] = None,
     partition: PartitionIndex = None,
     of: PartitionCount = None,
 ) -> Stream:
@@ -168,7 +169,7 @@ async def get_stream(
     request: Request[Actor, Any, Any],
     stream: FromPath[str],
     runtime: Runtime,
-    after_version: Annotated[int, Parameter(ge=0)] = 0,
+    after_version: Annotated[int, Parameter(ge=0, le=BIGINT_MAX)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,
 ) -> StreamPage:
     actor = request.user

@@ -15,12 +15,15 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, Parameter
 
 from domain.views import DecisionView, LearnerBank, decision_view
+from services.common.http.bounds import BIGINT_MAX
 from services.projector.replay import decide_one, position_as_of, replay
 from services.projector.runtime import Runtime
 
 PAGE_MAX = 1000
 
-AsOfPosition = Annotated[int | None, Parameter(ge=0, description="Answer as of this log position.")]
+AsOfPosition = Annotated[
+    int | None, Parameter(ge=0, le=BIGINT_MAX, description="Answer as of this log position.")
+]
 AsOfTime = Annotated[
     dt.datetime | None, Parameter(description="Answer as of this time (RFC 3339, with a zone).")
 ]
