@@ -178,12 +178,17 @@ async def test_proof_requests_outside_the_tree_are_refused_with_problems(
                 404,
                 "tree_size_unknown",
             ),
-            ("/v1/audit/proofs/inclusion", {"position": 0, "tree_size": size}, 422, "invalid_body"),
+            (
+                "/v1/audit/proofs/inclusion",
+                {"position": 0, "tree_size": size},
+                422,
+                "invalid_parameter",
+            ),
             (
                 "/v1/audit/proofs/inclusion",
                 {"position": "one", "tree_size": size},
                 422,
-                "invalid_body",
+                "invalid_parameter",
             ),
             (
                 "/v1/audit/proofs/consistency",
@@ -197,7 +202,7 @@ async def test_proof_requests_outside_the_tree_are_refused_with_problems(
                 404,
                 "tree_size_unknown",
             ),
-            ("/v1/audit/tree-heads", {"limit": 0}, 422, "invalid_body"),
+            ("/v1/audit/tree-heads", {"limit": 0}, 422, "invalid_parameter"),
         ]
         for path, params, status, code in cases:
             response = await ledger.get(path, Role.AUDITOR, **params)

@@ -32,7 +32,9 @@ def _assert_names(response: httpx.Response, parameter: str) -> None:
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     problem: dict[str, Any] = response.json()
     assert problem["status"] == 422
-    assert parameter in response.text, problem
+    assert problem["code"] == "invalid_parameter", problem
+    assert problem["title"] == "Invalid parameter"
+    assert problem["detail"].startswith(f"{parameter}: "), problem
 
 
 @pytest.mark.parametrize(

@@ -166,8 +166,8 @@ BAD_PARTITIONS: list[tuple[dict[str, Any], str]] = [
     ({"partition": 300, "of": 256}, "bad_partition"),
     ({"partition": -1, "of": 2}, "bad_partition"),
     ({"partition": 0, "of": -2}, "bad_partition"),
-    ({"partition": "one", "of": 2}, "invalid_body"),
-    ({"partition": 0, "of": "2.5"}, "invalid_body"),
+    ({"partition": "one", "of": 2}, "invalid_parameter"),
+    ({"partition": 0, "of": "2.5"}, "invalid_parameter"),
 ]
 
 

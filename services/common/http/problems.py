@@ -67,7 +67,7 @@ def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[by
         code = "body_too_large"
     problem = Problem(
         type=f"urn:credit-ledger:problem:{code}",
-        title=TITLES.get(status, "Error"),
+        title="Invalid parameter" if code == "invalid_parameter" else TITLES.get(status, "Error"),
         status=status,
         detail=detail,
         code=code,
@@ -78,16 +78,31 @@ def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[by
     return problem_response(problem, headers)
 
 
+# Where Litestar found a value out of shape, besides the body.
+PARAMETER_SOURCES = frozenset({"query", "path", "header", "cookie"})
+
+
 def _validation_status(exc: ValidationException) -> tuple[int, str]:
-    # Well-formed input of the wrong shape (body or query); malformed JSON arrives as a
-    # plain 400 ClientException instead.
-    return 422, "invalid_body"
+    """Well-formed input of the wrong shape: ``invalid_parameter`` when every error is in a
+    path or query parameter (or a header), ``invalid_body`` otherwise. Malformed JSON
+    arrives as a plain 400 ClientException instead."""
+    return 422, "invalid_parameter" if _parameter_errors(exc) else "invalid_body"
+
+
+def _parameter_errors(exc: ValidationException) -> bool:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    return bool(errors) and all(
+        isinstance(e, dict) and e.get("source") in PARAMETER_SOURCES for e in errors
+    )
 
 
 def _validation_detail(exc: ValidationException) -> str:
+    """The first error's message, prefixed by the parameter it is about."""
     if isinstance(exc.extra, list) and exc.extra:
         first = exc.extra[0]
         if isinstance(first, dict) and "message" in first:
+            if first.get("source") in PARAMETER_SOURCES and first.get("key"):
+                return f"{first['key']}: {first['message']}"
             return str(first["message"])
     return str(exc.detail)
 
