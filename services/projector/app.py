@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -96,6 +97,7 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
             partitions=settings.projector.partitions,
             workers=workers,
             times=LogTimes(ledger),
+            learner_id_pattern=re.compile(settings.ledger.learner_id_pattern),
         )
         try:
             async with running(*workers, outbox):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import asyncpg
@@ -25,6 +26,8 @@ class ProjectorRuntime:
     partitions: int
     workers: list[ProjectorWorker]
     times: LogTimes
+    # What the ledger accepts as a learner id (CREDIT_LEDGER_LEARNER_ID_PATTERN).
+    learner_id_pattern: re.Pattern[str]
 
     def partition_of(self, learner_id: str) -> Partition:
         return partition_of(learner_id, self.partitions)

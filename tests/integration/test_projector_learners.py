@@ -258,6 +258,12 @@ async def test_an_unknown_learner_has_no_credit_bank(database_url: str, nats: Na
         problem = response.json()
         assert problem["status"] == 404
         assert "999999999999" in problem["detail"]
+        # A learner id the ledger would never accept is a bad parameter, not an unknown learner.
+        for path in ("/v1/learners/abc/credit-bank", f"/v1/learners/abc/progress/{THSC_RPL}"):
+            response = await projector.get(path)
+            assert response.status_code == 422, response.text
+            assert response.json()["code"] == "invalid_parameter"
+            assert response.json()["detail"].startswith("learner_id: ")
 
 
 async def test_the_projector_api_refuses_a_missing_or_unknown_key(

@@ -17,7 +17,7 @@ from litestar.params import FromPath, Parameter
 from domain.views import DecisionView, LearnerBank, decision_view
 from services.common.http.bounds import BIGINT_MAX
 from services.projector.replay import decide_one, position_as_of, replay
-from services.projector.runtime import Runtime
+from services.projector.runtime import ProjectorRuntime, Runtime
 
 PAGE_MAX = 1000
 
@@ -35,6 +35,16 @@ class EligibleLearners(msgspec.Struct, frozen=True, kw_only=True):
     next_after_learner: str | None
 
 
+def _check_learner_id(runtime: ProjectorRuntime, learner_id: str) -> None:
+    """A learner id the ledger would never accept is a bad parameter (422), not an unknown
+    learner (404)."""
+    if runtime.learner_id_pattern.fullmatch(learner_id) is None:
+        raise ValidationException(
+            "not a learner id",
+            extra=[{"message": "not a learner id", "key": "learner_id", "source": "path"}],
+        )
+
+
 def _check_as_of(as_of_position: int | None, as_of_time: dt.datetime | None) -> None:
     if as_of_position is not None and as_of_time is not None:
         raise ValidationException("give as_of_position or as_of_time, not both")
@@ -49,6 +59,7 @@ async def get_credit_bank(
     as_of_position: AsOfPosition = None,
     as_of_time: AsOfTime = None,
 ) -> LearnerBank:
+    _check_learner_id(runtime, learner_id)
     _check_as_of(as_of_position, as_of_time)
     async with runtime.pool.acquire() as conn:
         position = await position_as_of(
@@ -71,6 +82,7 @@ async def get_progress(
     as_of_position: AsOfPosition = None,
     as_of_time: AsOfTime = None,
 ) -> DecisionView:
+    _check_learner_id(runtime, learner_id)
     _check_as_of(as_of_position, as_of_time)
     async with runtime.pool.acquire() as conn:
         position = await position_as_of(
