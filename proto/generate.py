@@ -27,6 +27,8 @@ from proto.derived import CREDIT_STREAM, CREDIT_SUBJECTS, DERIVED_TYPES
 from proto.envelope import RecordedEvent
 from proto.events import CATALOG_EVENTS, EVENT_TYPES, SCHEMA_VERSION
 from proto.issuer import (
+    DEAD_LETTER_ADDRESS,
+    DEAD_LETTER_HEADERS,
     ISSUER_DEPRECATED,
     ISSUER_MESSAGE_TYPES,
     ISSUER_MESSAGE_VERSIONS,
@@ -150,11 +152,13 @@ def asyncapi_document() -> dict[str, Any]:
             **{name: _channel(name) for name in names},
             **{t.__name__: _derived_channel(t.__name__) for t in DERIVED_TYPES},
             **{t.__name__: _derived_channel(t.__name__) for t in ISSUER_MESSAGE_TYPES},
+            DEAD_LETTER: _dead_letter_channel(),
         },
         "operations": {
             **{f"publish{name}": _operation(name) for name in names},
             **{f"publish{t.__name__}": _derived_operation(t) for t in DERIVED_TYPES},
             **{f"publish{t.__name__}": _derived_operation(t) for t in ISSUER_MESSAGE_TYPES},
+            f"publish{DEAD_LETTER}": _dead_letter_operation(),
         },
         "components": {
             "schemas": _component_schemas(),
@@ -162,6 +166,7 @@ def asyncapi_document() -> dict[str, Any]:
                 **{t.__name__: _message(t) for t in EVENT_TYPES},
                 **{t.__name__: _derived_message(t) for t in DERIVED_TYPES},
                 **{t.__name__: _derived_message(t) for t in ISSUER_MESSAGE_TYPES},
+                DEAD_LETTER: _dead_letter_message(),
             },
             "parameters": _parameters(),
         },
@@ -269,6 +274,57 @@ def _derived_message(struct: type[msgspec.Struct]) -> dict[str, Any]:
             "required": ["Nats-Msg-Id"],
         },
         "payload": {"$ref": f"#/components/schemas/{name}"},
+    }
+
+
+DEAD_LETTER = "DeadLetter"
+
+
+def _dead_letter_channel() -> dict[str, Any]:
+    return {
+        "address": DEAD_LETTER_ADDRESS,
+        "title": DEAD_LETTER,
+        "description": (
+            "Messages an issuer consumer gave up on after its configured number of"
+            f" deliveries, in stream `{ISSUER_STREAM}`: the payload is the failed message's,"
+            " unchanged; the headers say where it came from and why it failed. An operator"
+            " re-publishes or discards them (README, the issuer)."
+        ),
+        "parameters": {"consumer": {"$ref": "#/components/parameters/consumer"}},
+        "messages": {DEAD_LETTER: {"$ref": f"#/components/messages/{DEAD_LETTER}"}},
+    }
+
+
+def _dead_letter_operation() -> dict[str, Any]:
+    return {
+        "action": "send",
+        "title": f"Publish {DEAD_LETTER}",
+        "summary": "An issuer consumer publishes a message it could not handle, then drops it.",
+        "channel": {"$ref": f"#/channels/{DEAD_LETTER}"},
+        "messages": [{"$ref": f"#/channels/{DEAD_LETTER}/messages/{DEAD_LETTER}"}],
+    }
+
+
+def _dead_letter_message() -> dict[str, Any]:
+    return {
+        "name": DEAD_LETTER,
+        "title": DEAD_LETTER,
+        "summary": "A message an issuer consumer gave up on, with where it came from.",
+        "headers": {
+            "type": "object",
+            "properties": {
+                "Nats-Msg-Id": {
+                    "type": "string",
+                    "description": "dead-letter/<consumer>/<stream>/<sequence>: one per message.",
+                },
+                **{
+                    name: {"type": "string", "description": description}
+                    for name, description in DEAD_LETTER_HEADERS.items()
+                },
+            },
+            "required": ["Nats-Msg-Id", *DEAD_LETTER_HEADERS],
+        },
+        "payload": {"description": "The failed message's payload, byte for byte."},
     }
 
 
@@ -409,6 +465,10 @@ def _parameters() -> dict[str, Any]:
         "learnerHash": {
             "description": "HMAC-SHA-256 of the learner id under the issuer's secret (32 hex).",
             "examples": ["3f1c0e9a5b7d4c2e8a6f1b0d9c7e5a31"],
+        },
+        "consumer": {
+            "description": "The durable name of the issuer consumer that gave the message up.",
+            "examples": ["issuer-awards", "issuer-credentials", "issuer-revocations"],
         },
     }
 

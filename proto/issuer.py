@@ -223,6 +223,23 @@ def dead_letter_subject(consumer: str) -> str:
     return _subject(ISSUER_SUBJECT_PREFIX, "dead-letter", consumer)
 
 
+DEAD_LETTER_ADDRESS = f"{ISSUER_SUBJECT_PREFIX}.dead-letter.{{consumer}}"
+ORIGINAL_SUBJECT_HEADER = "Issuer-Original-Subject"
+ORIGINAL_STREAM_HEADER = "Issuer-Original-Stream"
+ORIGINAL_SEQUENCE_HEADER = "Issuer-Original-Sequence"
+DELIVERIES_HEADER = "Issuer-Deliveries"
+ERROR_HEADER = "Issuer-Error"
+ERROR_HEADER_MAX_CHARS = 500
+# A dead letter's payload is the failed message's, unchanged; these headers say what it was.
+DEAD_LETTER_HEADERS = {
+    ORIGINAL_SUBJECT_HEADER: "The subject the message was delivered on.",
+    ORIGINAL_STREAM_HEADER: "The stream it came from (LEDGER or CREDIT).",
+    ORIGINAL_SEQUENCE_HEADER: "Its sequence in that stream.",
+    DELIVERIES_HEADER: "How many times it was delivered before it was given up.",
+    ERROR_HEADER: f"The last error, at most {ERROR_HEADER_MAX_CHARS} characters.",
+}
+
+
 def _subject(prefix: str, kind: str, *tokens: str) -> str:
     for token in tokens:
         # A '.', '*' or '>' in a token would change which filters match the subject.

@@ -28,7 +28,16 @@ from nats.js import JetStreamContext
 
 from proto import events as ev
 from proto.derived import QualificationEligible
-from proto.issuer import ISSUER_STREAM, dead_letter_subject
+from proto.issuer import (
+    DELIVERIES_HEADER,
+    ERROR_HEADER,
+    ERROR_HEADER_MAX_CHARS,
+    ISSUER_STREAM,
+    ORIGINAL_SEQUENCE_HEADER,
+    ORIGINAL_STREAM_HEADER,
+    ORIGINAL_SUBJECT_HEADER,
+    dead_letter_subject,
+)
 from services.common.lifecycle import Background, BackgroundLoop, RunsInBackground
 from services.common.messaging import (
     MSG_ID_HEADER,
@@ -55,7 +64,6 @@ log = structlog.get_logger(__name__)
 FETCH_MESSAGES_MAX = 64
 FETCH_TIMEOUT_S = 1.0
 RETRY_DELAY_MIN_S = 0.5
-ERROR_HEADER_MAX_CHARS = 500
 
 _eligible_decoder = msgspec.json.Decoder(QualificationEligible)
 Handler = Callable[[IssuerContext, Msg], Awaitable[str]]
@@ -226,11 +234,11 @@ class ConsumerWorker(RunsInBackground):
             message.data,
             headers={
                 MSG_ID_HEADER: f"dead-letter/{self._consumer}/{meta.stream}/{sequence}",
-                "Issuer-Original-Subject": message.subject,
-                "Issuer-Original-Stream": meta.stream,
-                "Issuer-Original-Sequence": str(sequence),
-                "Issuer-Deliveries": str(meta.num_delivered),
-                "Issuer-Error": error[:ERROR_HEADER_MAX_CHARS],
+                ORIGINAL_SUBJECT_HEADER: message.subject,
+                ORIGINAL_STREAM_HEADER: meta.stream,
+                ORIGINAL_SEQUENCE_HEADER: str(sequence),
+                DELIVERIES_HEADER: str(meta.num_delivered),
+                ERROR_HEADER: error[:ERROR_HEADER_MAX_CHARS],
             },
             stream=ISSUER_STREAM,
         )

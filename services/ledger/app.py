@@ -40,7 +40,7 @@ def openapi_config() -> OpenAPIConfig:
         version=API_VERSION,
         description=(
             "Append-only, hash-chained log of NSQF micro-credential events. "
-            "Authenticate with 'Authorization: Bearer <API key>'. Errors are RFC 9457 problem+json."
+            "Authenticate with `Authorization: Bearer API_KEY`, where API_KEY is a key the admin issued. Errors are RFC 9457 problem+json."
         ),
         path="/schema",
         render_plugins=[SwaggerRenderPlugin()],

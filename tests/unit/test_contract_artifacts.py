@@ -25,8 +25,10 @@ from proto.generate import (
     schema_file_name,
     stale_files,
 )
+from proto.issuer import DEAD_LETTER_HEADERS, dead_letter_subject
 from proto.partitions import stream_bucket
 from proto.subjects import ce_type, subject_for
+from services.issuer.nats_setup import STREAM_OF_CONSUMER
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -367,3 +369,19 @@ def test_subject_for_refuses_what_would_break_subject_filters(stream: str, event
 
 def test_ce_type_is_reverse_dns_and_versioned() -> None:
     assert ce_type("AssessmentPassed") == "org.credit-ledger.ledger.AssessmentPassed.v1"
+
+
+@pytest.mark.parametrize("consumer", sorted(STREAM_OF_CONSUMER))
+def test_the_dead_letter_subject_is_a_documented_channel(consumer: str) -> None:
+    """Where the issuer puts a message it gave up on (proto.issuer) is in AsyncAPI, with
+    the headers it sets."""
+    document = asyncapi_document()
+    channel = document["channels"]["DeadLetter"]
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^.]+)", re.escape(channel["address"]))
+    match = re.fullmatch(pattern, dead_letter_subject(consumer))
+    assert match is not None
+    assert match["consumer"] == consumer
+    assert consumer in document["components"]["parameters"]["consumer"]["examples"]
+    headers = document["components"]["messages"]["DeadLetter"]["headers"]
+    assert set(DEAD_LETTER_HEADERS) <= set(headers["required"])
+    assert document["operations"]["publishDeadLetter"]["action"] == "send"
