@@ -131,11 +131,16 @@ def _contracts(action: str) -> int:
 
     from proto.generate import main as proto_main
     from services.common.openapi import stale_documents, write_documents
+    from services.issuer import openapi_export as issuer_openapi
     from services.ledger import openapi_export as ledger_openapi
     from services.projector import openapi_export as projector_openapi
 
     root = Path.cwd()
-    documents = {**ledger_openapi.DOCUMENTS, **projector_openapi.DOCUMENTS}
+    documents = {
+        **ledger_openapi.DOCUMENTS,
+        **projector_openapi.DOCUMENTS,
+        **issuer_openapi.DOCUMENTS,
+    }
     status = proto_main([action, "--root", str(root)])
     if action == "generate":
         for path in write_documents(root, documents):

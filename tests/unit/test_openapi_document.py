@@ -1,5 +1,5 @@
-"""docs/openapi*.json are the documents the ledger and the projector serve, regenerated
-from the code."""
+"""docs/openapi*.json are the documents the ledger, the projector and the issuer serve,
+regenerated from the code."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from services.common.openapi import stale_documents
+from services.issuer import openapi_export as issuer_openapi
 from services.ledger.openapi_export import DOCUMENTS, OPENAPI_PATH, render_openapi, stale_openapi
 from services.projector import openapi_export as projector_openapi
 
@@ -15,9 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_committed_openapi_documents_are_current() -> None:
     assert stale_openapi(ROOT) == [], "run: credit-ledger contracts generate"
-    assert stale_documents(ROOT, projector_openapi.DOCUMENTS) == [], (
-        "run: credit-ledger contracts generate"
-    )
+    for documents in (projector_openapi.DOCUMENTS, issuer_openapi.DOCUMENTS):
+        assert stale_documents(ROOT, documents) == [], "run: credit-ledger contracts generate"
 
 
 def test_every_write_path_documents_its_refusals() -> None:
@@ -29,4 +29,5 @@ def test_every_write_path_documents_its_refusals() -> None:
 
 def test_the_documents_are_committed_at_the_documented_paths() -> None:
     assert (ROOT / OPENAPI_PATH).exists()
-    assert all((ROOT / path).exists() for path in {**DOCUMENTS, **projector_openapi.DOCUMENTS})
+    every = {**DOCUMENTS, **projector_openapi.DOCUMENTS, **issuer_openapi.DOCUMENTS}
+    assert all((ROOT / path).exists() for path in every)
