@@ -11,8 +11,25 @@ from pathlib import Path
 
 import msgspec
 from litestar import Litestar
+from litestar.openapi.spec import Components, SecurityScheme
 
 Documents = Mapping[Path, Callable[[], Litestar]]
+
+API_KEY_SCHEME = "apiKey"
+# An operation's (or a document's) security: a credit-ledger API key, or nothing at all.
+REQUIRES_API_KEY: list[dict[str, list[str]]] = [{API_KEY_SCHEME: []}]
+NO_CREDENTIALS: list[dict[str, list[str]]] = [{}]
+
+
+def api_key_components() -> Components:
+    """The bearer API-key scheme every service's document declares."""
+    return Components(
+        security_schemes={
+            API_KEY_SCHEME: SecurityScheme(
+                type="http", scheme="bearer", description="A credit-ledger API key"
+            )
+        }
+    )
 
 
 def render(app_factory: Callable[[], Litestar]) -> bytes:

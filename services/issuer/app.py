@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 import asyncpg
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
 from proto.issuer import ISSUER_STREAM
 from services.common import db
 from services.common.http.auth import KeyCache
 from services.common.http.service_app import service_app
 from services.common.lifecycle import running
+from services.common.openapi import api_key_components
 from services.common.outbox import OutboxConfig, OutboxPublisher
 from services.common.settings import IssuerSettings, Settings
 from services.issuer.credentials.achievement import IssuerProfile
@@ -136,11 +136,5 @@ def _openapi_config() -> OpenAPIConfig:
             "Open Badges 3.0 credentials of qualification awards: public keys (JWKS,"
             " did:web), status lists, verification; learners' credentials with a ledger key."
         ),
-        components=Components(
-            security_schemes={
-                "apiKey": SecurityScheme(
-                    type="http", scheme="bearer", description="A credit-ledger API key"
-                )
-            }
-        ),
+        components=api_key_components(),
     )

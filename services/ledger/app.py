@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 
 from services.common import db
 from services.common.http.service_app import service_app
 from services.common.lifecycle import running
 from services.common.logs import configure_logging
+from services.common.openapi import REQUIRES_API_KEY, api_key_components
 from services.common.settings import Settings, load_settings
 from services.common.shared_metrics import process_stopped
 from services.ledger.api_keys import KeyAuthenticator
@@ -44,14 +44,8 @@ def openapi_config() -> OpenAPIConfig:
         ),
         path="/schema",
         render_plugins=[SwaggerRenderPlugin()],
-        components=Components(
-            security_schemes={
-                "apiKey": SecurityScheme(
-                    type="http", scheme="bearer", description="A credit-ledger API key"
-                )
-            }
-        ),
-        security=[{"apiKey": []}],
+        components=api_key_components(),
+        security=REQUIRES_API_KEY,
     )
 
 

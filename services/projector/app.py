@@ -17,6 +17,7 @@ from services.common.http.auth import PUBLIC_PATHS, KeyCache, ledger_key_auth
 from services.common.http.service_app import service_app
 from services.common.ledger_client import LedgerClient
 from services.common.lifecycle import running
+from services.common.openapi import REQUIRES_API_KEY, api_key_components
 from services.common.outbox import OutboxConfig, OutboxPublisher
 from services.common.settings import Settings
 from services.projector.http import ops, queries
@@ -121,6 +122,8 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
             version="1.0.0",
             path="/schema",
             description="Credit banks, qualification progress and eligibility, live or as of any point.",
+            components=api_key_components(),
+            security=REQUIRES_API_KEY,
         ),
         middleware=[ledger_key_auth(exclude=PUBLIC_PATHS)],
     )

@@ -13,6 +13,7 @@ from litestar.params import FromPath, Parameter
 from proto.envelope import Role
 from proto.types import LearnerId
 from services.common.http.auth import ledger_key_auth, requires
+from services.common.openapi import REQUIRES_API_KEY
 from services.issuer import store
 from services.issuer.credentials.jws import parse_compact
 from services.issuer.runtime import Runtime
@@ -47,7 +48,7 @@ class LearnerCredentials(msgspec.Struct, frozen=True, kw_only=True):
     summary="A learner's credentials, revoked ones included, oldest award first",
     guards=[requires(Role.ADMIN, Role.AUDITOR, Role.ISSUER)],
     middleware=[ledger_key_auth()],
-    security=[{"apiKey": []}],
+    security=REQUIRES_API_KEY,
 )
 async def learner_credentials(
     learner_id: FromPath[LearnerId],

@@ -6,6 +6,7 @@ import msgspec
 from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.common.openapi import NO_CREDENTIALS
 from services.issuer.runtime import Runtime
 
 
@@ -15,12 +16,16 @@ class IssuerHealth(msgspec.Struct, frozen=True, kw_only=True):
     signing_key: str | None = None
 
 
-@get("/health", summary="Liveness")
+@get("/health", security=NO_CREDENTIALS, summary="Liveness")
 async def health() -> IssuerHealth:
     return IssuerHealth(status="ok")
 
 
-@get("/ready", summary="Readiness: the database answers; shows which consumers run")
+@get(
+    "/ready",
+    security=NO_CREDENTIALS,
+    summary="Readiness: the database answers; shows which consumers run",
+)
 async def ready(runtime: Runtime) -> Response[IssuerHealth]:
     try:
         async with runtime.ctx.pool.acquire() as conn:
@@ -37,6 +42,11 @@ async def ready(runtime: Runtime) -> Response[IssuerHealth]:
     )
 
 
-@get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+@get(
+    "/metrics",
+    security=NO_CREDENTIALS,
+    summary="Prometheus metrics",
+    media_type=CONTENT_TYPE_LATEST,
+)
 async def metrics(runtime: Runtime) -> Response[bytes]:
     return Response(generate_latest(runtime.ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -18,6 +18,7 @@ from services.common.db import Conn
 from services.common.http.auth import requires
 from services.common.http.bounds import BIGINT_MAX
 from services.common.http.problems import Problem
+from services.common.openapi import NO_CREDENTIALS
 from services.ledger.audit import head_store, proofs
 from services.ledger.audit.node_store import TreeNotBuilt, read_state
 from services.ledger.audit.runtime import SigningDisabled
@@ -77,7 +78,7 @@ def _refused(exc: Exception, status: int, code: str, title: str) -> RefusedExcep
 @get(
     "/v1/audit/keys",
     exclude_from_auth=True,
-    security=[{}],  # OpenAPI for "no credentials needed"
+    security=NO_CREDENTIALS,
     summary="The public keys of the tree heads (JWKS, public)",
     description=(
         "Every Ed25519 key that ever signed a tree head, as OKP JWKs (RFC 8037); a head's "

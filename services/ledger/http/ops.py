@@ -6,6 +6,7 @@ import msgspec
 from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from services.common.openapi import NO_CREDENTIALS
 from services.common.shared_metrics import exposition
 from services.ledger.relay import RELAY_LOCK_KEY
 from services.ledger.runtime import Runtime
@@ -18,12 +19,22 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     relay_position: int | None = None
 
 
-@get("/health", summary="Liveness: the process answers", include_in_schema=True)
+@get(
+    "/health",
+    security=NO_CREDENTIALS,
+    summary="Liveness: the process answers",
+    include_in_schema=True,
+)
 async def health() -> Health:
     return Health(status="ok")
 
 
-@get("/ready", summary="Readiness: the database answers", include_in_schema=True)
+@get(
+    "/ready",
+    security=NO_CREDENTIALS,
+    summary="Readiness: the database answers",
+    include_in_schema=True,
+)
 async def ready(runtime: Runtime) -> Response[Health]:
     try:
         database = await runtime.pool.fetchval("SELECT true", timeout=2.0) is True
@@ -47,7 +58,12 @@ async def ready(runtime: Runtime) -> Response[Health]:
     return Response(body, status_code=200 if database else 503)
 
 
-@get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+@get(
+    "/metrics",
+    security=NO_CREDENTIALS,
+    summary="Prometheus metrics",
+    media_type=CONTENT_TYPE_LATEST,
+)
 async def metrics(runtime: Runtime) -> Response[bytes]:
     return Response(exposition(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

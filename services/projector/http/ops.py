@@ -7,6 +7,7 @@ from litestar import Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proto.partitions import all_partitions
+from services.common.openapi import NO_CREDENTIALS
 from services.projector import store
 from services.projector.runtime import Runtime
 
@@ -29,12 +30,16 @@ class ProjectorHealth(msgspec.Struct, frozen=True, kw_only=True):
     partitions: list[PartitionHealth] | None = None
 
 
-@get("/health", summary="Liveness")
+@get("/health", security=NO_CREDENTIALS, summary="Liveness")
 async def health() -> ProjectorHealth:
     return ProjectorHealth(status="ok")
 
 
-@get("/ready", summary="Readiness: the database answers; shows the checkpoint")
+@get(
+    "/ready",
+    security=NO_CREDENTIALS,
+    summary="Readiness: the database answers; shows the checkpoint",
+)
 async def ready(runtime: Runtime) -> Response[ProjectorHealth]:
     layout = all_partitions(runtime.partitions)
     try:
@@ -66,6 +71,11 @@ async def ready(runtime: Runtime) -> Response[ProjectorHealth]:
     )
 
 
-@get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+@get(
+    "/metrics",
+    security=NO_CREDENTIALS,
+    summary="Prometheus metrics",
+    media_type=CONTENT_TYPE_LATEST,
+)
 async def metrics(runtime: Runtime) -> Response[bytes]:
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
