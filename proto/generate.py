@@ -23,6 +23,13 @@ from typing import Any
 
 import msgspec
 
+from proto.cloudevents import (
+    DERIVED_SUBJECTS,
+    DERIVED_VERSION,
+    HEADER_NAMES,
+    SPEC_VERSION,
+    derived_ce_type,
+)
 from proto.derived import CREDIT_STREAM, CREDIT_SUBJECTS, DERIVED_TYPES
 from proto.envelope import RecordedEvent
 from proto.events import CATALOG_EVENTS, EVENT_TYPES, SCHEMA_VERSION
@@ -49,15 +56,6 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ASYNCAPI_VERSION = "3.0.0"
 # The envelope and the derived messages have version lines of their own; all are at 1.
 ENVELOPE_VERSION = 1
-DERIVED_VERSION = 1
-_DERIVED_SUBJECTS = {
-    "QualificationEligible": "credit.v1.eligible.{qualification}.{learner}",
-    "CreditBankUpdated": "credit.v1.bank.{learner}",
-    "BadgeCredentialIssued": "issuer.v1.credential.issued.{qualification}.{learnerHash}",
-    "BadgeCredentialRevoked": "issuer.v1.credential.revoked.{qualification}.{learnerHash}",
-    "BadgeCredentialIssuedV2": "issuer.v2.credential.issued.{qualification}.{learnerHash}",
-    "BadgeCredentialRevokedV2": "issuer.v2.credential.revoked.{qualification}.{learnerHash}",
-}
 
 # Every event that is not the catalog's or an institution's is a learner's (proto.events.stream_of).
 LEARNER_EVENT_NAMES = frozenset(t.__name__ for t in EVENT_TYPES if t not in CATALOG_EVENTS)
@@ -223,7 +221,7 @@ def _producer(name: str) -> tuple[str, str]:
 
 
 def _derived_channel(name: str) -> dict[str, Any]:
-    address = _DERIVED_SUBJECTS[name]
+    address = DERIVED_SUBJECTS[name]
     service, stream = _producer(name)
     parameters = {
         part.strip("{}"): {"$ref": f"#/components/parameters/{part.strip('{}')}"}
@@ -262,6 +260,7 @@ def _derived_message(struct: type[msgspec.Struct]) -> dict[str, Any]:
         "title": name,
         "summary": _summary(struct),
         "contentType": "application/json",
+        # CloudEvents in binary mode, as on LEDGER (proto/cloudevents.py).
         "headers": {
             "type": "object",
             "properties": {
@@ -269,9 +268,25 @@ def _derived_message(struct: type[msgspec.Struct]) -> dict[str, Any]:
                     "type": "string",
                     "description": "The message_id: deterministic, so a re-publish is dropped.",
                 },
+                "ce-specversion": {"type": "string", "const": SPEC_VERSION},
+                "ce-id": {"type": "string", "description": "The message_id again."},
+                "ce-source": {"type": "string", "description": "The publishing service."},
+                "ce-type": {"type": "string", "const": derived_ce_type(name)},
+                "ce-subject": {
+                    "type": "string",
+                    "description": (
+                        "Whom the message is about: the learner hash on ISSUER (never a raw"
+                        " learner id), the learner id on CREDIT."
+                    ),
+                },
+                "ce-time": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When the change that caused the message was committed.",
+                },
                 "content-type": {"type": "string", "const": "application/json"},
             },
-            "required": ["Nats-Msg-Id"],
+            "required": ["Nats-Msg-Id", *HEADER_NAMES],
         },
         "payload": {"$ref": f"#/components/schemas/{name}"},
     }

@@ -1,4 +1,5 @@
-"""Publishes a service's outbox table to JetStream, in order, with deterministic message ids.
+"""Publishes a service's outbox table to JetStream, in order, with deterministic message ids
+and CloudEvents headers that depend only on the row (proto/cloudevents.py).
 
 Rows are committed with the change that caused them; this publisher sends them after.
 Any number of replicas may run: a batch is claimed with ``FOR UPDATE SKIP LOCKED`` for the
@@ -17,6 +18,7 @@ import asyncpg
 from nats.js import JetStreamContext
 from prometheus_client import Counter
 
+from proto.cloudevents import derived_headers
 from services.common.lifecycle import BackgroundLoop, RunsInBackground
 from services.common.messaging import MSG_ID_HEADER, await_acks, nats_connection
 
@@ -32,6 +34,7 @@ class OutboxConfig:
     declare: Callable[[JetStreamContext], Awaitable[None]]
     nats_url: str
     name: str  # for the connection name and log lines
+    source: str  # the CloudEvents source of every message (proto/cloudevents.py)
 
 
 class OutboxPublisher(RunsInBackground):
@@ -59,7 +62,7 @@ class OutboxPublisher(RunsInBackground):
         table = self._config.table
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                f"SELECT id, message_id, subject, payload FROM {table}"
+                f"SELECT id, message_id, subject, payload, created_at FROM {table}"
                 " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 BATCH_MAX,
             )
@@ -69,7 +72,15 @@ class OutboxPublisher(RunsInBackground):
                 await js.publish_async(
                     row["subject"],
                     bytes(row["payload"]),
-                    headers={MSG_ID_HEADER: row["message_id"], "content-type": "application/json"},
+                    headers={
+                        MSG_ID_HEADER: row["message_id"],
+                        **derived_headers(
+                            row["subject"],
+                            row["message_id"],
+                            row["created_at"],
+                            self._config.source,
+                        ),
+                    },
                     stream=self._config.stream,
                 )
                 for row in rows

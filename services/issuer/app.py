@@ -29,6 +29,9 @@ from services.issuer.readers import CatalogReader, HistoryReader
 from services.issuer.runtime import IssuerRuntime
 from services.issuer.workers import WorkerConfig, consumer_workers
 
+# The CloudEvents source of the messages this service publishes.
+CE_SOURCE = "urn:credit-ledger:issuer"
+
 ISSUER_ROLE = "credit_ledger_issuer"
 
 
@@ -64,6 +67,7 @@ def _outbox(
             declare=lambda js: declare_issuer_stream(js, replicas),
             nats_url=nats_url,
             name="issuer-outbox",
+            source=CE_SOURCE,
         ),
         ctx.outbox_wake,
         ctx.metrics.published,

@@ -27,6 +27,9 @@ from services.projector.replay import LogTimes
 from services.projector.runtime import ProjectorRuntime
 from services.projector.worker import ProjectorWorker, WorkerConfig
 
+# The CloudEvents source of the messages this service publishes.
+CE_SOURCE = "urn:credit-ledger:projector"
+
 PROJECTOR_ROLE = "credit_ledger_projector"
 
 
@@ -64,6 +67,7 @@ def _background(
             declare=lambda js: declare_credit_stream(js, replicas),
             nats_url=nats_url,
             name="projector-outbox",
+            source=CE_SOURCE,
         ),
         committed,
         metrics.published,

@@ -19,6 +19,7 @@ from proto.issuer import (
     issuer_message_decoder,
 )
 from services.issuer.credentials.identity import learner_hash
+from tests.support.asyncapi_contract import check_message
 from tests.support.issuer import CERTIFICATE, SALT, holds, pass_modules, revoke_pass, running_issuer
 from tests.support.ledger import served_ledger
 from tests.support.projector import running_projector
@@ -63,8 +64,13 @@ async def test_a_consumer_sees_v2_without_the_learner_id_and_v1_still_published(
         assert isinstance(v1, BadgeCredentialIssued)
         assert (v1.learner_id, v1.award_id) == (LEARNER, v2.award_id)
         assert v1.message_id != v2.message_id
-        headers = issued.headers or {}
-        assert headers["Nats-Msg-Id"] == v2.message_id
+        headers = check_message(issued)
+        assert headers["Nats-Msg-Id"] == headers["ce-id"] == v2.message_id
+        # On ISSUER the CloudEvents subject is the learner hash, never the learner id.
+        assert headers["ce-subject"] == hashed
+        assert headers["ce-type"] == "org.credit-ledger.issuer.BadgeCredentialIssued.v2"
+        assert LEARNER not in json.dumps(headers)
+        assert check_message(issued_v1)["ce-subject"] == hashed
 
         await revoke_pass(ledger, LEARNER, passes["CNC-FUND"])
         await issuer.wait_for(LEARNER, holds(CERTIFICATE, active=False))
@@ -79,6 +85,8 @@ async def test_a_consumer_sees_v2_without_the_learner_id_and_v1_still_published(
         [revoked_v1] = await read_stream_messages(
             nats.url, ISSUER_STREAM, f"issuer.v1.credential.revoked.{CERTIFICATE}.{hashed}", 1
         )
+        for message in (revoked, revoked_v1):
+            assert check_message(message)["ce-subject"] == hashed
         old = issuer_message_decoder.decode(revoked_v1.data)
         assert isinstance(old, BadgeCredentialRevoked)
         assert old.learner_id == LEARNER

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from proto.derived import CREDIT_STREAM, eligible_subject
+from tests.support.asyncapi_contract import check_message
 from tests.support.factories import ATI, IHM, NSTI, assessment_revoked, credits_redeemed
 from tests.support.ledger import Ledger, served_ledger
 from tests.support.projector import metric_value, record_pass, running_projector
@@ -105,6 +106,10 @@ async def test_rpl_credits_count_only_up_to_the_rule_share_until_a_course_makes_
         subject = eligible_subject("CULINARY-ARTS-CERT", learner)
         messages = await read_stream_messages(nats.url, CREDIT_STREAM, subject, 1)
         assert len(messages) == 1
+        headers = check_message(messages[0])
+        assert headers["ce-type"] == "org.credit-ledger.credit.QualificationEligible.v1"
+        assert headers["ce-subject"] == learner
+        assert headers["ce-id"] == headers["Nats-Msg-Id"]
         message = json.loads(messages[0].data)
         assert message["decided_at_position"] == fnb_position
         assert message["counted_hours"] == 375
