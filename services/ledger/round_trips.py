@@ -45,11 +45,14 @@ class CombinedRead(_Statement):
         super().__init__()
         self._columns: list[str] = []
 
-    def add(self, sql: str, *arguments: Any) -> int:
-        """Adds ``sql`` (placeholders ``{0}``, ``{1}``...); returns its column's index."""
+    def add(self, sql: str, *arguments: Any, order_by: str | None = None) -> int:
+        """Adds ``sql`` (placeholders ``{0}``, ``{1}``...); returns its column's index.
+        ``order_by`` (a column of ``sql``'s rows) orders the JSON array: an aggregate is not
+        promised its subquery's order."""
         numbered = self._numbered(sql, arguments)
+        order = f" ORDER BY q.{order_by}" if order_by else ""
         self._columns.append(
-            f"(SELECT coalesce(json_agg(q), '[]'::json) FROM ({numbered}) AS q)::text"
+            f"(SELECT coalesce(json_agg(q{order}), '[]'::json) FROM ({numbered}) AS q)::text"
         )
         return len(self._columns) - 1
 

@@ -240,15 +240,17 @@ class _StateParts:
             # Each learner's bank from their whole stream, folded by the shared core.
             self._parts["banks"] = read.add(
                 "SELECT stream, position, recorded_at, data::text AS data FROM ledger.events"
-                " WHERE stream = ANY({0}::text[]) ORDER BY position",
+                " WHERE stream = ANY({0}::text[])",
                 [f"learner-{learner}" for learner in sorted(self._learners)],
+                order_by="position",
             )
         if self._rules:
             # Every version of the qualifications' rules, with the positions that recorded them.
             self._parts["rules"] = read.add(
                 "SELECT stream, position, recorded_at, data::text AS data FROM ledger.events"
-                " WHERE stream = ANY({0}::text[]) ORDER BY position",
+                " WHERE stream = ANY({0}::text[])",
                 [f"qualification-{code}" for code in sorted(self._rules)],
+                order_by="position",
             )
 
     def state(self, rows: CombinedRows) -> WriteState:
