@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from proto.canonical import format_recorded_at
 from proto.issuer import ISSUER_MESSAGE_VERSIONS
 
 SPEC_VERSION = "1.0"
@@ -44,11 +45,13 @@ HEADER_NAMES = (
 )
 
 
-def _pattern(address: str) -> re.Pattern[str]:
+def address_pattern(address: str) -> re.Pattern[str]:
+    """An AsyncAPI channel address (``credit.v1.bank.{learner}``) as a regex matching its
+    subjects, each ``{parameter}`` one subject token, captured under its name."""
     return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^.]+)", re.escape(address)))
 
 
-_PATTERNS = {name: _pattern(address) for name, address in DERIVED_SUBJECTS.items()}
+_PATTERNS = {name: address_pattern(address) for name, address in DERIVED_SUBJECTS.items()}
 
 
 def message_type(subject: str) -> tuple[str, str]:
@@ -80,6 +83,6 @@ def derived_headers(
         "ce-source": source,
         "ce-type": derived_ce_type(name),
         "ce-subject": about,
-        "ce-time": committed_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "ce-time": format_recorded_at(committed_at),
         "content-type": "application/json",
     }

@@ -238,19 +238,13 @@ class _StateParts:
             )
         if self._learners:
             # Each learner's bank from their whole stream, folded by the shared core.
-            self._parts["banks"] = read.add(
-                "SELECT stream, position, recorded_at, data::text AS data FROM ledger.events"
-                " WHERE stream = ANY({0}::text[])",
-                [f"learner-{learner}" for learner in sorted(self._learners)],
-                order_by="position",
+            self._parts["banks"] = _events_of(
+                read, [f"learner-{learner}" for learner in sorted(self._learners)]
             )
         if self._rules:
             # Every version of the qualifications' rules, with the positions that recorded them.
-            self._parts["rules"] = read.add(
-                "SELECT stream, position, recorded_at, data::text AS data FROM ledger.events"
-                " WHERE stream = ANY({0}::text[])",
-                [f"qualification-{code}" for code in sorted(self._rules)],
-                order_by="position",
+            self._parts["rules"] = _events_of(
+                read, [f"qualification-{code}" for code in sorted(self._rules)]
             )
 
     def state(self, rows: CombinedRows) -> WriteState:
@@ -302,6 +296,16 @@ class _StateParts:
             state.catalog = fold_catalog(_decoded(rows.rows(parts["rules"], _EventRow)))
             state.catalog_codes = set(self._rules)
         return state
+
+
+def _events_of(read: CombinedRead, streams: list[str]) -> int:
+    """A part of ``read``: every event of ``streams``, in log order (``_EventRow``)."""
+    return read.add(
+        "SELECT stream, position, recorded_at, data::text AS data FROM ledger.events"
+        " WHERE stream = ANY({0}::text[])",
+        streams,
+        order_by="position",
+    )
 
 
 def _decoded(rows: list[_EventRow]) -> list[tuple[ev.Event, int, dt.datetime]]:

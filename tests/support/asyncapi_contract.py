@@ -9,12 +9,13 @@ the committed contract would.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from nats.aio.msg import Msg
+
+from proto.cloudevents import address_pattern
 
 ROOT = Path(__file__).resolve().parents[2]
 ASYNCAPI = json.loads((ROOT / "proto" / "asyncapi.json").read_bytes())
@@ -43,7 +44,7 @@ def channel_of(subject: str) -> str:
     found = [
         name
         for name, channel in ASYNCAPI["channels"].items()
-        if re.fullmatch(re.sub(r"\\\{(\w+)\\\}", r"[^.]+", re.escape(channel["address"])), subject)
+        if address_pattern(channel["address"]).fullmatch(subject)
     ]
     assert len(found) == 1, (subject, found)
     name: str = found[0]

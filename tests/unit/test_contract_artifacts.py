@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from proto import events as ev
+from proto.cloudevents import address_pattern
 from proto.envelope import Actor, EventMetadata, RecordedEvent, Role
 from proto.generate import (
     ASYNCAPI_PATH,
@@ -326,9 +326,7 @@ def test_subject_of_each_event_matches_its_channel(event_type: type[ev.Event]) -
     subject = subject_for(ev.stream_of(EXAMPLES[event_type]), name)
     categories = document["components"]["parameters"]["category"]["enum"]
     address = document["channels"][name]["address"]
-    # The address template as a regex: each {parameter} is one subject token.
-    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^.]+)", re.escape(address))
-    match = re.fullmatch(pattern, subject)
+    match = address_pattern(address).fullmatch(subject)
     assert match, (subject, address)
     if "category" in match.groupdict():
         assert match["category"] in categories
@@ -377,8 +375,7 @@ def test_the_dead_letter_subject_is_a_documented_channel(consumer: str) -> None:
     the headers it sets."""
     document = asyncapi_document()
     channel = document["channels"]["DeadLetter"]
-    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^.]+)", re.escape(channel["address"]))
-    match = re.fullmatch(pattern, dead_letter_subject(consumer))
+    match = address_pattern(channel["address"]).fullmatch(dead_letter_subject(consumer))
     assert match is not None
     assert match["consumer"] == consumer
     assert consumer in document["components"]["parameters"]["consumer"]["examples"]

@@ -106,6 +106,12 @@ async def append_event(
     )[0]
     if isinstance(outcome, Refused):
         raise RefusedException(outcome)
+    log_appended(outcome)
+    return Response(outcome, status_code=200 if outcome.duplicate else 201)
+
+
+def log_appended(outcome: AppendResult) -> None:
+    """The log line of one appended event (shared by the fast path)."""
     structlog.get_logger(__name__).info(
         "event_appended",
         event_id=outcome.event_id,
@@ -113,7 +119,6 @@ async def append_event(
         stream=outcome.stream,
         duplicate=outcome.duplicate,
     )
-    return Response(outcome, status_code=200 if outcome.duplicate else 201)
 
 
 @post(

@@ -19,18 +19,17 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import structlog
 from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from proto.envelope import AppendResult, Role
+from proto.envelope import Role
 from proto.http import append_request_decoder
 from services.common.http.problems import PROBLEM_MEDIA_TYPE, Problem
 from services.ledger.append import LedgerBusy
 from services.ledger.errors import Refused
 from services.ledger.fair_share import KeyOverShare
-from services.ledger.http.events import candidate_of
+from services.ledger.http.events import candidate_of, log_appended
 from services.ledger.http.problems import busy, over_share
 from services.ledger.runtime import LedgerRuntime
 
@@ -103,7 +102,7 @@ async def _answered(
     if isinstance(outcome, Refused):
         await _problem(send, outcome.problem(instance=PATH), {})
         return True
-    _log_appended(outcome)
+    log_appended(outcome)
     await _respond(send, 200 if outcome.duplicate else 201, _JSON, _encoder.encode(outcome))
     return True
 
@@ -149,13 +148,3 @@ async def _respond(
     }
     await send(start)
     await send({"type": "http.response.body", "body": content, "more_body": False})
-
-
-def _log_appended(outcome: AppendResult) -> None:
-    structlog.get_logger("services.ledger.http.events").info(
-        "event_appended",
-        event_id=outcome.event_id,
-        position=outcome.position,
-        stream=outcome.stream,
-        duplicate=outcome.duplicate,
-    )
