@@ -49,6 +49,10 @@ fmt: $(STAMP) ## Format and auto-fix lint
 contracts: $(STAMP) ## Regenerate proto/ artefacts and docs/openapi.json
 	$(BIN)/credit-ledger contracts generate
 
+.PHONY: fuzz
+fuzz: $(STAMP) ## Fuzz the three services' OpenAPI documents with schemathesis (ARGS="--max-examples 500")
+	$(BIN)/python -m tests.support.fuzzing $(ARGS)
+
 .PHONY: bench
 bench: $(STAMP) ## Run the ledger benchmark (see bench/README.md)
 	$(BIN)/python -m bench.ledger_bench $(ARGS)

@@ -40,6 +40,14 @@ LearnerId = Annotated[
         examples=["123456789012"],
     ),
 ]
+StreamName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z]+-[A-Za-z0-9_-]{1,64}$",
+        description="A stream: its kind and the id it is about (docs/architecture.md §2).",
+        examples=["learner-123456789012"],
+    ),
+]
 AssessmentId = Annotated[
     str,
     msgspec.Meta(

@@ -73,20 +73,27 @@ def ledger_key_auth(exclude: list[str] | None = None) -> DefineMiddleware:
     return DefineMiddleware(LedgerKeyMiddleware, exclude=exclude)
 
 
-def requires(*roles: Role) -> Any:
-    """A guard admitting only the given roles."""
-    allowed = frozenset(roles)
+class RoleGuard:
+    """A guard admitting only the given roles. Its ``roles`` are public so that the OpenAPI
+    documents and the authorization matrix can say who may call a route."""
+
+    def __init__(self, roles: frozenset[Role]) -> None:
+        self.roles = roles
 
     # Async, so Litestar calls it inline instead of handing it to a thread.
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def __call__(
+        self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    ) -> None:
         actor: Actor = connection.user
-        if actor.role not in allowed:
-            names = ", ".join(sorted(str(r) for r in allowed))
+        if actor.role not in self.roles:
+            names = ", ".join(sorted(str(r) for r in self.roles))
             raise PermissionDeniedException(
                 f"this needs the role {names}; the key has {actor.role}"
             )
 
-    return guard
+
+def requires(*roles: Role) -> RoleGuard:
+    return RoleGuard(frozenset(roles))
 
 
 ANY_ROLE = requires(*Role)

@@ -2,7 +2,8 @@
 
 Each service brings its routes, its lifespan (which puts the service's runtime on
 ``app.state.runtime``), its OpenAPI description and its middleware; every route handler
-receives the runtime as its ``runtime`` parameter. Problem+json for every error (a service
+receives the runtime as its ``runtime`` parameter. Every answer a route can give in its
+OpenAPI document (``answers``), problem+json for every error (a service
 may add handlers of its own to ``problems.EXCEPTION_HANDLERS``), the
 request-id and access-log layer around everything, no framework logging (the process
 configures logging once, ``services.common.logs``), and no debug pages.
@@ -19,6 +20,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, ControllerRouterHandler, ExceptionHandlersMap, Middleware
 
+from services.common.http.answers import complete_document, declare_derived_answers
 from services.common.http.problems import EXCEPTION_HANDLERS
 from services.common.http.request_id import with_request_layer
 
@@ -43,6 +45,7 @@ def service_app(
     def runtime_of() -> Any:
         return app.state.runtime
 
+    declare_derived_answers(routes, openapi_config.security)
     app = Litestar(
         route_handlers=list(routes),
         dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
@@ -54,6 +57,7 @@ def service_app(
         debug=False,
         logging_config=None,
     )
+    complete_document(app)
     if inner_layer is not None:
         app.asgi_handler = inner_layer(app, app.asgi_handler)
     return with_request_layer(app)

@@ -8,11 +8,12 @@ from typing import Annotated
 
 import msgspec
 from litestar import get
-from litestar.params import FromPath, Parameter
+from litestar.params import Parameter
 
 from proto.envelope import Role
 from proto.types import LearnerId
 from services.common.http.auth import ledger_key_auth, requires
+from services.common.http.bounds import shaped
 from services.common.openapi import REQUIRES_API_KEY
 from services.issuer import store
 from services.issuer.credentials.jws import parse_compact
@@ -51,7 +52,7 @@ class LearnerCredentials(msgspec.Struct, frozen=True, kw_only=True):
     security=REQUIRES_API_KEY,
 )
 async def learner_credentials(
-    learner_id: FromPath[LearnerId],
+    learner_id: Annotated[str, shaped(LearnerId)],
     runtime: Runtime,
     limit: Annotated[int, Parameter(ge=1, le=CREDENTIALS_PAGE_MAX)] = 100,
 ) -> LearnerCredentials:

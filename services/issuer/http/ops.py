@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.openapi import NO_CREDENTIALS
@@ -25,6 +26,7 @@ async def health() -> IssuerHealth:
     "/ready",
     security=NO_CREDENTIALS,
     summary="Readiness: the database answers; shows which consumers run",
+    responses={503: ResponseSpec(IssuerHealth, description="The database does not answer.")},
 )
 async def ready(runtime: Runtime) -> Response[IssuerHealth]:
     try:

@@ -12,6 +12,7 @@ from litestar import Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
 
+from services.common.http.answers import ALSO_ANSWERS, problem_answers
 from services.common.http.bounds import INTEGER_MAX
 from services.issuer import store
 from services.issuer.credentials.did import did_document
@@ -26,6 +27,8 @@ from services.issuer.http.verify_page import VERIFY_PAGE
 from services.issuer.runtime import IssuerRuntime, Runtime
 
 VC_JWT_MEDIA_TYPE = "application/vc+jwt"
+DID_MEDIA_TYPE = "application/did+json"
+JWK_MEDIA_TYPE = "application/jwk+json"
 JSON_MEDIA_TYPE = "application/json"
 STATUS_LIST_CACHE_MAX = 1000
 CACHE_PUBLIC_S = 60
@@ -68,9 +71,10 @@ async def jwks(runtime: Runtime) -> Response[object]:
     ["/.well-known/did.json", "/did.json"],
     summary="The issuer's did:web document",
     description="/did.json serves a did:web whose public URL has a path.",
+    media_type=DID_MEDIA_TYPE,
 )
 async def did_json(runtime: Runtime) -> Response[object]:
-    return _cacheable(did_document(runtime.did, runtime.ctx.keys), "application/did+json")
+    return _cacheable(did_document(runtime.did, runtime.ctx.keys), DID_MEDIA_TYPE)
 
 
 @get(
@@ -81,13 +85,15 @@ async def did_json(runtime: Runtime) -> Response[object]:
         " as their kid; this serves that key, with that kid. Newer credentials name"
         " `did:web:...#<thumbprint>`, a verification method of /.well-known/did.json."
     ),
+    media_type=JWK_MEDIA_TYPE,
+    responses=problem_answers({404: "This issuer has no key with this thumbprint."}),
 )
 async def public_key(thumbprint: FromPath[str], runtime: Runtime) -> Response[object]:
     keys = runtime.ctx.keys
     key = keys.by_thumbprint(thumbprint)
     if key is None:
         raise NotFoundException(f"no key {thumbprint}")
-    return _cacheable(keys.public_jwk(key, legacy=True), "application/jwk+json")
+    return _cacheable(keys.public_jwk(key, legacy=True), JWK_MEDIA_TYPE)
 
 
 async def _status_list_jwt(runtime: IssuerRuntime, list_id: int) -> str | None:
@@ -118,6 +124,9 @@ async def _status_list_jwt(runtime: IssuerRuntime, list_id: int) -> str | None:
     "/v1/status-lists/{list_id:int}",
     summary="A revocation status list: a signed BitstringStatusListCredential (VC-JWT)",
     description="Updated on every revocation. `?format=json` shows the signed payload as JSON.",
+    media_type=VC_JWT_MEDIA_TYPE,
+    responses=problem_answers({404: "No status list with this id."}),
+    opt={ALSO_ANSWERS: {200: JSON_MEDIA_TYPE}},
 )
 async def status_list(
     list_id: Annotated[int, Parameter(ge=1, le=INTEGER_MAX)],
@@ -133,7 +142,11 @@ async def status_list(
     return Response(token, media_type=VC_JWT_MEDIA_TYPE, headers=headers)
 
 
-@get("/v1/credentials/{credential_id:uuid}", summary="One credential by its (unguessable) id")
+@get(
+    "/v1/credentials/{credential_id:uuid}",
+    summary="One credential by its (unguessable) id",
+    responses=problem_answers({404: "No credential with this id."}),
+)
 async def credential_by_id(
     credential_id: FromPath[uuid.UUID], runtime: Runtime
 ) -> PublicCredential:

@@ -10,11 +10,11 @@ from typing import Annotated
 
 from litestar import get, post
 from litestar.exceptions import NotFoundException
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from proto.envelope import Role
 from services.common.db import Conn
+from services.common.http.answers import problem_answers
 from services.common.http.auth import requires
 from services.common.http.bounds import BIGINT_MAX
 from services.common.http.problems import Problem
@@ -56,18 +56,6 @@ class AuditRefused(Refused):
         )
 
 
-def _problem_specs(codes: dict[int, str]) -> dict[int, ResponseSpec]:
-    return {
-        status: ResponseSpec(
-            Problem,
-            description=text,
-            media_type="application/problem+json",
-            generate_examples=False,
-        )
-        for status, text in codes.items()
-    }
-
-
 _AUTH_PROBLEMS = {401: "Missing, unknown or revoked API key.", 403: "Not an auditor key."}
 
 
@@ -95,7 +83,7 @@ async def get_tree_keys(runtime: Runtime) -> JsonWebKeySet:
     guards=[AUDITOR],
     summary="Signed tree heads, oldest first (paged)",
     description="Every head ever signed, kept for ever. Resume with next_after_head_id.",
-    responses=_problem_specs(_AUTH_PROBLEMS),
+    responses=problem_answers(_AUTH_PROBLEMS),
 )
 async def get_tree_heads(
     runtime: Runtime,
@@ -112,7 +100,7 @@ async def get_tree_heads(
     "/v1/audit/tree-heads/latest",
     guards=[AUDITOR],
     summary="The latest signed tree head",
-    responses=_problem_specs({**_AUTH_PROBLEMS, 404: "No head has been signed yet."}),
+    responses=problem_answers({**_AUTH_PROBLEMS, 404: "No head has been signed yet."}),
 )
 async def get_latest_tree_head(runtime: Runtime) -> StoredTreeHead:
     async with runtime.pool.acquire() as conn:
@@ -131,7 +119,7 @@ async def get_latest_tree_head(runtime: Runtime) -> StoredTreeHead:
         "the tree builder) and keeps the head. No request body."
     ),
     status_code=201,
-    responses=_problem_specs(
+    responses=problem_answers(
         {**_AUTH_PROBLEMS, 503: "No tree-signing key is configured in this ledger process."}
     ),
 )
@@ -151,7 +139,7 @@ async def post_tree_head(runtime: Runtime) -> StoredTreeHead:
         "`tree_size` leaves (take it from a signed head). The leaf data is the chain hash "
         "recomputed from the log: SHA-256(previous chain hash || canonical bytes)."
     ),
-    responses=_problem_specs(
+    responses=problem_answers(
         {
             **_AUTH_PROBLEMS,
             404: "The tree is not built to tree_size yet.",
@@ -181,7 +169,7 @@ async def get_inclusion_proof(
         "The RFC 6962 proof that the tree of `from_size` leaves is a prefix of the tree of "
         "`to_size` leaves (take both from signed heads)."
     ),
-    responses=_problem_specs(
+    responses=problem_answers(
         {
             **_AUTH_PROBLEMS,
             404: "The tree is not built to to_size yet.",

@@ -12,12 +12,14 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, delete, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody, Parameter
 
 from domain.units import halves_to_level
 from proto.envelope import Actor, Role
 from proto.types import InstitutionId
+from services.common.http.answers import problem_answers
 from services.common.http.auth import ANY_ROLE, requires
+from services.common.http.bounds import shaped
 from services.ledger.api_keys import create_key, list_keys, revoke_key
 from services.ledger.errors import unprocessable
 from services.ledger.http.problems import RefusedException
@@ -25,6 +27,8 @@ from services.ledger.runtime import Runtime
 from services.ledger.write_model_store import scope_from_json
 
 ADMIN = requires(Role.ADMIN)
+# What services.ledger.api_keys.create_key hands out: 16 hex digits.
+KeyId = Annotated[str, Parameter(pattern=r"^[0-9a-f]{16}$", description="The key's id.")]
 
 
 class NewApiKey(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -70,7 +74,18 @@ class InstitutionView(msgspec.Struct, frozen=True, kw_only=True):
     accreditation: list[AccreditationPeriodView]
 
 
-@post("/v1/admin/api-keys", guards=[ADMIN], summary="Create an API key (the key is shown once)")
+@post(
+    "/v1/admin/api-keys",
+    guards=[ADMIN],
+    summary="Create an API key (the key is shown once)",
+    responses=problem_answers(
+        {
+            422: "A body of the wrong shape (invalid_body), an institution key without its"
+            " institution or another key with one (bad_key_request), or an institution that"
+            " is not registered (institution_unknown)."
+        }
+    ),
+)
 async def create_api_key(data: JSONBody[NewApiKey], runtime: Runtime) -> ApiKeyCreated:
     if (data.role is Role.INSTITUTION) != (data.institution_id is not None):
         raise RefusedException(
@@ -107,9 +122,13 @@ async def get_api_keys(runtime: Runtime) -> list[ApiKeyInfo]:
 
 
 @delete(
-    "/v1/admin/api-keys/{key_id:str}", guards=[ADMIN], summary="Revoke an API key", status_code=204
+    "/v1/admin/api-keys/{key_id:str}",
+    guards=[ADMIN],
+    summary="Revoke an API key",
+    status_code=204,
+    responses=problem_answers({404: "No active key with this id."}),
 )
-async def delete_api_key(key_id: FromPath[str], runtime: Runtime) -> None:
+async def delete_api_key(key_id: KeyId, runtime: Runtime) -> None:
     if not await revoke_key(runtime.pool, key_id):
         raise NotFoundException(f"no active key {key_id}")
 
@@ -142,8 +161,15 @@ async def get_institutions(runtime: Runtime) -> list[InstitutionView]:
     return [_institution(r) for r in rows]
 
 
-@get("/v1/institutions/{institution_id:str}", guards=[ANY_ROLE], summary="One institution")
-async def get_institution(institution_id: FromPath[str], runtime: Runtime) -> InstitutionView:
+@get(
+    "/v1/institutions/{institution_id:str}",
+    guards=[ANY_ROLE],
+    summary="One institution",
+    responses=problem_answers({404: "No institution with this id is registered."}),
+)
+async def get_institution(
+    institution_id: Annotated[str, shaped(InstitutionId)], runtime: Runtime
+) -> InstitutionView:
     row = await runtime.pool.fetchrow(
         "SELECT * FROM ledger.institutions WHERE institution_id = $1", institution_id
     )

@@ -20,8 +20,8 @@ from proto.http import (
     append_request_decoder,
     batch_request_decoder,
 )
+from services.common.http.answers import problem_answers
 from services.common.http.auth import ANY_ROLE, requires
-from services.common.http.problems import Problem
 from services.ledger.errors import Refused, bad_request, unprocessable
 from services.ledger.http.problems import RefusedException
 from services.ledger.reads import read_event
@@ -32,11 +32,8 @@ T = TypeVar("T")
 
 WRITERS = requires(Role.INSTITUTION, Role.ISSUER, Role.ADMIN)
 
-_PROBLEMS = {
-    status: ResponseSpec(
-        Problem, description=text, media_type="application/problem+json", generate_examples=False
-    )
-    for status, text in {
+_PROBLEMS = problem_answers(
+    {
         400: "Malformed JSON.",
         401: "Missing, unknown or revoked API key.",
         403: "The key's role or institution may not write this event.",
@@ -46,8 +43,8 @@ _PROBLEMS = {
         429: "This key is over its fair share of the append queue while other keys wait;"
         " retry after the Retry-After delay.",
         503: "The append queue is full; retry after the Retry-After delay.",
-    }.items()
-}
+    }
+)
 
 
 def candidate_of(item: AppendRequest, actor: Actor, request_id: str) -> Candidate:
@@ -171,11 +168,7 @@ async def append_batch(
     guards=[ANY_ROLE],
     summary="Read one event by id",
     description="Institutions may read only the events they recorded.",
-    responses={
-        404: ResponseSpec(
-            Problem, description="No such event.", media_type="application/problem+json"
-        )
-    },
+    responses=problem_answers({404: "No such event, or one another institution recorded."}),
 )
 async def get_event(
     request: Request[Actor, Any, Any], event_id: FromPath[uuid.UUID], runtime: Runtime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from services.common.openapi import NO_CREDENTIALS
@@ -34,6 +35,7 @@ async def health() -> Health:
     security=NO_CREDENTIALS,
     summary="Readiness: the database answers",
     include_in_schema=True,
+    responses={503: ResponseSpec(Health, description="The database does not answer.")},
 )
 async def ready(runtime: Runtime) -> Response[Health]:
     try:

@@ -7,14 +7,15 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get
-from litestar.params import FromPath, Parameter, QueryParameter
+from litestar.params import Parameter, QueryParameter
 from litestar.response import Stream
 
 from proto.envelope import Actor, LedgerHead, LogPage, Role, StreamPage
 from proto.events import EVENT_TYPE_NAMES
 from proto.partitions import BUCKETS, Partition
+from proto.types import StreamName
 from services.common.http.auth import ANY_ROLE, READ_ALL
-from services.common.http.bounds import BIGINT_MAX
+from services.common.http.bounds import BIGINT_MAX, shaped
 from services.ledger.errors import unprocessable
 from services.ledger.http.problems import RefusedException
 from services.ledger.reads import (
@@ -167,7 +168,7 @@ async def get_log_ndjson(
 )
 async def get_stream(
     request: Request[Actor, Any, Any],
-    stream: FromPath[str],
+    stream: Annotated[str, shaped(StreamName)],
     runtime: Runtime,
     after_version: Annotated[int, Parameter(ge=0, le=BIGINT_MAX)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proto.partitions import all_partitions
@@ -39,6 +40,7 @@ async def health() -> ProjectorHealth:
     "/ready",
     security=NO_CREDENTIALS,
     summary="Readiness: the database answers; shows the checkpoint",
+    responses={503: ResponseSpec(ProjectorHealth, description="The database does not answer.")},
 )
 async def ready(runtime: Runtime) -> Response[ProjectorHealth]:
     layout = all_partitions(runtime.partitions)

@@ -7,19 +7,23 @@ learner's history through the pure core; without them it answers as of the check
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import msgspec
 from litestar import get
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import FromPath, Parameter
+from litestar.params import Parameter
 
 from domain.views import DecisionView, LearnerBank, decision_view
-from services.common.http.bounds import BIGINT_MAX
+from proto.types import Code, LearnerId
+from services.common.http.answers import problem_answers
+from services.common.http.bounds import BIGINT_MAX, shaped
 from services.projector.replay import decide_one, position_as_of, replay
 from services.projector.runtime import ProjectorRuntime, Runtime
 
 PAGE_MAX = 1000
+# A learner id's shape (proto.types.LearnerId), or nothing for the first page.
+AFTER_LEARNER_PATTERN = r"^([A-Za-z0-9_-]{1,64})?$"
 
 AsOfPosition = Annotated[
     int | None, Parameter(ge=0, le=BIGINT_MAX, description="Answer as of this log position.")
@@ -47,14 +51,22 @@ def _check_learner_id(runtime: ProjectorRuntime, learner_id: str) -> None:
 
 def _check_as_of(as_of_position: int | None, as_of_time: dt.datetime | None) -> None:
     if as_of_position is not None and as_of_time is not None:
-        raise ValidationException("give as_of_position or as_of_time, not both")
+        _bad_query("as_of_time", "give as_of_position or as_of_time, not both")
     if as_of_time is not None and as_of_time.tzinfo is None:
-        raise ValidationException("as_of_time needs a time zone, e.g. 2026-03-01T00:00:00Z")
+        _bad_query("as_of_time", "needs a time zone, e.g. 2026-03-01T00:00:00Z")
 
 
-@get("/v1/learners/{learner_id:str}/credit-bank", summary="A learner's credit bank and progress")
+def _bad_query(key: str, message: str) -> NoReturn:
+    raise ValidationException(message, extra=[{"message": message, "key": key, "source": "query"}])
+
+
+@get(
+    "/v1/learners/{learner_id:str}/credit-bank",
+    summary="A learner's credit bank and progress",
+    responses=problem_answers({404: "No events for this learner as of the position."}),
+)
 async def get_credit_bank(
-    learner_id: FromPath[str],
+    learner_id: Annotated[str, shaped(LearnerId)],
     runtime: Runtime,
     as_of_position: AsOfPosition = None,
     as_of_time: AsOfTime = None,
@@ -74,10 +86,11 @@ async def get_credit_bank(
 @get(
     "/v1/learners/{learner_id:str}/progress/{qualification_code:str}",
     summary="Progress towards one qualification, with the explanation an auditor needs",
+    responses=problem_answers({404: "No such qualification as of the position."}),
 )
 async def get_progress(
-    learner_id: FromPath[str],
-    qualification_code: FromPath[str],
+    learner_id: Annotated[str, shaped(LearnerId)],
+    qualification_code: Annotated[str, shaped(Code)],
     runtime: Runtime,
     as_of_position: AsOfPosition = None,
     as_of_time: AsOfTime = None,
@@ -101,10 +114,10 @@ async def get_progress(
     summary="Learners who currently satisfy a qualification's rule (paged by learner id)",
 )
 async def get_eligible(
-    qualification_code: FromPath[str],
+    qualification_code: Annotated[str, shaped(Code)],
     runtime: Runtime,
     after_learner: Annotated[
-        str, Parameter(max_length=64, description="Page after this learner id.")
+        str, Parameter(pattern=AFTER_LEARNER_PATTERN, description="Page after this learner id.")
     ] = "",
     limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,
 ) -> EligibleLearners:
