@@ -97,10 +97,12 @@ async def replay(
     learner_id: str,
     position: int,
     as_of_time: dt.datetime | None = None,
+    recorded_by: str | None = None,
 ) -> LearnerAsOf:
+    """With ``recorded_by``, folded from only the events that institution recorded."""
     return as_of(
         learner_id,
-        await store.learner_history(conn, learner_id, position),
+        await store.learner_history(conn, learner_id, position, recorded_by),
         await store.catalog_history(conn, position),
         position,
         as_of_time or event_time(await times.recorded_at(conn, position)),
@@ -114,10 +116,11 @@ async def decide_one(
     code: str,
     position: int,
     as_of_time: dt.datetime | None,
+    recorded_by: str | None = None,
 ) -> Decision | None:
     return decision_as_of(
         learner_id,
-        await store.learner_history(conn, learner_id, position),
+        await store.learner_history(conn, learner_id, position, recorded_by),
         await store.catalog_history(conn, position),
         code,
         position,

@@ -109,15 +109,64 @@ def _history(rows: list[asyncpg.Record]) -> History:
     return [(decode_event(r["data"]), r["position"], r["recorded_at"]) for r in rows]
 
 
-async def learner_history(conn: Conn, learner_id: str, up_to: int | None = None) -> History:
+async def learner_history(
+    conn: Conn, learner_id: str, up_to: int | None = None, recorded_by: str | None = None
+) -> History:
+    """The learner's events up to a position; with ``recorded_by``, only those that
+    institution recorded (every institution event names its institution, and the ledger
+    takes it only from that institution's keys)."""
     rows = await conn.fetch(
         "SELECT data::text AS data, position, recorded_at FROM projector.events"
-        " WHERE bucket = $1 AND learner_id = $2 AND position <= $3 ORDER BY position",
+        " WHERE bucket = $1 AND learner_id = $2 AND position <= $3"
+        " AND ($4::text IS NULL OR data->>'institution_id' = $4) ORDER BY position",
         learner_bucket(learner_id),
         learner_id,
         up_to if up_to is not None else 2**62,
+        recorded_by,
     )
     return _history(rows)
+
+
+async def has_recorded(conn: Conn, learner_id: str, institution_id: str, up_to: int) -> bool:
+    """Whether the institution recorded an event of the learner's up to a position."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM projector.events WHERE bucket = $1 AND learner_id = $2"
+        " AND position <= $3 AND data->>'institution_id' = $4)",
+        learner_bucket(learner_id),
+        learner_id,
+        up_to,
+        institution_id,
+    )
+    return found
+
+
+async def satisfied_learners(
+    conn: Conn, qualification_code: str, after_learner: str, limit: int
+) -> list[str]:
+    """The learners whose progress towards a qualification is satisfied, in id order."""
+    rows = await conn.fetch(
+        "SELECT learner_id FROM projector.progress WHERE qualification_code = $1 AND satisfied"
+        " AND learner_id > $2 ORDER BY learner_id LIMIT $3",
+        qualification_code,
+        after_learner,
+        limit,
+    )
+    return [r["learner_id"] for r in rows]
+
+
+async def learners_recorded_by(
+    conn: Conn, institution_id: str, after_learner: str, limit: int
+) -> list[str]:
+    """The learners an institution recorded an event for, in id order, after a learner."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT learner_id FROM projector.events"
+        " WHERE data->>'institution_id' = $1 AND learner_id IS NOT NULL AND learner_id > $2"
+        " ORDER BY learner_id LIMIT $3",
+        institution_id,
+        after_learner,
+        limit,
+    )
+    return [r["learner_id"] for r in rows]
 
 
 async def catalog_history(conn: Conn, up_to: int | None = None) -> History:

@@ -22,8 +22,16 @@ class Projector:
         self.client = client
         self.ledger = ledger
 
-    async def get(self, path: str, role: Role = Role.AUDITOR, **params: Any) -> httpx.Response:
-        return await self.client.get(path, params=params, headers=await self.ledger.headers(role))
+    async def get(
+        self,
+        path: str,
+        role: Role = Role.AUDITOR,
+        institution_id: str | None = None,
+        **params: Any,
+    ) -> httpx.Response:
+        """GET as a key of ``role`` (of ``institution_id``, for an institution key)."""
+        headers = await self.ledger.headers(role, institution_id)
+        return await self.client.get(path, params=params, headers=headers)
 
     async def checkpoint(self) -> int:
         """The lowest partition checkpoint: every event up to it is applied."""

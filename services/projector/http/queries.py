@@ -2,22 +2,31 @@
 
 Every read accepts ``as_of_position`` or ``as_of_time`` and answers by replaying the
 learner's history through the pure core; without them it answers as of the checkpoint.
+
+Scoped like the ledger's reads: an institution key sees what its institution recorded.
+A learner it recorded nothing for is not found (404), so that the learner's existence
+does not leak; for its own learners the bank and progress are folded from its own events
+only and say so (``recorded_by``); the eligible learners are its own learners whose own
+events satisfy the rule. Every other role sees the whole history (``recorded_by`` null).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import msgspec
-from litestar import get
+from litestar import Request, get
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Parameter
 
 from domain.views import DecisionView, LearnerBank, decision_view
+from proto.envelope import Actor, Role
 from proto.types import Code, LearnerId
+from services.common.db import Conn
 from services.common.http.answers import problem_answers
 from services.common.http.bounds import BIGINT_MAX, shaped
+from services.projector import store
 from services.projector.replay import decide_one, position_as_of, replay
 from services.projector.runtime import ProjectorRuntime, Runtime
 
@@ -33,10 +42,30 @@ AsOfTime = Annotated[
 ]
 
 
+RECORDED_BY = (
+    "Null when folded from the learner's whole history; an institution's id when folded"
+    " from only the events that institution recorded (what an institution key sees)."
+)
+
+
+class ScopedBank(LearnerBank, frozen=True, kw_only=True):
+    recorded_by: Annotated[str | None, msgspec.Meta(description=RECORDED_BY)]
+
+
+class ScopedDecision(DecisionView, frozen=True, kw_only=True):
+    recorded_by: Annotated[str | None, msgspec.Meta(description=RECORDED_BY)]
+
+
 class EligibleLearners(msgspec.Struct, frozen=True, kw_only=True):
     qualification_code: str
     learners: list[str]
     next_after_learner: str | None
+    recorded_by: Annotated[str | None, msgspec.Meta(description=RECORDED_BY)]
+
+
+def recorded_by(actor: Actor) -> str | None:
+    """The institution whose events alone the caller may see; None: every event."""
+    return actor.institution_id if actor.role is Role.INSTITUTION else None
 
 
 def _check_learner_id(runtime: ProjectorRuntime, learner_id: str) -> None:
@@ -63,57 +92,76 @@ def _bad_query(key: str, message: str) -> NoReturn:
 @get(
     "/v1/learners/{learner_id:str}/credit-bank",
     summary="A learner's credit bank and progress",
-    responses=problem_answers({404: "No events for this learner as of the position."}),
+    responses=problem_answers(
+        {404: "No events for this learner as of the position (none of the key's institution's)."}
+    ),
 )
 async def get_credit_bank(
+    request: Request[Actor, Any, Any],
     learner_id: Annotated[str, shaped(LearnerId)],
     runtime: Runtime,
     as_of_position: AsOfPosition = None,
     as_of_time: AsOfTime = None,
-) -> LearnerBank:
+) -> ScopedBank:
     _check_learner_id(runtime, learner_id)
     _check_as_of(as_of_position, as_of_time)
+    scope = recorded_by(request.user)
     async with runtime.pool.acquire() as conn:
         position = await position_as_of(
             conn, runtime.times, runtime.partition_of(learner_id), as_of_position, as_of_time
         )
-        answer = await replay(conn, runtime.times, learner_id, position, as_of_time)
+        answer = await replay(conn, runtime.times, learner_id, position, as_of_time, scope)
     if not answer.found:
         raise NotFoundException(f"no events for learner {learner_id} as of position {position}")
-    return answer.view()
+    return ScopedBank(**msgspec.structs.asdict(answer.view()), recorded_by=scope)
 
 
 @get(
     "/v1/learners/{learner_id:str}/progress/{qualification_code:str}",
     summary="Progress towards one qualification, with the explanation an auditor needs",
-    responses=problem_answers({404: "No such qualification as of the position."}),
+    responses=problem_answers(
+        {
+            404: "No such qualification as of the position, or (to an institution key) a"
+            " learner the institution recorded nothing for."
+        }
+    ),
 )
 async def get_progress(
+    request: Request[Actor, Any, Any],
     learner_id: Annotated[str, shaped(LearnerId)],
     qualification_code: Annotated[str, shaped(Code)],
     runtime: Runtime,
     as_of_position: AsOfPosition = None,
     as_of_time: AsOfTime = None,
-) -> DecisionView:
+) -> ScopedDecision:
     _check_learner_id(runtime, learner_id)
     _check_as_of(as_of_position, as_of_time)
+    scope = recorded_by(request.user)
     async with runtime.pool.acquire() as conn:
         position = await position_as_of(
             conn, runtime.times, runtime.partition_of(learner_id), as_of_position, as_of_time
         )
+        if scope is not None and not await store.has_recorded(conn, learner_id, scope, position):
+            raise NotFoundException(f"no events for learner {learner_id} as of position {position}")
         decision = await decide_one(
-            conn, runtime.times, learner_id, qualification_code, position, as_of_time
+            conn, runtime.times, learner_id, qualification_code, position, as_of_time, scope
         )
     if decision is None:
         raise NotFoundException(f"no qualification {qualification_code} as of position {position}")
-    return decision_view(decision)
+    return ScopedDecision(**msgspec.structs.asdict(decision_view(decision)), recorded_by=scope)
 
 
 @get(
     "/v1/qualifications/{qualification_code:str}/eligible-learners",
     summary="Learners who currently satisfy a qualification's rule (paged by learner id)",
+    description=(
+        "To an institution key: its own learners whose own events satisfy the rule. Such a"
+        " page looks at `limit` of the institution's learners, so it may hold fewer (even"
+        " none): follow `next_after_learner` until it is null."
+    ),
 )
 async def get_eligible(
+    request: Request[Actor, Any, Any],
     qualification_code: Annotated[str, shaped(Code)],
     runtime: Runtime,
     after_learner: Annotated[
@@ -121,16 +169,38 @@ async def get_eligible(
     ] = "",
     limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,
 ) -> EligibleLearners:
-    rows = await runtime.pool.fetch(
-        "SELECT learner_id FROM projector.progress WHERE qualification_code = $1 AND satisfied"
-        " AND learner_id > $2 ORDER BY learner_id LIMIT $3",
-        qualification_code,
-        after_learner,
-        limit,
-    )
-    learners = [r["learner_id"] for r in rows]
+    scope = recorded_by(request.user)
+    async with runtime.pool.acquire() as conn:
+        if scope is None:
+            looked_at = learners = await store.satisfied_learners(
+                conn, qualification_code, after_learner, limit
+            )
+        else:
+            looked_at = await store.learners_recorded_by(conn, scope, after_learner, limit)
+            learners = await _satisfied_on_own_events(
+                conn, runtime, looked_at, qualification_code, scope
+            )
     return EligibleLearners(
         qualification_code=qualification_code,
         learners=learners,
-        next_after_learner=learners[-1] if len(learners) == limit else None,
+        next_after_learner=looked_at[-1] if len(looked_at) == limit else None,
+        recorded_by=scope,
     )
+
+
+async def _satisfied_on_own_events(
+    conn: Conn, runtime: ProjectorRuntime, learners: list[str], code: str, institution_id: str
+) -> list[str]:
+    """The learners whose events recorded by the institution alone satisfy the rule, each
+    judged as of its partition's checkpoint."""
+    satisfied = []
+    for learner in learners:
+        position = await position_as_of(
+            conn, runtime.times, runtime.partition_of(learner), None, None
+        )
+        decision = await decide_one(
+            conn, runtime.times, learner, code, position, None, institution_id
+        )
+        if decision is not None and decision.satisfied:
+            satisfied.append(learner)
+    return satisfied

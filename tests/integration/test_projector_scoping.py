@@ -1,0 +1,99 @@
+"""The projector's reads are scoped like the ledger's: an institution key sees only what
+its institution recorded, a learner it recorded nothing for is not found, and every other
+role sees the whole history (issue 12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from proto.envelope import Role
+from tests.support.factories import ATI, IHM, NSTI
+from tests.support.ledger import served_ledger
+from tests.support.projector import Projector, record_pass, running_projector
+from tests.support.servers import NatsHandle
+
+pytestmark = pytest.mark.integration
+
+QUALIFICATION = "ADV-CNC-MACHINING"
+MODULES = ["CNC-FUND", "CNC-PROG", "CNC-ADV", "CNC-MAINT", "CNC-QC"]
+DAYS = ["2026-01-15", "2026-03-20", "2026-05-10", "2026-07-05", "2026-09-01"]
+# Two institutions' passes make up this learner's qualification; ATI alone made the other's.
+SHARED = "910000000001"
+ATI_ONLY = "910000000002"
+
+
+def pass_codes(bank: dict[str, Any]) -> list[str]:
+    return sorted(p["micro_credential_code"] for p in bank["credit_bank"]["valid"])
+
+
+async def as_institution(projector: Projector, path: str, institution: str, **params: Any) -> Any:
+    return await projector.get(path, Role.INSTITUTION, institution, **params)
+
+
+async def test_an_institution_sees_only_what_it_recorded(
+    database_url: str, nats: NatsHandle
+) -> None:
+    async with (
+        served_ledger(database_url, nats.url) as ledger,
+        running_projector(ledger, database_url, nats.url) as projector,
+    ):
+        for index, (code, day) in enumerate(zip(MODULES, DAYS, strict=True)):
+            await record_pass(ledger, SHARED, NSTI if index < 2 else ATI, code, day)
+            await record_pass(ledger, ATI_ONLY, ATI, code, day)
+        await projector.caught_up()
+        bank_path = f"/v1/learners/{SHARED}/credit-bank"
+        progress_path = f"/v1/learners/{SHARED}/progress/{QUALIFICATION}"
+
+        whole = (await projector.get(bank_path)).json()
+        assert whole["recorded_by"] is None
+        assert pass_codes(whole) == sorted(MODULES)
+        assert (await projector.get(progress_path)).json()["satisfied"] is True
+
+        nsti = await as_institution(projector, bank_path, NSTI)
+        assert nsti.status_code == 200
+        assert nsti.json()["recorded_by"] == NSTI
+        assert pass_codes(nsti.json()) == ["CNC-FUND", "CNC-PROG"]
+        assert nsti.json()["credit_bank"]["total_hours"] < whole["credit_bank"]["total_hours"]
+        own_progress = (await as_institution(projector, progress_path, NSTI)).json()
+        assert (own_progress["recorded_by"], own_progress["satisfied"]) == (NSTI, False)
+
+        # A learner the institution never recorded: the same 404 as a learner nobody knows.
+        for path in (bank_path, progress_path):
+            stranger = await as_institution(projector, path, IHM)
+            assert stranger.status_code == 404, path
+            assert stranger.headers["content-type"].startswith("application/problem+json")
+        unknown = await as_institution(projector, "/v1/learners/999999999999/credit-bank", IHM)
+        assert unknown.status_code == 404
+        assert unknown.json()["title"] == stranger.json()["title"]
+
+
+async def test_eligible_learners_are_filtered_the_same_way(
+    database_url: str, nats: NatsHandle
+) -> None:
+    async with (
+        served_ledger(database_url, nats.url) as ledger,
+        running_projector(ledger, database_url, nats.url) as projector,
+    ):
+        for index, (code, day) in enumerate(zip(MODULES, DAYS, strict=True)):
+            await record_pass(ledger, SHARED, NSTI if index < 2 else ATI, code, day)
+            await record_pass(ledger, ATI_ONLY, ATI, code, day)
+        await projector.caught_up()
+        path = f"/v1/qualifications/{QUALIFICATION}/eligible-learners"
+
+        for role in (Role.AUDITOR, Role.ADMIN, Role.ISSUER):
+            everyone = (await projector.get(path, role)).json()
+            assert (everyone["learners"], everyone["recorded_by"]) == ([SHARED, ATI_ONLY], None)
+        ati = (await as_institution(projector, path, ATI)).json()
+        # SHARED's passes from ATI alone do not satisfy the rule; ATI_ONLY's do.
+        assert (ati["learners"], ati["recorded_by"]) == ([ATI_ONLY], ATI)
+        nsti = (await as_institution(projector, path, NSTI)).json()
+        assert nsti["learners"] == []
+        assert (await as_institution(projector, path, IHM)).json()["learners"] == []
+
+        # A page looks at `limit` of the institution's learners, and says where to go on.
+        first = (await as_institution(projector, path, ATI, limit=1)).json()
+        assert (first["learners"], first["next_after_learner"]) == ([], SHARED)
+        second = (await as_institution(projector, path, ATI, limit=1, after_learner=SHARED)).json()
+        assert second["learners"] == [ATI_ONLY]
