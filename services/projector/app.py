@@ -75,6 +75,16 @@ def _background(
     return workers, outbox
 
 
+ROUTES = [
+    queries.get_credit_bank,
+    queries.get_progress,
+    queries.get_eligible,
+    ops.health,
+    ops.ready,
+    ops.metrics,
+]
+
+
 def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Litestar:
     database_url, api_key = settings.infra.database_url, settings.projector.api_key
     nats_url = settings.infra.nats_url
@@ -112,14 +122,7 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
             await pool.close()
 
     return service_app(
-        routes=[
-            queries.get_credit_bank,
-            queries.get_progress,
-            queries.get_eligible,
-            ops.health,
-            ops.ready,
-            ops.metrics,
-        ],
+        routes=ROUTES,
         lifespan=lifespan,
         openapi_config=OpenAPIConfig(
             title="Credit ledger projector",
