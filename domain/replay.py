@@ -197,12 +197,15 @@ class LearnerAsOf:
         """The learner had passes or awards by then (otherwise readers answer "not found")."""
         return bool(self.bank.passes or self.bank.awards)
 
-    def view(self) -> LearnerBank:
+    def view(self, recorded_by: str | None = None) -> LearnerBank:
+        """``recorded_by``: the institution whose events alone the answer was folded from
+        (a reader's label; None for the learner's whole history)."""
         return LearnerBank(
             as_of_position=self.position,
             as_of_time=self.at,
             credit_bank=bank_view(self.summary),
-            progress=[decision_view(d) for d in self.decisions],
+            progress=[decision_view(d, recorded_by) for d in self.decisions],
+            recorded_by=recorded_by,
         )
 
 

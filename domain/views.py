@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from fractions import Fraction
+from typing import Annotated
 
 import msgspec
 
@@ -17,6 +18,11 @@ from domain.decision import Decision
 from domain.explain import explain
 from domain.holdings import HeldAward, Pass
 from domain.units import display, exact_text, halves_to_level
+
+RECORDED_BY = (
+    "Null when folded from the learner's whole history; an institution's id when folded"
+    " from only the events that institution recorded (what an institution key reads)."
+)
 
 
 class Amount(msgspec.Struct, frozen=True, kw_only=True):
@@ -134,6 +140,7 @@ class DecisionView(msgspec.Struct, frozen=True, kw_only=True):
     not_counted: list[NotCountedView]
     explanation: list[str]
     award_block: AwardBlockView | None = None
+    recorded_by: Annotated[str | None, msgspec.Meta(description=RECORDED_BY)] = None
 
 
 def pass_view(p: Pass) -> PassView:
@@ -183,8 +190,10 @@ def bank_view(summary: BankSummary) -> BankView:
     )
 
 
-def decision_view(decision: Decision) -> DecisionView:
+def decision_view(decision: Decision, recorded_by: str | None = None) -> DecisionView:
+    """``recorded_by``: the institution whose events alone the decision was folded from."""
     return DecisionView(
+        recorded_by=recorded_by,
         learner_id=decision.learner_id,
         qualification_code=decision.qualification_code,
         rule_version=decision.rule_version,
@@ -244,3 +253,4 @@ class LearnerBank(msgspec.Struct, frozen=True, kw_only=True):
     as_of_time: dt.datetime
     credit_bank: BankView
     progress: list[DecisionView]
+    recorded_by: Annotated[str | None, msgspec.Meta(description=RECORDED_BY)] = None

@@ -1,8 +1,9 @@
 """Schemathesis against the three services' served OpenAPI documents, as an outside client.
 
 ``fuzz_stack`` runs ``credit-ledger dev`` in a data directory of its own (its own embedded
-PostgreSQL and nats-server: fuzzing with an admin key appends events for good) and makes
-an institution and an auditor key beside the stack's admin key. ``fuzz`` runs
+PostgreSQL and nats-server: fuzzing with an admin key appends events for good), makes an
+institution and an auditor key beside the stack's admin key, and has a learner earn a
+qualification, so that a status list and a credential exist to be read. ``fuzz`` runs
 ``schemathesis run`` once per (service, key), with the checks the contracts promise and
 deterministic generation, so a failure is the same on every run (``--seed N`` generates
 at random instead, reproducibly from N).
@@ -29,6 +30,7 @@ from pathlib import Path
 import httpx
 
 from credit_ledger.embedded.processes import free_port
+from tests.support.factories import ATI, CNC_LEARNER, NSTI, append_body, assessment_passed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKS = (
@@ -40,6 +42,13 @@ CHECKS = (
 # The demo catalog registers it; its key fuzzes as an institution would.
 FUZZ_INSTITUTION = "ATI-MUMBAI"
 START_TIMEOUT_S = 120.0
+CNC_MODULES = [
+    (NSTI, "CNC-FUND", "2026-01-15"),
+    (NSTI, "CNC-PROG", "2026-03-20"),
+    (ATI, "CNC-ADV", "2026-05-10"),
+    (ATI, "CNC-MAINT", "2026-07-05"),
+    (ATI, "CNC-QC", "2026-09-01"),
+]
 CI_MAX_EXAMPLES = 12
 
 
@@ -94,6 +103,7 @@ def fuzz_stack(folder: Path) -> Iterator[FuzzStack]:
             "institution": _new_key(base, admin, "institution", FUZZ_INSTITUTION),
             "auditor": _new_key(base, admin, "auditor", None),
         }
+        _earn_a_qualification(services, admin)
         yield FuzzStack(services=services, keys=keys, folder=folder)
     finally:
         if process.poll() is None:
@@ -131,6 +141,30 @@ def _new_key(base: str, admin: str, role: str, institution_id: str | None) -> st
     answer.raise_for_status()
     key: str = answer.json()["key"]
     return key
+
+
+def _earn_a_qualification(services: dict[str, str], admin: str) -> None:
+    """The demo learner passes ADV-CNC-MACHINING's five modules; waits for the credential."""
+    tokens = {
+        institution: _new_key(services["ledger"], admin, "institution", institution)
+        for institution in {institution for institution, _, _ in CNC_MODULES}
+    }
+    for institution, code, day in CNC_MODULES:
+        event = assessment_passed(
+            learner_id=CNC_LEARNER, institution_id=institution, code=code, assessed_on=day
+        )
+        answer = httpx.post(
+            f"{services['ledger']}/v1/events",
+            json=append_body(event),
+            headers={"Authorization": f"Bearer {tokens[institution]}"},
+        )
+        answer.raise_for_status()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    url = f"{services['issuer']}/v1/learners/{CNC_LEARNER}/credentials"
+    while not httpx.get(url, headers={"Authorization": f"Bearer {admin}"}).json()["credentials"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no credential for {CNC_LEARNER}")
+        time.sleep(0.2)
 
 
 def schemathesis_command(base_url: str, key: str, max_examples: int, seed: int | None) -> list[str]:

@@ -138,7 +138,8 @@ async def status_list(
         raise NotFoundException(f"no status list {list_id}")
     headers = {"Cache-Control": "no-cache"}
     if format == "json":
-        return Response(msgspec.Raw(parse_compact(token).payload), headers=headers)
+        payload = msgspec.Raw(parse_compact(token).payload)
+        return Response(payload, media_type=JSON_MEDIA_TYPE, headers=headers)
     return Response(token, media_type=VC_JWT_MEDIA_TYPE, headers=headers)
 
 

@@ -20,7 +20,7 @@ from litestar import Request, get
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Parameter
 
-from domain.views import DecisionView, LearnerBank, decision_view
+from domain.views import RECORDED_BY, DecisionView, LearnerBank, decision_view
 from proto.envelope import Actor, Role
 from proto.types import Code, LearnerId
 from services.common.db import Conn
@@ -42,25 +42,11 @@ AsOfTime = Annotated[
 ]
 
 
-RECORDED_BY = (
-    "Null when folded from the learner's whole history; an institution's id when folded"
-    " from only the events that institution recorded (what an institution key sees)."
-)
-
-
-class ScopedBank(LearnerBank, frozen=True, kw_only=True):
-    recorded_by: Annotated[str | None, msgspec.Meta(description=RECORDED_BY)]
-
-
-class ScopedDecision(DecisionView, frozen=True, kw_only=True):
-    recorded_by: Annotated[str | None, msgspec.Meta(description=RECORDED_BY)]
-
-
 class EligibleLearners(msgspec.Struct, frozen=True, kw_only=True):
     qualification_code: str
     learners: list[str]
     next_after_learner: str | None
-    recorded_by: Annotated[str | None, msgspec.Meta(description=RECORDED_BY)]
+    recorded_by: Annotated[str | None, msgspec.Meta(description=RECORDED_BY)] = None
 
 
 def recorded_by(actor: Actor) -> str | None:
@@ -102,7 +88,7 @@ async def get_credit_bank(
     runtime: Runtime,
     as_of_position: AsOfPosition = None,
     as_of_time: AsOfTime = None,
-) -> ScopedBank:
+) -> LearnerBank:
     _check_learner_id(runtime, learner_id)
     _check_as_of(as_of_position, as_of_time)
     scope = recorded_by(request.user)
@@ -113,7 +99,7 @@ async def get_credit_bank(
         answer = await replay(conn, runtime.times, learner_id, position, as_of_time, scope)
     if not answer.found:
         raise NotFoundException(f"no events for learner {learner_id} as of position {position}")
-    return ScopedBank(**msgspec.structs.asdict(answer.view()), recorded_by=scope)
+    return answer.view(scope)
 
 
 @get(
@@ -133,7 +119,7 @@ async def get_progress(
     runtime: Runtime,
     as_of_position: AsOfPosition = None,
     as_of_time: AsOfTime = None,
-) -> ScopedDecision:
+) -> DecisionView:
     _check_learner_id(runtime, learner_id)
     _check_as_of(as_of_position, as_of_time)
     scope = recorded_by(request.user)
@@ -148,7 +134,7 @@ async def get_progress(
         )
     if decision is None:
         raise NotFoundException(f"no qualification {qualification_code} as of position {position}")
-    return ScopedDecision(**msgspec.structs.asdict(decision_view(decision)), recorded_by=scope)
+    return decision_view(decision, scope)
 
 
 @get(
