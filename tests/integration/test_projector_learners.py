@@ -11,7 +11,14 @@ import pytest
 
 from proto.derived import CREDIT_STREAM, eligible_subject
 from tests.support.asyncapi_contract import check_message
-from tests.support.factories import ATI, IHM, NSTI, assessment_revoked, credits_redeemed
+from tests.support.factories import (
+    ATI,
+    CNC_MODULES,
+    IHM,
+    NSTI,
+    assessment_revoked,
+    credits_redeemed,
+)
 from tests.support.ledger import Ledger, served_ledger
 from tests.support.projector import metric_value, record_pass, running_projector
 from tests.support.servers import NatsHandle
@@ -27,14 +34,6 @@ SOFTWARE_DEVELOPER = "400000000001"
 RETURNING_MACHINIST = "500000000001"
 MACHINIST = "600000000001"
 TRANSFER_STUDENT = "700000000001"
-
-CNC_MODULES = [
-    (NSTI, "CNC-FUND", "2026-01-15"),
-    (NSTI, "CNC-PROG", "2026-03-20"),
-    (ATI, "CNC-ADV", "2026-05-10"),
-    (ATI, "CNC-MAINT", "2026-07-05"),
-    (ATI, "CNC-QC", "2026-09-01"),
-]
 
 
 async def complete_cnc_modules(

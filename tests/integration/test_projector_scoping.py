@@ -9,19 +9,24 @@ from typing import Any
 import pytest
 
 from proto.envelope import Role
-from tests.support.factories import ATI, IHM, NSTI
-from tests.support.ledger import served_ledger
+from tests.support.factories import ATI, CNC_MODULES, IHM, NSTI
+from tests.support.ledger import Ledger, served_ledger
 from tests.support.projector import Projector, record_pass, running_projector
 from tests.support.servers import NatsHandle
 
 pytestmark = pytest.mark.integration
 
 QUALIFICATION = "ADV-CNC-MACHINING"
-MODULES = ["CNC-FUND", "CNC-PROG", "CNC-ADV", "CNC-MAINT", "CNC-QC"]
-DAYS = ["2026-01-15", "2026-03-20", "2026-05-10", "2026-07-05", "2026-09-01"]
+MODULES = [code for _, code, _ in CNC_MODULES]
 # Two institutions' passes make up this learner's qualification; ATI alone made the other's.
 SHARED = "910000000001"
 ATI_ONLY = "910000000002"
+
+
+async def record_both(ledger: Ledger) -> None:
+    for institution, code, day in CNC_MODULES:
+        await record_pass(ledger, SHARED, institution, code, day)
+        await record_pass(ledger, ATI_ONLY, ATI, code, day)
 
 
 def pass_codes(bank: dict[str, Any]) -> list[str]:
@@ -39,9 +44,7 @@ async def test_an_institution_sees_only_what_it_recorded(
         served_ledger(database_url, nats.url) as ledger,
         running_projector(ledger, database_url, nats.url) as projector,
     ):
-        for index, (code, day) in enumerate(zip(MODULES, DAYS, strict=True)):
-            await record_pass(ledger, SHARED, NSTI if index < 2 else ATI, code, day)
-            await record_pass(ledger, ATI_ONLY, ATI, code, day)
+        await record_both(ledger)
         await projector.caught_up()
         bank_path = f"/v1/learners/{SHARED}/credit-bank"
         progress_path = f"/v1/learners/{SHARED}/progress/{QUALIFICATION}"
@@ -76,9 +79,7 @@ async def test_eligible_learners_are_filtered_the_same_way(
         served_ledger(database_url, nats.url) as ledger,
         running_projector(ledger, database_url, nats.url) as projector,
     ):
-        for index, (code, day) in enumerate(zip(MODULES, DAYS, strict=True)):
-            await record_pass(ledger, SHARED, NSTI if index < 2 else ATI, code, day)
-            await record_pass(ledger, ATI_ONLY, ATI, code, day)
+        await record_both(ledger)
         await projector.caught_up()
         path = f"/v1/qualifications/{QUALIFICATION}/eligible-learners"
 

@@ -16,6 +16,14 @@ OTHER_LEARNER = "210987654321"
 NSTI = "NSTI-CHENNAI"
 ATI = "ATI-MUMBAI"
 IHM = "IHM-GOA"
+# The five modules of ADV-CNC-MACHINING (the demo catalog): (institution, code, assessed on).
+CNC_MODULES = [
+    (NSTI, "CNC-FUND", "2026-01-15"),
+    (NSTI, "CNC-PROG", "2026-03-20"),
+    (ATI, "CNC-ADV", "2026-05-10"),
+    (ATI, "CNC-MAINT", "2026-07-05"),
+    (ATI, "CNC-QC", "2026-09-01"),
+]
 
 
 def new_id() -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 from credit_ledger.embedded.processes import free_port
-from tests.support.factories import ATI, CNC_LEARNER, NSTI, append_body, assessment_passed
+from tests.support.factories import CNC_LEARNER, CNC_MODULES, append_body, assessment_passed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKS = (
@@ -42,13 +42,6 @@ CHECKS = (
 # The demo catalog registers it; its key fuzzes as an institution would.
 FUZZ_INSTITUTION = "ATI-MUMBAI"
 START_TIMEOUT_S = 120.0
-CNC_MODULES = [
-    (NSTI, "CNC-FUND", "2026-01-15"),
-    (NSTI, "CNC-PROG", "2026-03-20"),
-    (ATI, "CNC-ADV", "2026-05-10"),
-    (ATI, "CNC-MAINT", "2026-07-05"),
-    (ATI, "CNC-QC", "2026-09-01"),
-]
 CI_MAX_EXAMPLES = 12
 
 
