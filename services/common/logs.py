@@ -54,3 +54,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # httpx logs every request at info; the services' clients of the ledger (the
+    # projector's gap fill polls it twice a second per partition) would drown the log.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(_LEVELS[level], logging.WARNING))
