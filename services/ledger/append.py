@@ -6,6 +6,13 @@ decides every candidate against the write model, inserts the accepted ones with
 consecutive positions and a continued hash chain, and commits once. Each request gets its
 own result: one invalid event never fails its neighbours. A batch request is atomic: if any
 of its items is refused, none of them is written.
+
+Groups are pipelined, ``PIPELINE_DEPTH`` in flight: the next group is gathered and sent
+(its ``BEGIN`` and lock request waiting in PostgreSQL) while the one before commits, so the
+requests that arrive during a commit do not wait for its answer, and its fsync, before
+their own transaction starts. The append lock still admits one group at a time, and each
+group reads the head and the write state only once it holds the lock: positions, the
+chain and every decision are exactly as with one group at a time.
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ log = structlog.get_logger(__name__)
 # order, so a reader may trust "next position = last + 1" (a sequence cannot promise that).
 APPEND_LOCK_KEY = 0x4C45444745524150
 NOTIFY_CHANNEL = "ledger_appended"
+# Groups in flight: one committing, the next waiting on the append lock. A third would only
+# wait behind them, holding a connection.
+PIPELINE_DEPTH = 2
 
 
 @dataclass
@@ -75,6 +85,7 @@ class GroupCommitter(RunsInBackground):
         self._queue: asyncio.Queue[Submission] = asyncio.Queue(maxsize=queue_max)
         self._metrics = metrics
         self._loop = BackgroundLoop("group_commit", self._run)
+        self._head = 0
 
     @classmethod
     def from_settings(
@@ -135,23 +146,43 @@ class GroupCommitter(RunsInBackground):
                 self._fair_share.done(key_id, len(pending))
 
     async def _run(self) -> None:
-        while True:
-            group = await self._gather()
-            started = time.perf_counter()
-            try:
-                results = await self._commit(group)
-            except Exception as exc:
-                log.exception("group_commit_failed", submissions=len(group))
-                for submission in group:
-                    if not submission.future.done():
-                        submission.future.set_exception(exc)
-                continue
-            elapsed = time.perf_counter() - started
-            for submission, outcome in zip(group, results, strict=True):
+        slots = asyncio.Semaphore(PIPELINE_DEPTH)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                # A slot first, then the group: what queues while both slots are busy joins
+                # the next group instead of waiting for a later one.
+                await slots.acquire()
+                try:
+                    group = await self._gather()
+                except BaseException:
+                    slots.release()
+                    raise
+                task = asyncio.create_task(self._commit_and_answer(group))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+                task.add_done_callback(lambda _: slots.release())
+        finally:
+            # Stopping: the groups already sent finish (their clients get their answers).
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _commit_and_answer(self, group: list[Submission]) -> None:
+        started = time.perf_counter()
+        try:
+            results = await self._commit(group)
+        except Exception as exc:
+            log.exception("group_commit_failed", submissions=len(group))
+            for submission in group:
                 if not submission.future.done():
-                    submission.future.set_result(outcome)
-                self._metrics.append_latency.observe(time.perf_counter() - submission.enqueued_at)
-            self._metrics.group_commit_seconds.observe(elapsed)
+                    submission.future.set_exception(exc)
+            return
+        elapsed = time.perf_counter() - started
+        for submission, outcome in zip(group, results, strict=True):
+            if not submission.future.done():
+                submission.future.set_result(outcome)
+            self._metrics.append_latency.observe(time.perf_counter() - submission.enqueued_at)
+        self._metrics.group_commit_seconds.observe(elapsed)
 
     async def _gather(self) -> list[Submission]:
         group = [await self._queue.get()]
@@ -190,7 +221,9 @@ class GroupCommitter(RunsInBackground):
                 await write.execute(
                     conn, "SELECT pg_notify({0}, {1})", NOTIFY_CHANNEL, str(batch.position)
                 )
-        self._metrics.head_position.set(batch.position)
+        # Groups commit in lock order, but their tasks may resume out of it.
+        self._head = max(self._head, batch.position)
+        self._metrics.head_position.set(self._head)
         self._metrics.group_size.observe(len(all_candidates))
         self._metrics.record_outcomes(
             (type(candidate.event).__name__, outcome)
