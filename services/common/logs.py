@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
 
@@ -19,7 +20,26 @@ _LEVELS = {
 }
 
 
+# Bumped by every configure_logging, so that a logger cached by ``logger_for`` follows it.
+_generation = 0
+_loggers: dict[str, tuple[int, Any]] = {}
+
+
+def logger_for(name: str) -> Any:
+    """The bound logger of ``name`` under the current configuration, made once per
+    configuration: ``structlog.get_logger`` on a hot path makes a proxy, a bound logger and
+    an output logger on every call, a line logged or not. (structlog.testing.capture_logs
+    changes the processors in place, so a cached logger is captured too.)"""
+    cached = _loggers.get(name)
+    if cached is None or cached[0] != _generation:
+        cached = (_generation, structlog.get_logger(name).bind())
+        _loggers[name] = cached
+    return cached[1]
+
+
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
+    global _generation
+    _generation += 1
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"

@@ -11,6 +11,8 @@ past it, without the header and logged with the status it never saw.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import re
 import time
 import uuid
@@ -20,6 +22,8 @@ from litestar import Litestar
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+
+from services.common.logs import logger_for
 
 _ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -31,6 +35,26 @@ _ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # past them it answers anyway.
 DRAIN_MAX_BYTES = 16 * 1024 * 1024
 DRAIN_MAX_S = 10.0
+
+
+class _RequestIds:
+    """Request ids unique without a random draw per request (uuid4 reads the kernel's
+    random source each time): a random prefix per process, then a counter. The prefix is
+    drawn again in a forked child, which would otherwise count the same ids."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._count = itertools.count()
+
+    def __call__(self) -> str:
+        if os.getpid() != self._pid:
+            self._pid, self._prefix = os.getpid(), uuid.uuid4().hex[:16]
+            self._count = itertools.count()
+        return f"{self._prefix}{next(self._count):016x}"
+
+
+new_request_id = _RequestIds()
 
 
 def with_request_layer(app: Litestar) -> Litestar:
@@ -53,7 +77,7 @@ def request_layer(app: ASGIApp) -> ASGIApp:
             return
         headers = dict(scope["headers"])
         offered = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = offered if _ACCEPTED_ID.fullmatch(offered) else uuid.uuid4().hex
+        request_id = offered if _ACCEPTED_ID.fullmatch(offered) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -97,9 +121,7 @@ def request_layer(app: ASGIApp) -> ASGIApp:
             try:
                 await app(scope, tracked_receive, send_with_id)
             finally:
-                # Looked up per request, so the process's logging configuration (or a test's
-                # capture) applies whenever it was made.
-                structlog.get_logger("access").info(
+                logger_for("access").info(
                     "request",
                     method=scope.get("method", ""),
                     path=scope["path"],

@@ -6,7 +6,6 @@ import uuid
 from typing import Any, TypeVar
 
 import msgspec
-import structlog
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
@@ -22,6 +21,7 @@ from proto.http import (
 )
 from services.common.http.answers import problem_answers
 from services.common.http.auth import ANY_ROLE, requires
+from services.common.logs import logger_for
 from services.ledger.errors import Refused, bad_request, unprocessable
 from services.ledger.http.problems import RefusedException
 from services.ledger.reads import read_event
@@ -109,7 +109,7 @@ async def append_event(
 
 def log_appended(outcome: AppendResult) -> None:
     """The log line of one appended event (shared by the fast path)."""
-    structlog.get_logger(__name__).info(
+    logger_for(__name__).info(
         "event_appended",
         event_id=outcome.event_id,
         position=outcome.position,
