@@ -34,11 +34,11 @@ from proto.canonical import GENESIS_HASH
 from proto.events import SCHEMA_VERSION
 from services.common.db import Conn
 from services.common.lifecycle import BackgroundLoop, RunsInBackground
+from services.common.round_trips import CombinedWrite
 from services.common.settings.ledger import LedgerSettings
 from services.ledger.fair_share import FairShare
 from services.ledger.group import GroupBuilder, LogRow, Outcome, not_written, precheck
 from services.ledger.metrics import LedgerMetrics
-from services.ledger.round_trips import CombinedWrite
 from services.ledger.write_model import Candidate
 from services.ledger.write_model_store import load_group, persist_changes
 

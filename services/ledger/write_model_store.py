@@ -17,7 +17,7 @@ from domain.credit_bank import fold
 from proto import events as ev
 from proto.events import LedgerEvent
 from services.common.db import Conn
-from services.ledger.round_trips import CombinedRead, CombinedRows, CombinedWrite
+from services.common.round_trips import CombinedRead, CombinedRows, CombinedWrite
 from services.ledger.write_model import (
     Assessment,
     Award,

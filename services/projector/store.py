@@ -28,6 +28,7 @@ from proto.derived import (
 from proto.events import Event, PassRef, decode_event
 from proto.partitions import Partition, learner_bucket
 from services.common.db import Conn
+from services.common.round_trips import CombinedWrite
 from services.projector.bank_snapshot import decode_bank, encode_bank
 from services.projector.log_entry import bank_stream
 from services.projector.projection import BatchOutcome, VersionedBank
@@ -243,14 +244,19 @@ async def write_batch(
     ``watermark`` (the batch's last position, or further when the ledger said nothing of
     the partition lies between); returns how many messages it queued."""
     entries = outcome.entries
+    # Thresholds are rare and need what their INSERT returns: statements of their own.
+    queued = await _write_thresholds(conn, outcome.thresholds)
+    # Everything else in one round trip (services.common.round_trips): the parts touch
+    # different tables, and the checkpoint's move is the statement's last part.
+    write = CombinedWrite()
     # A catalog event is every partition's: the first to apply it stores it.
-    await conn.execute(
+    write.add(
         """
         INSERT INTO projector.events
             (position, stream, type, data, recorded_at, learner_id, bucket, stream_version)
         SELECT p, s, t, d::json, r, l, b, v
-        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-                    $6::text[], $7::smallint[], $8::bigint[])
+        FROM unnest({0}::bigint[], {1}::text[], {2}::text[], {3}::text[], {4}::timestamptz[],
+                    {5}::text[], {6}::smallint[], {7}::bigint[])
             AS u(p, s, t, d, r, l, b, v)
         ON CONFLICT (position) DO NOTHING
         """,
@@ -268,30 +274,42 @@ async def write_batch(
         learner: summarize(bank, utc_day(bank.recorded_at or entries[-1].recorded_at))
         for learner, bank in outcome.banks.items()
     }
-    await _write_banks(conn, outcome, summaries, entries[-1].recorded_at)
-    await _write_progress(conn, outcome)
-    queued = await _write_thresholds(conn, outcome.thresholds)
-    if publish_bank_updates:
-        queued += await _queue_bank_updates(conn, outcome, summaries)
-    await move_checkpoint(conn, partition, applied, max(watermark, outcome.last_position))
-    return queued
+    _write_banks(write, outcome, summaries, entries[-1].recorded_at)
+    _write_progress(write, outcome)
+    updates = _queue_bank_updates(write, outcome, summaries) if publish_bank_updates else None
+    moved = write.add(
+        "UPDATE projector.checkpoints SET position = {3}"
+        " WHERE partitions = {0} AND partition = {1} AND position = {2} RETURNING 1",
+        partition.count,
+        partition.index,
+        applied,
+        max(watermark, outcome.last_position),
+    )
+    counts = await write.fetchrow(
+        conn,
+        f"SELECT (SELECT count(*) FROM {moved}) AS moved,"
+        f" {f'(SELECT count(*) FROM {updates})' if updates else '0'} AS queued",
+    )
+    if counts["moved"] != 1:
+        raise CheckpointMoved(f"partition {partition}'s checkpoint is no longer {applied}")
+    return queued + int(counts["queued"])
 
 
-async def _write_banks(
-    conn: Conn, outcome: BatchOutcome, summaries: dict[str, BankSummary], at: dt.datetime
+def _write_banks(
+    write: CombinedWrite, outcome: BatchOutcome, summaries: dict[str, BankSummary], at: dt.datetime
 ) -> None:
-    """Every changed bank in one statement."""
+    """Every changed bank in one part."""
     if not outcome.banks:
         return
     learners = list(outcome.banks)
     banks = [outcome.banks[learner] for learner in learners]
-    await conn.execute(
+    write.add(
         """
         INSERT INTO projector.credit_banks
             (learner_id, position, summary, updated_at, snapshot, bucket, stream_version)
         SELECT l, p, s::json, u, b, k, v
-        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::bytea[],
-                    $6::smallint[], $7::bigint[])
+        FROM unnest({0}::text[], {1}::bigint[], {2}::text[], {3}::timestamptz[], {4}::bytea[],
+                    {5}::smallint[], {6}::bigint[])
             AS r(l, p, s, u, b, k, v)
         ON CONFLICT (learner_id) DO UPDATE SET
             position = EXCLUDED.position, summary = EXCLUDED.summary,
@@ -308,19 +326,19 @@ async def _write_banks(
     )
 
 
-async def _write_progress(conn: Conn, outcome: BatchOutcome) -> None:
-    """Every changed decision in one statement."""
+def _write_progress(write: CombinedWrite, outcome: BatchOutcome) -> None:
+    """Every changed decision in one part."""
     if not outcome.progress:
         return
     keys = list(outcome.progress)
     decisions = [outcome.progress[key] for key in keys]
-    await conn.execute(
+    write.add(
         """
         INSERT INTO projector.progress
             (learner_id, qualification_code, rule_version, satisfied, position, decision, bucket)
         SELECT l, q, v, s, p, d::json, b
-        FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[], $5::bigint[], $6::text[],
-                    $7::smallint[])
+        FROM unnest({0}::text[], {1}::text[], {2}::int[], {3}::bool[], {4}::bigint[], {5}::text[],
+                    {6}::smallint[])
             AS r(l, q, v, s, p, d, b)
         ON CONFLICT (learner_id, qualification_code) DO UPDATE SET
             rule_version = EXCLUDED.rule_version, satisfied = EXCLUDED.satisfied,
@@ -395,10 +413,11 @@ async def _write_thresholds(conn: Conn, thresholds: list[Threshold]) -> int:
     )
 
 
-async def _queue_bank_updates(
-    conn: Conn, outcome: BatchOutcome, summaries: dict[str, BankSummary]
-) -> int:
-    """One CreditBankUpdated per changed learner, queued with a single statement."""
+def _queue_bank_updates(
+    write: CombinedWrite, outcome: BatchOutcome, summaries: dict[str, BankSummary]
+) -> str | None:
+    """One CreditBankUpdated per changed learner, queued by one part; returns the part's
+    name (its RETURNING rows are the new messages), None when nothing changed."""
     messages = []
     for learner, bank in outcome.banks.items():
         summary = summaries[learner]
@@ -413,9 +432,21 @@ async def _queue_bank_updates(
                 held_qualifications=sorted({a.qualification_code for a in summary.qualifications}),
             )
         )
-    return await _enqueue_all(
-        conn, [(m.message_id, bank_subject(m.learner_id), m) for m in messages]
+    if not messages:
+        return None
+    return write.add(
+        _ENQUEUE_SQL.format("{0}", "{1}", "{2}"),
+        [m.message_id for m in messages],
+        [bank_subject(m.learner_id) for m in messages],
+        [_encoder.encode(m) for m in messages],
     )
+
+
+_ENQUEUE_SQL = (
+    "INSERT INTO projector.outbox (message_id, subject, payload)"
+    " SELECT * FROM unnest({0}::text[], {1}::text[], {2}::bytea[])"
+    " ON CONFLICT (message_id) DO NOTHING RETURNING id"
+)
 
 
 async def _enqueue_all(conn: Conn, messages: list[tuple[str, str, Any]]) -> int:
@@ -424,9 +455,7 @@ async def _enqueue_all(conn: Conn, messages: list[tuple[str, str, Any]]) -> int:
     if not messages:
         return 0
     rows = await conn.fetch(
-        "INSERT INTO projector.outbox (message_id, subject, payload)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])"
-        " ON CONFLICT (message_id) DO NOTHING RETURNING id",
+        _ENQUEUE_SQL.format("$1", "$2", "$3"),
         [message_id for message_id, _, _ in messages],
         [subject for _, subject, _ in messages],
         [_encoder.encode(message) for _, _, message in messages],
