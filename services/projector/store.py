@@ -12,6 +12,7 @@ from domain.bank_summary import BankSummary, summarize
 from domain.catalog import Catalog, fold_catalog
 from domain.credit_bank import CreditBank, fold
 from domain.holdings import empty_bank
+from domain.recorded_by import recorded_by as own_events
 from domain.replay import Threshold
 from domain.shelf_life import utc_day
 from domain.units import exact_text
@@ -113,9 +114,9 @@ def _history(rows: list[asyncpg.Record]) -> History:
 async def learner_history(
     conn: Conn, learner_id: str, up_to: int | None = None, recorded_by: str | None = None
 ) -> History:
-    """The learner's events up to a position; with ``recorded_by``, only those that
-    institution recorded (every institution event names its institution, and the ledger
-    takes it only from that institution's keys)."""
+    """The learner's events up to a position; with ``recorded_by``, what that institution
+    recorded (``domain.recorded_by``: the events that name it, selected here by their
+    ``institution_id``, with its redemptions of other institutions' passes trimmed)."""
     rows = await conn.fetch(
         "SELECT data::text AS data, position, recorded_at FROM projector.events"
         " WHERE bucket = $1 AND learner_id = $2 AND position <= $3"
@@ -125,7 +126,8 @@ async def learner_history(
         up_to if up_to is not None else 2**62,
         recorded_by,
     )
-    return _history(rows)
+    history = _history(rows)
+    return history if recorded_by is None else own_events(history, recorded_by)
 
 
 async def has_recorded(conn: Conn, learner_id: str, institution_id: str, up_to: int) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from proto.envelope import Role
-from tests.support.factories import ATI, CNC_MODULES, IHM, NSTI
+from tests.support.factories import ATI, CNC_MODULES, IHM, NSTI, credits_redeemed
 from tests.support.ledger import Ledger, served_ledger
 from tests.support.projector import Projector, record_pass, running_projector
 from tests.support.servers import NatsHandle
@@ -98,3 +98,28 @@ async def test_eligible_learners_are_filtered_the_same_way(
         assert (first["learners"], first["next_after_learner"]) == ([], SHARED)
         second = (await as_institution(projector, path, ATI, limit=1, after_learner=SHARED)).json()
         assert second["learners"] == [ATI_ONLY]
+
+
+async def test_a_redemption_of_another_institutions_pass_stays_out_of_each_ones_view(
+    database_url: str, nats: NatsHandle
+) -> None:
+    # ATI redeems NSTI's CNC-FUND of SHARED: NSTI recorded no redemption, and ATI's view
+    # holds none of NSTI's passes, so neither view shows it; the whole history does.
+    async with (
+        served_ledger(database_url, nats.url) as ledger,
+        running_projector(ledger, database_url, nats.url) as projector,
+    ):
+        fund, _ = await record_pass(ledger, SHARED, NSTI, "CNC-FUND", "2026-01-15")
+        await record_pass(ledger, SHARED, ATI, "CNC-ADV", "2026-05-10")
+        redeemed = credits_redeemed(passes=[(NSTI, fund)], learner_id=SHARED, institution_id=ATI)
+        assert (await ledger.append(redeemed, ATI)).status_code == 201
+        await projector.caught_up()
+        path = f"/v1/learners/{SHARED}/credit-bank"
+
+        whole = (await projector.get(path)).json()["credit_bank"]
+        assert [p["assessment_id"] for p in whole["redeemed"]] == [fund]
+        for institution, held in ((NSTI, ["CNC-FUND"]), (ATI, ["CNC-ADV"])):
+            answer = await as_institution(projector, path, institution)
+            assert answer.status_code == 200, answer.text
+            bank = answer.json()["credit_bank"]
+            assert (pass_codes(answer.json()), bank["redeemed"]) == (held, []), institution
