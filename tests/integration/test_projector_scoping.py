@@ -4,13 +4,15 @@ role sees the whole history (issue 12)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from proto.envelope import Role
 from tests.support.factories import ATI, CNC_MODULES, IHM, NSTI, credits_redeemed
-from tests.support.ledger import Ledger, served_ledger
+from tests.support.ledger import served_ledger
 from tests.support.projector import Projector, record_pass, running_projector
 from tests.support.servers import NatsHandle
 
@@ -23,10 +25,18 @@ SHARED = "910000000001"
 ATI_ONLY = "910000000002"
 
 
-async def record_both(ledger: Ledger) -> None:
-    for institution, code, day in CNC_MODULES:
-        await record_pass(ledger, SHARED, institution, code, day)
-        await record_pass(ledger, ATI_ONLY, ATI, code, day)
+@contextlib.asynccontextmanager
+async def both_learners_recorded(database_url: str, nats: NatsHandle) -> AsyncIterator[Projector]:
+    """A ledger and a projector, caught up with SHARED's and ATI_ONLY's five passes."""
+    async with (
+        served_ledger(database_url, nats.url) as ledger,
+        running_projector(ledger, database_url, nats.url) as projector,
+    ):
+        for institution, code, day in CNC_MODULES:
+            await record_pass(ledger, SHARED, institution, code, day)
+            await record_pass(ledger, ATI_ONLY, ATI, code, day)
+        await projector.caught_up()
+        yield projector
 
 
 def pass_codes(bank: dict[str, Any]) -> list[str]:
@@ -40,12 +50,7 @@ async def as_institution(projector: Projector, path: str, institution: str, **pa
 async def test_an_institution_sees_only_what_it_recorded(
     database_url: str, nats: NatsHandle
 ) -> None:
-    async with (
-        served_ledger(database_url, nats.url) as ledger,
-        running_projector(ledger, database_url, nats.url) as projector,
-    ):
-        await record_both(ledger)
-        await projector.caught_up()
+    async with both_learners_recorded(database_url, nats) as projector:
         bank_path = f"/v1/learners/{SHARED}/credit-bank"
         progress_path = f"/v1/learners/{SHARED}/progress/{QUALIFICATION}"
 
@@ -75,12 +80,7 @@ async def test_an_institution_sees_only_what_it_recorded(
 async def test_eligible_learners_are_filtered_the_same_way(
     database_url: str, nats: NatsHandle
 ) -> None:
-    async with (
-        served_ledger(database_url, nats.url) as ledger,
-        running_projector(ledger, database_url, nats.url) as projector,
-    ):
-        await record_both(ledger)
-        await projector.caught_up()
+    async with both_learners_recorded(database_url, nats) as projector:
         path = f"/v1/qualifications/{QUALIFICATION}/eligible-learners"
 
         for role in (Role.AUDITOR, Role.ADMIN, Role.ISSUER):
