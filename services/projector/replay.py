@@ -11,6 +11,7 @@ partition's, it asks the ledger, so answers are the same whatever the layout.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from domain.decision import Decision
 from domain.replay import LearnerAsOf, as_of, decision_as_of, event_time
@@ -19,6 +20,7 @@ from services.common.cache import BoundedCache
 from services.common.db import Conn
 from services.common.ledger_client import LedgerClient
 from services.projector import store
+from services.projector.store import History
 
 RECORDED_AT_CACHE_POSITIONS = 4096
 
@@ -109,6 +111,11 @@ async def replay(
     )
 
 
+class NothingRecorded(LookupError):
+    """The institution a view is scoped to recorded nothing of the learner's up to the
+    position (readers answer "not found", as for a learner nobody knows)."""
+
+
 async def decide_one(
     conn: Conn,
     times: LogTimes,
@@ -118,11 +125,47 @@ async def decide_one(
     as_of_time: dt.datetime | None,
     recorded_by: str | None = None,
 ) -> Decision | None:
+    """One qualification's decision (None: no version of its rule in force); with
+    ``recorded_by``, folded from what that institution recorded (``NothingRecorded`` when
+    that is nothing)."""
+    history = await store.learner_history(conn, learner_id, position, recorded_by)
+    if recorded_by is not None and not history:
+        raise NothingRecorded(learner_id)
     return decision_as_of(
         learner_id,
-        await store.learner_history(conn, learner_id, position, recorded_by),
+        history,
         await store.catalog_history(conn, position),
         code,
         position,
         as_of_time or event_time(await times.recorded_at(conn, position)),
     )
+
+
+async def satisfied_on_own_events(
+    conn: Conn,
+    times: LogTimes,
+    learners: list[str],
+    partition_of: Callable[[str], Partition],
+    code: str,
+    institution_id: str,
+) -> list[str]:
+    """Those of ``learners`` whose events recorded by the institution alone satisfy the
+    rule, each judged as of its partition's checkpoint. The checkpoint, the catalog and the
+    judging time are read once per partition, not once per learner."""
+    judged_at: dict[Partition, tuple[int, History, dt.datetime]] = {}
+    satisfied = []
+    for learner in learners:
+        partition = partition_of(learner)
+        if partition not in judged_at:
+            position = await position_as_of(conn, times, partition, None, None)
+            judged_at[partition] = (
+                position,
+                await store.catalog_history(conn, position),
+                event_time(await times.recorded_at(conn, position)),
+            )
+        position, catalog, at = judged_at[partition]
+        history = await store.learner_history(conn, learner, position, institution_id)
+        decision = decision_as_of(learner, history, catalog, code, position, at)
+        if history and decision is not None and decision.satisfied:
+            satisfied.append(learner)
+    return satisfied

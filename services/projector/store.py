@@ -130,19 +130,6 @@ async def learner_history(
     return history if recorded_by is None else own_events(history, recorded_by)
 
 
-async def has_recorded(conn: Conn, learner_id: str, institution_id: str, up_to: int) -> bool:
-    """Whether the institution recorded an event of the learner's up to a position."""
-    found: bool = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM projector.events WHERE bucket = $1 AND learner_id = $2"
-        " AND position <= $3 AND data->>'institution_id' = $4)",
-        learner_bucket(learner_id),
-        learner_id,
-        up_to,
-        institution_id,
-    )
-    return found
-
-
 async def satisfied_learners(
     conn: Conn, qualification_code: str, after_learner: str, limit: int
 ) -> list[str]:

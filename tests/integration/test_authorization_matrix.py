@@ -23,10 +23,10 @@ from services.ledger.app import ROUTES as LEDGER_ROUTES
 from services.ledger.audit.signing import create_key_file
 from services.projector.app import ROUTES as PROJECTOR_ROUTES
 from tests.support.factories import ATI, NSTI, append_body, assessment_passed
-from tests.support.issuer import running_issuer
-from tests.support.ledger import Ledger, served_ledger
-from tests.support.projector import record_pass, running_projector
+from tests.support.ledger import Ledger
+from tests.support.projector import record_pass
 from tests.support.servers import NatsHandle
+from tests.support.system import running_system
 
 pytestmark = pytest.mark.integration
 
@@ -202,13 +202,10 @@ async def test_each_caller_gets_the_status_its_cell_says(
 ) -> None:
     create_key_file(tmp_path / "tree.pem")
     signing_key = str(tmp_path / "tree.pem")
-    async with (
-        served_ledger(
-            database_url, nats.url, CREDIT_LEDGER_TREE_SIGNING_KEY_FILE=signing_key
-        ) as ledger,
-        running_projector(ledger, database_url, nats.url) as projector,
-        running_issuer(ledger, database_url, nats.url, tmp_path / "keys") as issuer,
-    ):
+    async with running_system(
+        database_url, nats.url, tmp_path / "keys", CREDIT_LEDGER_TREE_SIGNING_KEY_FILE=signing_key
+    ) as system:
+        ledger, projector, issuer = system.ledger, system.projector, system.issuer
         _, _ = await record_pass(ledger, LEARNER, OWN, "CNC-FUND", "2026-01-15")
         event = (await ledger.get(f"/v1/streams/learner-{LEARNER}", Role.AUDITOR)).json()
         jwks = (await issuer.client.get("/.well-known/jwks.json")).json()

@@ -20,11 +20,10 @@ from tests.support.issuer import (
     by_code,
     holds,
     pass_modules,
-    running_issuer,
 )
-from tests.support.ledger import served_ledger
-from tests.support.projector import record_pass, running_projector
+from tests.support.projector import record_pass
 from tests.support.servers import NatsHandle
+from tests.support.system import running_system
 
 pytestmark = pytest.mark.integration
 
@@ -35,11 +34,8 @@ NOTE = "attendance sheets forged; NCVET case 2026/41"
 async def test_a_fraud_revocation_is_not_followed_by_an_automatic_re_award(
     database_url: str, nats: NatsHandle, tmp_path: Path
 ) -> None:
-    async with (
-        served_ledger(database_url, nats.url) as ledger,
-        running_projector(ledger, database_url, nats.url) as projector,
-        running_issuer(ledger, database_url, nats.url, tmp_path) as issuer,
-    ):
+    async with running_system(database_url, nats.url, tmp_path) as system:
+        ledger, projector, issuer = system.ledger, system.projector, system.issuer
         await pass_modules(ledger, LEARNER)
         [first] = await issuer.wait_for(LEARNER, holds(CERTIFICATE))
         fraud = {

@@ -16,10 +16,9 @@ import pytest
 from proto.envelope import Role
 from services.common.http.bounds import BIGINT_MAX, INTEGER_MAX
 from tests.support.factories import CNC_LEARNER
-from tests.support.issuer import running_issuer
 from tests.support.ledger import served_ledger
-from tests.support.projector import running_projector
 from tests.support.servers import NatsHandle
+from tests.support.system import running_system
 
 pytestmark = pytest.mark.integration
 
@@ -72,14 +71,10 @@ async def test_an_institution_key_gets_the_same_bound(database_url: str) -> None
 async def test_projector_and_issuer_bound_their_integers(
     database_url: str, nats: NatsHandle, tmp_path: Path
 ) -> None:
-    async with (
-        served_ledger(database_url, nats.url) as ledger,
-        running_projector(ledger, database_url, nats.url) as projector,
-        running_issuer(ledger, database_url, nats.url, tmp_path) as issuer,
-    ):
-        response = await projector.get(
+    async with running_system(database_url, nats.url, tmp_path) as system:
+        response = await system.projector.get(
             f"/v1/learners/{CNC_LEARNER}/credit-bank", as_of_position=PAST_BIGINT
         )
         _assert_names(response, "as_of_position")
-        response = await issuer.client.get(f"/v1/status-lists/{INTEGER_MAX + 1}")
+        response = await system.issuer.client.get(f"/v1/status-lists/{INTEGER_MAX + 1}")
         _assert_names(response, "list_id")

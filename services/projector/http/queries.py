@@ -23,11 +23,16 @@ from litestar.params import Parameter
 from domain.views import RECORDED_BY, DecisionView, LearnerBank, decision_view
 from proto.envelope import Actor, Role
 from proto.types import Code, LearnerId
-from services.common.db import Conn
 from services.common.http.answers import problem_answers
 from services.common.http.bounds import BIGINT_MAX, shaped
 from services.projector import store
-from services.projector.replay import decide_one, position_as_of, replay
+from services.projector.replay import (
+    NothingRecorded,
+    decide_one,
+    position_as_of,
+    replay,
+    satisfied_on_own_events,
+)
 from services.projector.runtime import ProjectorRuntime, Runtime
 
 PAGE_MAX = 1000
@@ -127,11 +132,14 @@ async def get_progress(
         position = await position_as_of(
             conn, runtime.times, runtime.partition_of(learner_id), as_of_position, as_of_time
         )
-        if scope is not None and not await store.has_recorded(conn, learner_id, scope, position):
-            raise NotFoundException(f"no events for learner {learner_id} as of position {position}")
-        decision = await decide_one(
-            conn, runtime.times, learner_id, qualification_code, position, as_of_time, scope
-        )
+        try:
+            decision = await decide_one(
+                conn, runtime.times, learner_id, qualification_code, position, as_of_time, scope
+            )
+        except NothingRecorded:
+            raise NotFoundException(
+                f"no events for learner {learner_id} as of position {position}"
+            ) from None
     if decision is None:
         raise NotFoundException(f"no qualification {qualification_code} as of position {position}")
     return decision_view(decision, scope)
@@ -163,8 +171,8 @@ async def get_eligible(
             )
         else:
             looked_at = await store.learners_recorded_by(conn, scope, after_learner, limit)
-            learners = await _satisfied_on_own_events(
-                conn, runtime, looked_at, qualification_code, scope
+            learners = await satisfied_on_own_events(
+                conn, runtime.times, looked_at, runtime.partition_of, qualification_code, scope
             )
     return EligibleLearners(
         qualification_code=qualification_code,
@@ -172,21 +180,3 @@ async def get_eligible(
         next_after_learner=looked_at[-1] if len(looked_at) == limit else None,
         recorded_by=scope,
     )
-
-
-async def _satisfied_on_own_events(
-    conn: Conn, runtime: ProjectorRuntime, learners: list[str], code: str, institution_id: str
-) -> list[str]:
-    """The learners whose events recorded by the institution alone satisfy the rule, each
-    judged as of its partition's checkpoint."""
-    satisfied = []
-    for learner in learners:
-        position = await position_as_of(
-            conn, runtime.times, runtime.partition_of(learner), None, None
-        )
-        decision = await decide_one(
-            conn, runtime.times, learner, code, position, None, institution_id
-        )
-        if decision is not None and decision.satisfied:
-            satisfied.append(learner)
-    return satisfied
