@@ -422,12 +422,30 @@ def _headers_schema() -> dict[str, Any]:
             "description": "The event's version within its stream, so a consumer can spot a gap.",
         },
     }
+    decimal = {"type": "string", "pattern": "^[0-9]+$"}
     optional = {
-        "Nats-Expected-Last-Msg-Id": {
-            **event_id,
+        "Nats-Batch-Id": {
+            "type": "string",
+            "maxLength": 64,
             "description": (
-                "The previous event's id: JetStream refuses a message that would land out of"
-                " order after a lost publish (absent on the very first event)."
+                "The relay publishes in JetStream atomic batches: the batch this message was"
+                " stored with (absent on a message published on its own)."
+            ),
+        },
+        "Nats-Batch-Sequence": {
+            **decimal,
+            "description": "The message's place in its batch, from 1.",
+        },
+        "Nats-Batch-Commit": {
+            "type": "string",
+            "const": "1",
+            "description": "On the last message of a batch.",
+        },
+        "Nats-Expected-Last-Sequence": {
+            **decimal,
+            "description": (
+                "On the first message of a batch: the stream sequence it had to follow, so"
+                " JetStream refused the batch had anything else landed in between."
             ),
         },
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,12 +87,10 @@ class LedgerHeaders:
     hash_hex: str
 
 
-def encode_ledger_headers(
-    headers: LedgerHeaders, ce_source: str, previous_id: str | None
-) -> dict[str, str]:
-    """CloudEvents headers, the ledger's own, and the broker's de-duplication and order
-    checks (``previous_id``: the event before, which the stream must hold last)."""
-    encoded = {
+def encode_ledger_headers(headers: LedgerHeaders, ce_source: str) -> dict[str, str]:
+    """CloudEvents headers, the ledger's own, and the broker's de-duplication id (the relay
+    adds those of its atomic batches, ``services.ledger.atomic_batch``)."""
+    return {
         "ce-specversion": "1.0",
         "ce-id": headers.event_id,
         "ce-source": ce_source,
@@ -104,9 +103,6 @@ def encode_ledger_headers(
         "Ledger-Stream-Version": str(headers.stream_version),
         "Ledger-Hash": headers.hash_hex,
     }
-    if previous_id is not None:
-        encoded["Nats-Expected-Last-Msg-Id"] = previous_id
-    return encoded
 
 
 def decode_ledger_headers(headers: Mapping[str, str] | None) -> LedgerHeaders:
@@ -146,12 +142,14 @@ def stream_config(name: str, subjects: list[str], description: str, replicas: in
 
 
 def ledger_stream_config(replicas: int) -> StreamConfig:
-    return stream_config(
+    config = stream_config(
         LEDGER_STREAM,
         [LEDGER_SUBJECTS],
         "Every event of the credit ledger, in log position order.",
         replicas,
     )
+    # The relay publishes in atomic batches (services.ledger.atomic_batch).
+    return dataclasses.replace(config, allow_atomic=True)
 
 
 async def declare_stream(js: JetStreamContext, config: StreamConfig) -> None:

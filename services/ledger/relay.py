@@ -5,24 +5,25 @@ a dedicated connection); it wakes on LISTEN/NOTIFY (the append transaction notif
 commit) rather than polling, resumes after a restart from the last message JetStream
 holds, and catches up by itself after NATS was down.
 
-Each message carries ``Nats-Msg-Id`` = event id (the broker drops re-publishes) and
-``Nats-Expected-Last-Msg-Id`` = the previous event's id, so the broker itself refuses a
-message that would land out of order after a lost publish.
+It publishes in JetStream atomic batches (``services.ledger.atomic_batch``): one sync of
+the stream's file for each batch, not for each event. Each message carries
+``Nats-Msg-Id`` = event id, and each batch ``Nats-Expected-Last-Sequence`` = the stream
+sequence it must follow, so the broker itself refuses a batch that would land out of
+order after a lost publish, or beside another relay's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import structlog
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from proto.subjects import LEDGER_STREAM, ce_type, subject_for
@@ -38,6 +39,7 @@ from services.common.messaging import (
 from services.common.settings import Settings
 from services.common.shared_metrics import process_stopped
 from services.ledger.append import NOTIFY_CHANNEL
+from services.ledger.atomic_batch import BATCH_MESSAGES_MAX, BatchPublisher, Outgoing, confirm
 from services.ledger.metrics import LedgerMetrics
 
 log = structlog.get_logger(__name__)
@@ -46,6 +48,9 @@ RELAY_LOCK_KEY = 0x4C45444745525259
 # A safety net only: NOTIFY wakes the relay; this bounds the wait if a notification is lost.
 IDLE_RECHECK_S = 2.0
 ACK_TIMEOUT_S = 5.0
+# JetStream commits a stream's batches one at a time, so more in flight would only queue in
+# the broker (which also caps a stream's open batches, at 50 by default).
+BATCHES_IN_FLIGHT_MAX = 4
 # How often, at most, the acknowledged position is written to ledger.relay_progress.
 PROGRESS_SAVE_S = 1.0
 
@@ -57,10 +62,11 @@ class RelayConfig:
     ce_source: str
     batch_max: int
     stream_replicas: int
-    in_flight_max: int = 1000
+    in_flight_max: int = 1000  # events sent and not yet acknowledged
 
 
-def message_headers(row: asyncpg.Record, ce_source: str, previous_id: str | None) -> dict[str, str]:
+def outgoing(row: asyncpg.Record, ce_source: str) -> Outgoing:
+    """The JetStream message of one log row."""
     headers = LedgerHeaders(
         event_id=row["event_id"],
         stream=row["stream"],
@@ -70,7 +76,11 @@ def message_headers(row: asyncpg.Record, ce_source: str, previous_id: str | None
         recorded_at=row["recorded_at"],
         hash_hex=bytes(row["hash"]).hex(),
     )
-    return encode_ledger_headers(headers, ce_source, previous_id)
+    return Outgoing(
+        subject_for(row["stream"], row["type"]),
+        row["data"].encode(),
+        encode_ledger_headers(headers, ce_source),
+    )
 
 
 class Relay(RunsInBackground):
@@ -97,16 +107,13 @@ class Relay(RunsInBackground):
             self.is_leader = True
             log.info("relay_leader")
             async with nats_connection(self._config.nats_url, "credit-ledger-relay") as nc:
-                js = nc.jetstream(
-                    timeout=ACK_TIMEOUT_S, publish_async_max_pending=self._config.in_flight_max
-                )
+                js = nc.jetstream(timeout=ACK_TIMEOUT_S)
                 await declare_ledger_stream(js, self._config.stream_replicas)
-                await self._publish_loop(conn, js)
+                async with BatchPublisher(nc) as publisher:
+                    await self._publish_loop(conn, js, publisher)
 
-    async def _resume_point(
-        self, conn: asyncpg.Connection, js: JetStreamContext
-    ) -> tuple[int, str | None]:
-        """(position, event id) to continue after: the last event JetStream holds.
+    async def _resume_point(self, conn: asyncpg.Connection, js: JetStreamContext) -> _Resume:
+        """Where to continue: after the last event JetStream holds.
 
         An emptied stream (purged, truncated) that once held messages resumes after what
         the relay last saw acknowledged instead of re-sending the whole log; consumers
@@ -116,37 +123,55 @@ class Relay(RunsInBackground):
         if info.state.messages > 0:
             message = await js.get_msg(LEDGER_STREAM, seq=info.state.last_seq)
             last = decode_ledger_headers(message.headers)
-            return last.position, last.event_id
-        if info.state.last_seq == 0:
-            return 0, None
-        position: int = await conn.fetchval("SELECT position FROM ledger.relay_progress")
-        return position, None
+            return _Resume(last.position, info.state.last_seq, emptied=False)
+        saved: int = await conn.fetchval("SELECT position FROM ledger.relay_progress")
+        return _Resume(saved, info.state.last_seq, emptied=info.state.last_seq > 0)
 
-    async def _publish_loop(self, conn: asyncpg.Connection, js: JetStreamContext) -> None:
-        """Publishes ahead of the acknowledgements, at most ``in_flight_max`` unacknowledged,
-        in position order on one connection; confirms in the same order. A refused or
+    async def _past_duplicates(
+        self, conn: asyncpg.Connection, js: JetStreamContext, resume: _Resume
+    ) -> _Resume:
+        """After a restart on an emptied stream: ``relay_progress`` may be up to
+        ``PROGRESS_SAVE_S`` old, and the events since then may still be in the stream's
+        de-duplication window, where JetStream refuses a whole batch that holds one of them.
+        Publishes one event at a time, which the broker acknowledges as a duplicate where
+        it has one, until it stores one."""
+        position, sequence = resume.position, resume.sequence
+        while rows := await self._next_rows(conn, position, self._config.batch_max):
+            for row in rows:
+                message = outgoing(row, self._config.ce_source)
+                ack = await js.publish(message.subject, message.payload, headers=message.headers)
+                position = row["position"]
+                if not ack.duplicate:
+                    return _Resume(position, ack.seq, emptied=False)
+        return _Resume(position, sequence, emptied=False)
+
+    async def _publish_loop(
+        self, conn: asyncpg.Connection, js: JetStreamContext, publisher: BatchPublisher
+    ) -> None:
+        """Publishes what the log holds past the stream as atomic batches
+        (``services.ledger.atomic_batch``), ahead of the acknowledgements: at most
+        ``in_flight_max`` events and ``BATCHES_IN_FLIGHT_MAX`` batches unacknowledged, in
+        position order on one connection, confirmed in the same order. Each batch must
+        land right after the stream sequence the one before it ended at. A refused or
         missing acknowledgement raises, and the relay starts again from what JetStream
         holds."""
         wake = asyncio.Event()
         await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
-        position, previous_id = await self._resume_point(conn, js)
-        self.published_position = position
-        log.info("relay_resumed", after_position=position)
-        flight = _Flight(position)
-        saved, saved_at = position, time.monotonic()
+        resume = await self._resume_point(conn, js)
+        if resume.emptied:
+            resume = await self._past_duplicates(conn, js, resume)
+        self.published_position = resume.position
+        log.info("relay_resumed", after_position=resume.position)
+        flight = _Flight(resume.position, resume.sequence)
+        saved, saved_at = resume.position, time.monotonic()
         try:
             while True:
                 wake.clear()
-                room = self._config.in_flight_max - len(flight.pending)
-                rows = await self._next_rows(conn, flight.read_position, room)
-                for row in rows:
-                    headers = message_headers(row, self._config.ce_source, previous_id)
-                    subject = subject_for(row["stream"], row["type"])
-                    ack = await js.publish_async(subject, row["data"].encode(), headers=headers)
-                    flight.pending.append((row["position"], row["recorded_at"], ack))
-                    previous_id = row["event_id"]
+                rows = await self._next_rows(conn, flight.read_position, flight.room(self._config))
                 if rows:
-                    flight.read_position = rows[-1]["position"]
+                    await flight.send(
+                        publisher, [outgoing(r, self._config.ce_source) for r in rows], rows
+                    )
                 elif flight.pending:
                     await flight.front_acknowledged()
                 else:
@@ -155,7 +180,7 @@ class Relay(RunsInBackground):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), IDLE_RECHECK_S)
                     continue
-                if len(flight.pending) >= self._config.in_flight_max:
+                if flight.room(self._config) <= 0:
                     await flight.front_acknowledged()
                 self._confirm(flight)
                 if time.monotonic() - saved_at >= PROGRESS_SAVE_S:
@@ -173,7 +198,7 @@ class Relay(RunsInBackground):
             " data::text AS data, recorded_at, hash FROM ledger.events"
             " WHERE position > $1 ORDER BY position LIMIT $2",
             after,
-            min(self._config.batch_max, room),
+            min(self._config.batch_max, room, BATCH_MESSAGES_MAX),
         )
         if rows and rows[0]["position"] != after + 1:
             raise RuntimeError(
@@ -182,15 +207,17 @@ class Relay(RunsInBackground):
         return rows
 
     def _confirm(self, flight: _Flight) -> None:
-        """Every acknowledged publish at the front, in order (raising a refused one's error)."""
+        """Every acknowledged batch at the front, in order (raising a refused one's error)."""
         acked_at = time.time()
         confirmed = 0
-        while flight.pending and flight.pending[0][2].done():
-            position, recorded_at, ack = flight.pending.popleft()
-            ack.result()
-            self._metrics.relay_lag_seconds.observe(max(acked_at - recorded_at.timestamp(), 0.0))
-            self.published_position = position
-            confirmed += 1
+        while flight.pending and flight.pending[0].reply.done():
+            batch = flight.pending.popleft()
+            confirm(batch.reply.result(), batch.last_sequence, len(batch.recorded_at))
+            for recorded_at in batch.recorded_at:
+                self._metrics.relay_lag_seconds.observe(max(acked_at - recorded_at, 0.0))
+            self.published_position = batch.last_position
+            confirmed += len(batch.recorded_at)
+        flight.unacknowledged -= confirmed
         if confirmed:
             self._metrics.relay_published.inc(confirmed)
             self._metrics.relay_position.set(self.published_position)
@@ -204,26 +231,59 @@ class Relay(RunsInBackground):
         return position
 
 
-class _Flight:
-    """Publishes sent and not yet confirmed, in position order."""
+@dataclass(frozen=True)
+class _Resume:
+    position: int  # the last event the stream holds (or held)
+    sequence: int  # the stream's last sequence
+    emptied: bool  # the stream once held messages and holds none now
 
-    def __init__(self, read_position: int) -> None:
-        self.pending: deque[tuple[int, dt.datetime, asyncio.Future[Any]]] = deque()
+
+@dataclass(frozen=True)
+class _SentBatch:
+    last_position: int
+    last_sequence: int
+    recorded_at: list[float]  # each event's, as Unix time: the lag is measured per event
+    reply: asyncio.Future[Msg]
+
+
+class _Flight:
+    """Batches sent and not yet confirmed, in position order."""
+
+    def __init__(self, read_position: int, sequence: int) -> None:
+        self.pending: deque[_SentBatch] = deque()
         self.read_position = read_position  # the last position read and published
+        self.sequence = sequence  # the stream sequence the last batch sent will end at
+        self.unacknowledged = 0  # events
+
+    def room(self, config: RelayConfig) -> int:
+        """How many more events may be sent now."""
+        if len(self.pending) >= BATCHES_IN_FLIGHT_MAX:
+            return 0
+        return config.in_flight_max - self.unacknowledged
+
+    async def send(
+        self, publisher: BatchPublisher, messages: list[Outgoing], rows: list[asyncpg.Record]
+    ) -> None:
+        reply = await publisher.publish(messages, self.sequence)
+        self.sequence += len(messages)
+        self.read_position = rows[-1]["position"]
+        self.unacknowledged += len(messages)
+        recorded_at = [row["recorded_at"].timestamp() for row in rows]
+        self.pending.append(_SentBatch(self.read_position, self.sequence, recorded_at, reply))
 
     async def front_acknowledged(self) -> None:
-        """Until the oldest publish is acknowledged (TimeoutError after ``ACK_TIMEOUT_S``)."""
+        """Until the oldest batch is acknowledged (TimeoutError after ``ACK_TIMEOUT_S``)."""
         async with asyncio.timeout(ACK_TIMEOUT_S):
-            await asyncio.wait([self.pending[0][2]])
+            await asyncio.wait([self.pending[0].reply])
 
     def abandon(self) -> None:
         """Leaving (an error, a stop): no acknowledgement is waited for or left unretrieved."""
-        for _, _, ack in self.pending:
-            if ack.done():
-                if not ack.cancelled():
-                    ack.exception()
+        for batch in self.pending:
+            if batch.reply.done():
+                if not batch.reply.cancelled():
+                    batch.reply.exception()
             else:
-                ack.cancel()
+                batch.reply.cancel()
         self.pending.clear()
 
 

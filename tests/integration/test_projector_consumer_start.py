@@ -32,7 +32,7 @@ def headers(position: int) -> dict[str, str]:
         recorded_at=dt.datetime(2026, 12, 2, tzinfo=dt.UTC),
         hash_hex="00" * 32,
     )
-    return encode_ledger_headers(said, "urn:test", None)
+    return encode_ledger_headers(said, "urn:test")
 
 
 async def test_the_consumer_starts_at_the_first_message_past_the_checkpoint(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+import asyncpg
+import nats as nats_lib
 import pytest
 
 from tests.support.factories import NSTI, assessment_passed
+from tests.support.jetstream import purge_ledger_stream, relayed_up_to
 from tests.support.ledger import running_ledger
 from tests.support.servers import NatsHandle
 from tests.support.tail import header_map, positions_of, read_jetstream
@@ -84,3 +87,63 @@ async def test_only_one_relay_publishes_at_a_time(database_url: str, nats: NatsH
             (await ledger.client.get("/ready")).json()["relay_leader"] for ledger in (first, second)
         ]
         assert sorted(leaders) == [False, True]
+
+
+async def test_a_batch_lands_whole_and_carries_the_order_guard(
+    database_url: str, nats: NatsHandle
+) -> None:
+    async with running_ledger(database_url, nats.url) as ledger:
+        messages = await read_jetstream(nats.url, CATALOG_EVENTS)
+        first, last = header_map(messages[0]), header_map(messages[-1])
+        # The catalog is one append, so it reaches the stream as one atomic batch.
+        assert first["Nats-Expected-Last-Sequence"] == "0"
+        assert last["Nats-Batch-Commit"] == "1"
+        assert {header_map(m)["Nats-Batch-Id"] for m in messages} == {first["Nats-Batch-Id"]}
+        assert [int(header_map(m)["Nats-Batch-Sequence"]) for m in messages] == list(
+            range(1, CATALOG_EVENTS + 1)
+        )
+        await ledger.append(assessment_passed(assessment_id="NEXT-1"), NSTI)
+        later = await read_jetstream(nats.url, CATALOG_EVENTS + 1)
+        assert header_map(later[-1])["Nats-Expected-Last-Sequence"] == str(CATALOG_EVENTS)
+
+
+async def test_a_foreign_message_in_the_stream_stops_the_relay_from_publishing_past_it(
+    database_url: str, nats: NatsHandle
+) -> None:
+    """Another publisher in LEDGER moves the stream's sequence, so the relay's next batch is
+    refused (its expected last sequence no longer holds) rather than landing beside it."""
+    async with running_ledger(database_url, nats.url) as ledger:
+        assert len(await read_jetstream(nats.url, CATALOG_EVENTS)) == CATALOG_EVENTS
+        nc = await nats_lib.connect(nats.url)
+        try:
+            await nc.jetstream().publish("ledger.v1.institution.X.Foreign", b"{}")
+        finally:
+            await nc.close()
+        await ledger.append(assessment_passed(assessment_id="AFTER-FOREIGN"), NSTI)
+        messages = await read_jetstream(nats.url, CATALOG_EVENTS + 2, timeout_s=3)
+        assert len(messages) == CATALOG_EVENTS + 1  # the catalog and the foreign message
+
+
+async def test_a_relay_restarted_on_an_emptied_stream_sends_nothing_it_took_already(
+    database_url: str, nats: NatsHandle
+) -> None:
+    """The saved progress may be up to a second old. Events the stream took since then are
+    still in its de-duplication window, where JetStream would refuse a whole batch holding
+    one of them: the relay gets past them one at a time and carries on in batches."""
+    async with running_ledger(database_url, nats.url) as ledger:
+        for n in range(5):
+            await ledger.append(assessment_passed(assessment_id=f"BEFORE-{n}"), NSTI)
+        await relayed_up_to(nats.url, CATALOG_EVENTS + 5)
+    await purge_ledger_stream(nats.url)
+    connection = await asyncpg.connect(database_url)
+    try:  # as if the relay had stopped before saving its last second's progress
+        await connection.execute("UPDATE ledger.relay_progress SET position = $1", CATALOG_EVENTS)
+    finally:
+        await connection.close()
+    async with running_ledger(database_url, nats.url, catalog=False) as ledger:
+        for n in range(3):
+            await ledger.append(assessment_passed(assessment_id=f"AFTER-{n}"), NSTI)
+        total = CATALOG_EVENTS + 8
+        await relayed_up_to(nats.url, total)
+        messages = await read_jetstream(nats.url, 4, timeout_s=3)
+        assert positions_of(messages) == [total - 2, total - 1, total]

@@ -50,7 +50,7 @@ def read(env: Mapping[str, str], http: HttpSettings) -> LedgerSettings:
         fair_share_events=env_int(env, "CREDIT_LEDGER_FAIR_SHARE_EVENTS", 4000, 0, 1_000_000),
         relay_enabled=env_bool(env, "CREDIT_LEDGER_RELAY_ENABLED", True),
         workers=env_int(env, "CREDIT_LEDGER_WORKERS", 1, 1, 64),
-        relay_batch_max=env_int(env, "CREDIT_LEDGER_RELAY_BATCH_MAX", 500, 1, 10_000),
+        relay_batch_max=env_int(env, "CREDIT_LEDGER_RELAY_BATCH_MAX", 500, 1, 1_000),
         relay_in_flight_max=env_int(env, "CREDIT_LEDGER_RELAY_IN_FLIGHT_MAX", 1000, 1, 100_000),
         ce_source=env.get("CREDIT_LEDGER_CE_SOURCE") or "urn:credit-ledger:ledger",
         url=(env.get("CREDIT_LEDGER_LEDGER_URL") or f"http://{http.host}:{http.port}").rstrip("/"),
