@@ -422,8 +422,23 @@ def _headers_schema() -> dict[str, Any]:
             "description": "The event's version within its stream, so a consumer can spot a gap.",
         },
     }
+    optional = _batch_headers()
+    return {
+        "title": _HEADERS_SCHEMA,
+        "description": (
+            "CloudEvents NATS protocol binding (binary mode) plus the broker's"
+            " de-duplication id and the event's place in the hash-chained log."
+        ),
+        "type": "object",
+        "properties": {**properties, **optional},
+        "required": list(properties),
+    }
+
+
+def _batch_headers() -> dict[str, Any]:
+    """The headers of the relay's JetStream atomic batches (services.ledger.atomic_batch)."""
     decimal = {"type": "string", "pattern": "^[0-9]+$"}
-    optional = {
+    return {
         "Nats-Batch-Id": {
             "type": "string",
             "maxLength": 64,
@@ -448,16 +463,6 @@ def _headers_schema() -> dict[str, Any]:
                 " JetStream refused the batch had anything else landed in between."
             ),
         },
-    }
-    return {
-        "title": _HEADERS_SCHEMA,
-        "description": (
-            "CloudEvents NATS protocol binding (binary mode) plus the broker's"
-            " de-duplication id and the event's place in the hash-chained log."
-        ),
-        "type": "object",
-        "properties": {**properties, **optional},
-        "required": list(properties),
     }
 
 
