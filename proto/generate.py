@@ -436,15 +436,17 @@ def _headers_schema() -> dict[str, Any]:
 
 
 def _batch_headers() -> dict[str, Any]:
-    """The headers of the relay's JetStream atomic batches (services.ledger.atomic_batch)."""
+    """The relay's order guard and the headers of its JetStream atomic batches
+    (services.ledger.sequenced_publish)."""
     decimal = {"type": "string", "pattern": "^[0-9]+$"}
     return {
         "Nats-Batch-Id": {
             "type": "string",
             "maxLength": 64,
             "description": (
-                "The relay publishes in JetStream atomic batches: the batch this message was"
-                " stored with (absent on a message published on its own)."
+                "The relay publishes a larger round of events as one JetStream atomic batch:"
+                " the batch this message was stored with (absent on a message published on"
+                " its own)."
             ),
         },
         "Nats-Batch-Sequence": {
@@ -459,8 +461,9 @@ def _batch_headers() -> dict[str, Any]:
         "Nats-Expected-Last-Sequence": {
             **decimal,
             "description": (
-                "On the first message of a batch: the stream sequence it had to follow, so"
-                " JetStream refused the batch had anything else landed in between."
+                "On a message published on its own and on the first of a batch: the stream"
+                " sequence it had to follow, so JetStream refused it had anything else"
+                " landed in between."
             ),
         },
     }

@@ -89,7 +89,7 @@ class LedgerHeaders:
 
 def encode_ledger_headers(headers: LedgerHeaders, ce_source: str) -> dict[str, str]:
     """CloudEvents headers, the ledger's own, and the broker's de-duplication id (the relay
-    adds those of its atomic batches, ``services.ledger.atomic_batch``)."""
+    adds its order guard and those of its atomic batches, ``services.ledger.sequenced_publish``)."""
     return {
         "ce-specversion": "1.0",
         "ce-id": headers.event_id,
@@ -148,7 +148,7 @@ def ledger_stream_config(replicas: int) -> StreamConfig:
         "Every event of the credit ledger, in log position order.",
         replicas,
     )
-    # The relay publishes in atomic batches (services.ledger.atomic_batch).
+    # The relay publishes in atomic batches (services.ledger.sequenced_publish).
     return dataclasses.replace(config, allow_atomic=True)
 
 

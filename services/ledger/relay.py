@@ -5,11 +5,11 @@ a dedicated connection); it wakes on LISTEN/NOTIFY (the append transaction notif
 commit) rather than polling, resumes after a restart from the last message JetStream
 holds, and catches up by itself after NATS was down.
 
-It publishes in JetStream atomic batches (``services.ledger.atomic_batch``): one sync of
-the stream's file for each batch, not for each event. Each message carries
-``Nats-Msg-Id`` = event id, and each batch ``Nats-Expected-Last-Sequence`` = the stream
-sequence it must follow, so the broker itself refuses a batch that would land out of
-order after a lost publish, or beside another relay's.
+A round's rows go one by one, or from 16 of them as one JetStream atomic batch, synced
+once by the broker instead of once an event (``services.ledger.sequenced_publish``). Each
+message carries ``Nats-Msg-Id`` = event id, and each send ``Nats-Expected-Last-Sequence``
+= the stream sequence it must follow, so the broker itself refuses a message or batch that
+would land out of order after a lost publish, or beside another publisher's.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import structlog
-from nats.aio.msg import Msg
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from proto.subjects import LEDGER_STREAM, ce_type, subject_for
@@ -39,8 +39,14 @@ from services.common.messaging import (
 from services.common.settings import Settings
 from services.common.shared_metrics import process_stopped
 from services.ledger.append import NOTIFY_CHANNEL
-from services.ledger.atomic_batch import BATCH_MESSAGES_MAX, BatchPublisher, Outgoing, confirm
 from services.ledger.metrics import LedgerMetrics
+from services.ledger.sequenced_publish import (
+    BATCH_MESSAGES_MAX,
+    Outgoing,
+    Sent,
+    SequencedPublisher,
+    confirm,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -48,8 +54,8 @@ RELAY_LOCK_KEY = 0x4C45444745525259
 # A safety net only: NOTIFY wakes the relay; this bounds the wait if a notification is lost.
 IDLE_RECHECK_S = 2.0
 ACK_TIMEOUT_S = 5.0
-# JetStream commits a stream's batches one at a time, so more in flight would only queue in
-# the broker (which also caps a stream's open batches, at 50 by default).
+# JetStream commits a stream's atomic batches one at a time, so more in flight would only
+# queue in the broker (which also caps a stream's open batches, at 50 by default).
 BATCHES_IN_FLIGHT_MAX = 4
 # How often, at most, the acknowledged position is written to ledger.relay_progress.
 PROGRESS_SAVE_S = 1.0
@@ -109,8 +115,7 @@ class Relay(RunsInBackground):
             async with nats_connection(self._config.nats_url, "credit-ledger-relay") as nc:
                 js = nc.jetstream(timeout=ACK_TIMEOUT_S)
                 await declare_ledger_stream(js, self._config.stream_replicas)
-                async with BatchPublisher(nc) as publisher:
-                    await self._publish_loop(conn, js, publisher)
+                await self._publish_loop(conn, js, nc)
 
     async def _resume_point(self, conn: asyncpg.Connection, js: JetStreamContext) -> _Resume:
         """Where to continue: after the last event JetStream holds.
@@ -146,15 +151,15 @@ class Relay(RunsInBackground):
         return _Resume(position, sequence, emptied=False)
 
     async def _publish_loop(
-        self, conn: asyncpg.Connection, js: JetStreamContext, publisher: BatchPublisher
+        self, conn: asyncpg.Connection, js: JetStreamContext, nc: NatsClient
     ) -> None:
-        """Publishes what the log holds past the stream as atomic batches
-        (``services.ledger.atomic_batch``), ahead of the acknowledgements: at most
-        ``in_flight_max`` events and ``BATCHES_IN_FLIGHT_MAX`` batches unacknowledged, in
-        position order on one connection, confirmed in the same order. Each batch must
-        land right after the stream sequence the one before it ended at. A refused or
-        missing acknowledgement raises, and the relay starts again from what JetStream
-        holds."""
+        """Publishes what the log holds past the stream, each round's rows one by one or as
+        an atomic batch (``services.ledger.sequenced_publish``), ahead of the
+        acknowledgements: at most ``in_flight_max`` events and ``BATCHES_IN_FLIGHT_MAX``
+        batches unacknowledged, in position order on one connection, confirmed in the same
+        order, each send landing right after the stream sequence the one before ended at. A
+        refused or missing acknowledgement raises, and the relay starts again from what
+        JetStream holds."""
         wake = asyncio.Event()
         await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
         resume = await self._resume_point(conn, js)
@@ -162,31 +167,41 @@ class Relay(RunsInBackground):
             resume = await self._past_duplicates(conn, js, resume)
         self.published_position = resume.position
         log.info("relay_resumed", after_position=resume.position)
-        flight = _Flight(resume.position, resume.sequence)
-        saved, saved_at = resume.position, time.monotonic()
-        try:
-            while True:
-                wake.clear()
-                rows = await self._next_rows(conn, flight.read_position, flight.room(self._config))
-                if rows:
-                    await flight.send(
-                        publisher, [outgoing(r, self._config.ce_source) for r in rows], rows
-                    )
-                elif flight.pending:
-                    await flight.front_acknowledged()
-                else:
-                    if saved != self.published_position:
-                        saved, saved_at = await self._save_progress(conn), time.monotonic()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), IDLE_RECHECK_S)
-                    continue
-                if flight.room(self._config) <= 0:
-                    await flight.front_acknowledged()
-                self._confirm(flight)
-                if time.monotonic() - saved_at >= PROGRESS_SAVE_S:
+        flight = _Flight(resume.position)
+        async with SequencedPublisher(nc, resume.sequence) as publisher:
+            try:
+                await self._relay_rounds(conn, wake, publisher, flight)
+            finally:
+                flight.abandon()
+
+    async def _relay_rounds(
+        self,
+        conn: asyncpg.Connection,
+        wake: asyncio.Event,
+        publisher: SequencedPublisher,
+        flight: _Flight,
+    ) -> None:
+        saved, saved_at = flight.read_position, time.monotonic()
+        while True:
+            wake.clear()
+            rows = await self._next_rows(conn, flight.read_position, flight.room(self._config))
+            if rows:
+                await flight.send(
+                    publisher, [outgoing(r, self._config.ce_source) for r in rows], rows
+                )
+            elif flight.pending:
+                await flight.front_acknowledged()
+            else:
+                if saved != self.published_position:
                     saved, saved_at = await self._save_progress(conn), time.monotonic()
-        finally:
-            flight.abandon()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), IDLE_RECHECK_S)
+                continue
+            if flight.room(self._config) <= 0:
+                await flight.front_acknowledged()
+            self._confirm(flight)
+            if time.monotonic() - saved_at >= PROGRESS_SAVE_S:
+                saved, saved_at = await self._save_progress(conn), time.monotonic()
 
     async def _next_rows(
         self, conn: asyncpg.Connection, after: int, room: int
@@ -207,16 +222,17 @@ class Relay(RunsInBackground):
         return rows
 
     def _confirm(self, flight: _Flight) -> None:
-        """Every acknowledged batch at the front, in order (raising a refused one's error)."""
+        """Every acknowledged send at the front, in order (raising a refused one's error)."""
         acked_at = time.time()
         confirmed = 0
-        while flight.pending and flight.pending[0].reply.done():
-            batch = flight.pending.popleft()
-            confirm(batch.reply.result(), batch.last_sequence, len(batch.recorded_at))
-            for recorded_at in batch.recorded_at:
+        while flight.pending and flight.pending[0].sent.reply.done():
+            rows = flight.pending.popleft()
+            confirm(rows.sent)
+            for recorded_at in rows.recorded_at:
                 self._metrics.relay_lag_seconds.observe(max(acked_at - recorded_at, 0.0))
-            self.published_position = batch.last_position
-            confirmed += len(batch.recorded_at)
+            self.published_position = rows.last_position
+            confirmed += rows.sent.count
+            flight.batches -= rows.sent.batched
         flight.unacknowledged -= confirmed
         if confirmed:
             self._metrics.relay_published.inc(confirmed)
@@ -239,51 +255,54 @@ class _Resume:
 
 
 @dataclass(frozen=True)
-class _SentBatch:
+class _SentRows:
+    sent: Sent
     last_position: int
-    last_sequence: int
     recorded_at: list[float]  # each event's, as Unix time: the lag is measured per event
-    reply: asyncio.Future[Msg]
 
 
 class _Flight:
-    """Batches sent and not yet confirmed, in position order."""
+    """Sends not yet confirmed, in position order."""
 
-    def __init__(self, read_position: int, sequence: int) -> None:
-        self.pending: deque[_SentBatch] = deque()
+    def __init__(self, read_position: int) -> None:
+        self.pending: deque[_SentRows] = deque()
         self.read_position = read_position  # the last position read and published
-        self.sequence = sequence  # the stream sequence the last batch sent will end at
         self.unacknowledged = 0  # events
+        self.batches = 0  # atomic batches
 
     def room(self, config: RelayConfig) -> int:
         """How many more events may be sent now."""
-        if len(self.pending) >= BATCHES_IN_FLIGHT_MAX:
+        if self.batches >= BATCHES_IN_FLIGHT_MAX:
             return 0
         return config.in_flight_max - self.unacknowledged
 
     async def send(
-        self, publisher: BatchPublisher, messages: list[Outgoing], rows: list[asyncpg.Record]
+        self, publisher: SequencedPublisher, messages: list[Outgoing], rows: list[asyncpg.Record]
     ) -> None:
-        reply = await publisher.publish(messages, self.sequence)
-        self.sequence += len(messages)
+        first = 0
+        for sent in await publisher.send(messages):
+            sent_rows = rows[first : first + sent.count]
+            first += sent.count
+            recorded_at = [row["recorded_at"].timestamp() for row in sent_rows]
+            self.pending.append(_SentRows(sent, sent_rows[-1]["position"], recorded_at))
+            self.batches += sent.batched
         self.read_position = rows[-1]["position"]
         self.unacknowledged += len(messages)
-        recorded_at = [row["recorded_at"].timestamp() for row in rows]
-        self.pending.append(_SentBatch(self.read_position, self.sequence, recorded_at, reply))
 
     async def front_acknowledged(self) -> None:
-        """Until the oldest batch is acknowledged (TimeoutError after ``ACK_TIMEOUT_S``)."""
+        """Until the oldest send is acknowledged (TimeoutError after ``ACK_TIMEOUT_S``)."""
         async with asyncio.timeout(ACK_TIMEOUT_S):
-            await asyncio.wait([self.pending[0].reply])
+            await asyncio.wait([self.pending[0].sent.reply])
 
     def abandon(self) -> None:
         """Leaving (an error, a stop): no acknowledgement is waited for or left unretrieved."""
-        for batch in self.pending:
-            if batch.reply.done():
-                if not batch.reply.cancelled():
-                    batch.reply.exception()
+        for rows in self.pending:
+            reply = rows.sent.reply
+            if reply.done():
+                if not reply.cancelled():
+                    reply.exception()
             else:
-                batch.reply.cancel()
+                reply.cancel()
         self.pending.clear()
 
 
