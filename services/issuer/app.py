@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig
 
 from proto.issuer import ISSUER_STREAM
 from services.common import db
+from services.common.collector import settle_long_lived
 from services.common.http.auth import KeyCache
 from services.common.http.service_app import service_app
 from services.common.lifecycle import running
@@ -108,6 +109,7 @@ def create_issuer_app(settings: Settings, *, run_workers: bool = True) -> Litest
         app.state.runtime = runtime
         try:
             async with running(*runtime.workers, outbox):
+                settle_long_lived()
                 yield
         finally:
             await ledger.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
@@ -11,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from services.common import db
+from services.common.collector import settle_long_lived
 from services.common.http.service_app import service_app
 from services.common.lifecycle import running
 from services.common.logs import configure_logging
@@ -115,9 +115,7 @@ def create_app(
         await audit.register_signing_key()
         try:
             async with running(fair_share, committer, relay, audit.builder):
-                # Everything built so far lives as long as the app: keep it out of the
-                # collector's full passes, which otherwise stall the event loop under load.
-                gc.freeze()
+                settle_long_lived()
                 yield
         finally:
             await pool.close()

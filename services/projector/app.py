@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 
 from proto.derived import CREDIT_STREAM
 from services.common import db
+from services.common.collector import settle_long_lived
 from services.common.http.auth import PUBLIC_PATHS, KeyCache, ledger_key_auth
 from services.common.http.service_app import service_app
 from services.common.ledger_client import LedgerClient
@@ -116,6 +117,7 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
         )
         try:
             async with running(*workers, outbox):
+                settle_long_lived()
                 yield
         finally:
             await ledger.close()
