@@ -7,7 +7,13 @@ from typing import Any
 
 from bench.harness.report import verdict as _verdict
 from bench.ledger.models import PhaseResult, RelayResult
-from bench.ledger.targets import DRAIN_MIN_EVENTS, DRAIN_MIN_S, Check, cpu_per_append_us
+from bench.ledger.targets import (
+    DRAIN_MIN_EVENTS,
+    DRAIN_MIN_S,
+    Check,
+    cpu_per_append_us,
+    kept_up_per_s,
+)
 
 # --- report -------------------------------------------------------------------------------
 
@@ -82,6 +88,13 @@ def render(report: dict[str, Any]) -> str:
                 f"{phase.label}: the relay was {phase.relay_backlog_after} events behind at the"
                 f" end and drained them in {phase.relay_drain_s:.1f} s"
                 f" (~{drain:,.0f} events/s, with no load{against})"
+            )
+        elif phase.events >= DRAIN_MIN_EVENTS:
+            kept = kept_up_per_s(phase)
+            against = f"; {kept / ceiling:.2f} of the ceiling" if ceiling else ""
+            lines.append(
+                f"{phase.label}: the relay kept up ({phase.relay_backlog_after} events behind"
+                f" at the end), publishing ~{kept:,.0f} events/s while the phase ran{against}"
             )
     if ceiling:
         lines.append(

@@ -65,8 +65,10 @@ async def fetch_ready(
 ) -> list[Msg]:
     """The next messages of a pull consumer: one as soon as it arrives (TimeoutError after
     ``wait_s``), then whatever else is already waiting, up to ``messages_max`` in all (the
-    issuer's consumers). A plain pull of ``messages_max`` is answered as quickly with
-    nats.py 2.x, which asks with no-wait first; the projector's worker measured it so."""
+    issuer's consumers and the projector's). Not one pull of ``messages_max``: nats.py
+    answers that at once only while messages are waiting; otherwise its lingering request
+    returns when the batch is full or ``wait_s`` has passed, however early the first
+    message came."""
     batch = await subscription.fetch(1, timeout=wait_s)
     if messages_max > 1:
         with contextlib.suppress(TimeoutError):  # nats.errors.TimeoutError is one too

@@ -25,7 +25,7 @@ from proto.subjects import LEDGER_STREAM
 from services.common import db
 from services.common.ledger_client import LedgerClient
 from services.common.lifecycle import BackgroundLoop, RunsInBackground
-from services.common.messaging import nats_connection
+from services.common.messaging import fetch_ready, nats_connection
 from services.projector import store
 from services.projector.applier import apply_batch
 from services.projector.log_entry import LogEntry, from_message, from_recorded
@@ -114,10 +114,13 @@ class ProjectorWorker(RunsInBackground):
         )
         while True:
             try:
-                # nats.py answers a pull of many at once with what is waiting (a no-wait
-                # request first): measured idle, pass -> eligibility p50 14 ms this way,
-                # 20 ms with one message and then a drain (bench.issuer_bench --rate 1).
-                messages = await subscription.fetch(FETCH_MESSAGES_MAX, timeout=FETCH_TIMEOUT_S)
+                # One message as soon as one is there, then whatever else is waiting. A
+                # plain pull of many answers at once only while messages are waiting (its
+                # no-wait request first); once the worker has caught up, its second,
+                # lingering request holds the batch until it is full or the timeout ends,
+                # so an event could wait most of FETCH_TIMEOUT_S (nats.py 2.16's
+                # JetStreamContext.PullSubscription._fetch_n).
+                messages = await fetch_ready(subscription, FETCH_MESSAGES_MAX, FETCH_TIMEOUT_S)
             except TimeoutError:  # nats.errors.TimeoutError is one too
                 self._metrics.gap_filled.inc(await self.catch_up())
                 continue
