@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import msgspec
 from tqdm import tqdm
 
+from credit_ledger.help_text import command
+from credit_ledger.stack_file import not_set
 from services.common.lifecycle import run_service
 from services.common.settings import AuditSettings, Settings
 from services.ledger.audit.offline import Verdict, check_consistency, check_inclusion
@@ -46,10 +48,18 @@ def add_parser(sub: Any) -> None:
     audit = sub.add_parser("audit", help="replay learners, verify the chain, check proofs")
     commands = audit.add_subparsers(dest="audit_command", required=True)
 
-    replay = commands.add_parser(
+    replay = command(
+        commands,
         "replay",
-        help="a learner's credit bank and award decisions at any point "
-        "(CREDIT_LEDGER_AUDIT_URL, CREDIT_LEDGER_AUDIT_API_KEY)",
+        "a learner's credit bank and award decisions at any point, through the ledger's API",
+        examples=[
+            "credit-ledger audit replay --learner 123456789012",
+            "credit-ledger audit replay --learner 123456789012 --as-of 40 --json",
+        ],
+        env=[
+            "CREDIT_LEDGER_AUDIT_API_KEY  an auditor key (credit-ledger keys create --role auditor)",
+            "CREDIT_LEDGER_AUDIT_URL      the ledger (the dev stack's, if unset and it runs)",
+        ],
     )
     replay.add_argument("--learner", required=True, help="the learner id")
     replay.add_argument(
@@ -57,13 +67,28 @@ def add_parser(sub: Any) -> None:
     )
     replay.add_argument("--json", action="store_true", help="the projector API's JSON shape")
 
-    verify = commands.add_parser(
-        "verify", help="recompute the hash chain from DATABASE_URL, or from an NDJSON export"
+    verify = command(
+        commands,
+        "verify",
+        "recompute the hash chain from the database, or from an NDJSON export",
+        examples=[
+            "credit-ledger audit verify",
+            'curl -s $BASE/v1/log/ndjson -H "Authorization: Bearer $AUDITOR" > log.ndjson',
+            "credit-ledger audit verify --file log.ndjson",
+        ],
+        env=["DATABASE_URL  the ledger's PostgreSQL (not read with --file)"],
+        dev_stack=True,
     )
     verify.add_argument("--file", type=Path, help="an export from GET /v1/log/ndjson")
 
-    inclusion = commands.add_parser(
-        "check-inclusion", help="offline: an event is in the tree of a signed head"
+    inclusion = command(
+        commands,
+        "check-inclusion",
+        "offline: an event is in the tree of a signed head",
+        examples=[
+            "credit-ledger audit check-inclusion --head head.json --proof proof.json"
+            " --event event.json --previous-hash <hex> --jwks keys.json"
+        ],
     )
     inclusion.add_argument("--head", type=Path, required=True, help="a signed tree head (JSON)")
     inclusion.add_argument(
@@ -77,8 +102,14 @@ def add_parser(sub: Any) -> None:
     )
     inclusion.add_argument("--jwks", type=Path, required=True, help="GET /v1/audit/keys")
 
-    consistency = commands.add_parser(
-        "check-consistency", help="offline: a newer signed head extends an older one"
+    consistency = command(
+        commands,
+        "check-consistency",
+        "offline: a newer signed head extends an older one",
+        examples=[
+            "credit-ledger audit check-consistency --old old.json --new new.json"
+            " --proof proof.json --jwks keys.json"
+        ],
     )
     consistency.add_argument("--old", type=Path, required=True, help="the older signed head")
     consistency.add_argument("--new", type=Path, required=True, help="the newer signed head")
@@ -87,15 +118,29 @@ def add_parser(sub: Any) -> None:
     )
     consistency.add_argument("--jwks", type=Path, required=True, help="GET /v1/audit/keys")
 
-    commands.add_parser(
-        "rebuild-tree", help="recompute the Merkle tree from the log (DATABASE_URL, as the owner)"
+    command(
+        commands,
+        "rebuild-tree",
+        "recompute the Merkle tree from the log, as the database's owner",
+        examples=["credit-ledger audit rebuild-tree"],
+        env=["DATABASE_URL  as the owner of the ledger's tables"],
+        dev_stack=True,
     )
-    commands.add_parser(
+    command(
+        commands,
         "build-tree",
-        help="run the TreeBuilder (and periodic heads) in this process until stopped, e.g. "
-        "with CREDIT_LEDGER_TREE_BUILDER_ENABLED=false on the ledger",
+        "run the tree builder (and periodic heads) in this process until stopped, e.g. with"
+        " CREDIT_LEDGER_TREE_BUILDER_ENABLED=false on the ledger",
+        examples=["credit-ledger audit build-tree"],
+        env=["DATABASE_URL", "CREDIT_LEDGER_TREE_SIGNING_KEY_FILE  the key heads are signed with"],
+        dev_stack=True,
     )
-    keygen = commands.add_parser("keygen", help="write a new Ed25519 tree-signing key (PEM)")
+    keygen = command(
+        commands,
+        "keygen",
+        "write a new Ed25519 tree-signing key (PEM)",
+        examples=["credit-ledger audit keygen tree-signing-key.pem"],
+    )
     keygen.add_argument("path", type=Path)
 
 
@@ -113,8 +158,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return _replay(settings, args)
     database_url = settings.infra.database_url
     if database_url is None and not (command == "verify" and args.file is not None):
-        print("DATABASE_URL is not set", file=sys.stderr)
-        return 2
+        return not_set("DATABASE_URL", settings.infra.data_dir)
     if command == "verify":
         return verify_command(database_url, args.file)
     if command == "build-tree":

@@ -4,74 +4,195 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 import asyncpg
+import msgspec
 
 from credit_ledger import audit_cli
+from credit_ledger.help_text import command
+from credit_ledger.stack_file import PROJECTOR_KEY_FILE, not_set, running_stack
 from proto.envelope import Role
 from services.common.logs import configure_logging
 from services.common.settings import Settings, SettingsError, load_settings
 
+DATABASE = "DATABASE_URL          the PostgreSQL of the ledger"
+NATS = "NATS_URL              the NATS server (comma-separated for a cluster)"
+DATA_DIR = "CREDIT_LEDGER_DATA_DIR  where the dev stack keeps its data (default .data)"
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="credit-ledger", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="credit-ledger",
+        description="The credit ledger's command line: run the system, manage keys, audit.",
+        epilog="Each command has --help, with examples and the environment it reads.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    dev = sub.add_parser(
-        "dev", help="run the whole system (embedded PostgreSQL and NATS when no URLs are set)"
+    dev = command(
+        sub,
+        "dev",
+        "run the whole system (embedded PostgreSQL and NATS when no URLs are set)",
+        examples=["make run", "credit-ledger dev --fresh      # start from an empty data dir"],
+        env=[DATA_DIR, f"{DATABASE}, if set", f"{NATS}, if set"],
     )
     dev.add_argument("--fresh", action="store_true", help="delete the data directory first")
     dev.add_argument("--no-demo", action="store_true", help="do not load the demo catalog")
 
-    sub.add_parser(
+    command(
+        sub,
         "serve",
-        help="run the ledger service against DATABASE_URL and NATS_URL: CREDIT_LEDGER_WORKERS"
-        " HTTP processes, the relay and the tree builder",
+        "run the ledger service: CREDIT_LEDGER_WORKERS HTTP processes, the relay and the"
+        " tree builder",
+        examples=["DATABASE_URL=postgresql://... NATS_URL=nats://... credit-ledger serve"],
+        env=[DATABASE, NATS, "CREDIT_LEDGER_WORKERS  HTTP processes (default 1)"],
     )
-    sub.add_parser(
+    command(
+        sub,
         "relay",
-        help="run only the relay (PostgreSQL log -> JetStream) until stopped; serve starts one",
+        "run only the relay (PostgreSQL log -> JetStream) until stopped; serve starts one",
+        examples=["credit-ledger relay"],
+        env=[DATABASE, NATS],
     )
-    projector = sub.add_parser("projector", help="run the projector (credit banks, eligibility)")
-    projector.add_argument(
-        "action",
-        choices=["serve", "rebuild"],
-        help=(
-            "serve: consume live; rebuild: rebuild every partition (CREDIT_LEDGER_PROJECTOR_"
-            "PARTITIONS of them, one process each) from the ledger's log, then serve"
-        ),
+    projector = sub.add_parser("projector", help="run or rebuild the projector")
+    projector_sub = projector.add_subparsers(dest="projector_command", required=True)
+    command(
+        projector_sub,
+        "serve",
+        "consume the log live and answer credit banks and progress",
+        examples=["credit-ledger projector serve"],
+        env=[DATABASE, NATS, "CREDIT_LEDGER_PROJECTOR_API_KEY  an auditor key for the ledger"],
     )
-    projector.add_argument(
+    rebuild = command(
+        projector_sub,
+        "rebuild",
+        "rebuild the read model from the ledger's log (every partition, one process each),"
+        " then serve; stop the running projector first",
+        examples=[
+            "credit-ledger projector rebuild --exit",
+            "credit-ledger projector rebuild --partition 1 --exit",
+        ],
+        env=[
+            DATABASE,
+            "CREDIT_LEDGER_PROJECTOR_API_KEY  an auditor key (the dev stack's own, if unset)",
+            "CREDIT_LEDGER_PROJECTOR_PARTITIONS  how many partitions (default 2)",
+        ],
+        dev_stack=True,
+    )
+    rebuild.add_argument(
         "--partition",
         type=int,
         help="rebuild only this partition (the other partitions' workers may keep running)",
     )
-    projector.add_argument(
+    rebuild.add_argument(
         "--exit", action="store_true", help="exit after the rebuild instead of serving"
     )
     issuer = sub.add_parser("issuer", help="run the issuer (awards, Open Badges 3.0 credentials)")
-    issuer.add_argument("action", choices=["serve"])
-    sub.add_parser("migrate", help="apply pending database migrations (DATABASE_URL)")
+    issuer_sub = issuer.add_subparsers(dest="issuer_command", required=True)
+    command(
+        issuer_sub,
+        "serve",
+        "award qualifications and issue their credentials",
+        examples=["credit-ledger issuer serve"],
+        env=[DATABASE, NATS, "CREDIT_LEDGER_ISSUER_API_KEY  an issuer key for the ledger"],
+    )
+    command(
+        sub,
+        "migrate",
+        "apply pending database migrations",
+        examples=["credit-ledger migrate"],
+        env=[DATABASE],
+        dev_stack=True,
+    )
 
     nats = sub.add_parser("nats", help="JetStream administration")
     nats_sub = nats.add_subparsers(dest="nats_command", required=True)
-    nats_sub.add_parser("declare", help="declare the JetStream streams (NATS_URL)")
+    command(
+        nats_sub,
+        "declare",
+        "declare the JetStream streams, or bring them to this version's settings",
+        examples=["credit-ledger nats declare"],
+        env=[NATS, "CREDIT_LEDGER_NATS_STREAM_REPLICAS  replicas of each stream (default 1)"],
+        dev_stack=True,
+    )
 
-    keys = sub.add_parser("keys", help="manage API keys (DATABASE_URL)")
+    keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="create a key and print it once")
+    create = command(
+        keys_sub,
+        "create",
+        "create a key and print it once (on stdout, alone)",
+        examples=[
+            "credit-ledger keys create --role institution --institution 123456789012 --name nsti",
+            "AUDITOR=$(credit-ledger keys create --role auditor --name audits)",
+        ],
+        env=[DATABASE],
+        dev_stack=True,
+    )
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--institution", help="the institution of an institution key")
     create.add_argument("--name", default="cli", help="what the key is for")
-    revoke = keys_sub.add_parser("revoke", help="revoke a key by its key id")
+    revoke = command(
+        keys_sub,
+        "revoke",
+        "revoke a key by its key id (as keys list shows it)",
+        examples=["credit-ledger keys revoke 0123456789abcdef"],
+        env=[DATABASE],
+        dev_stack=True,
+    )
     revoke.add_argument("key_id")
-    keys_sub.add_parser("list", help="list keys (never their secrets)")
+    command(
+        keys_sub,
+        "list",
+        "list keys (never their secrets)",
+        examples=["credit-ledger keys list"],
+        env=[DATABASE],
+        dev_stack=True,
+    )
 
-    contracts = sub.add_parser("contracts", help="generate or check proto/ artefacts")
+    contracts = command(
+        sub,
+        "contracts",
+        "generate or check proto/ artefacts and docs/openapi*.json",
+        examples=["credit-ledger contracts check", "credit-ledger contracts generate"],
+    )
     contracts.add_argument("action", choices=["generate", "check"])
     audit_cli.add_parser(sub)
     return parser
+
+
+# Commands that reach the database or NATS and may use a running dev stack's.
+USES_DEV_STACK = {"keys", "migrate", "nats", "audit", "projector"}
+
+
+def with_dev_stack(settings: Settings, command: str) -> Settings:
+    """``settings`` with what the running dev stack provides in place of what is unset:
+    the database and NATS URLs, the ledger's URL and the projector's key."""
+    infra = settings.infra
+    if command not in USES_DEV_STACK or (infra.database_url and infra.nats_url):
+        return settings
+    stack = running_stack(infra.data_dir)
+    if stack is None:
+        return settings
+    infra = msgspec.structs.replace(
+        infra,
+        database_url=infra.database_url or stack.database_url,
+        nats_url=infra.nats_url or stack.nats_url,
+    )
+    ledger = settings.ledger
+    if "CREDIT_LEDGER_LEDGER_URL" not in os.environ:
+        ledger = msgspec.structs.replace(ledger, url=stack.ledger_url)
+    projector = settings.projector
+    key_file = infra.data_dir / PROJECTOR_KEY_FILE
+    if projector.api_key is None and key_file.exists():
+        projector = msgspec.structs.replace(projector, api_key=key_file.read_text().strip())
+    audit = settings.audit
+    if "CREDIT_LEDGER_AUDIT_URL" not in os.environ:
+        audit = msgspec.structs.replace(audit, url=stack.ledger_url)
+    return msgspec.structs.replace(
+        settings, infra=infra, ledger=ledger, projector=projector, audit=audit
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log.level, settings.log.format)
     command: str = args.command
+    settings = with_dev_stack(settings, command)
     if command == "dev":
         from credit_ledger.devstack import run_dev
 
@@ -94,26 +216,23 @@ def main(argv: list[str] | None = None) -> int:
     if command == "issuer":
         from services.issuer.__main__ import main as issuer_main
 
-        return issuer_main([args.action])
+        return issuer_main([args.issuer_command])
     if command == "audit":
         return audit_cli.run(settings, args)
     database_url = settings.infra.database_url
     if database_url is None:
-        print("DATABASE_URL is not set", file=sys.stderr)
-        return 2
+        return not_set("DATABASE_URL", settings.infra.data_dir)
     if command == "serve":
         return _serve(settings)
     if command == "relay":
         return _relay(settings)
     if command == "projector":
-        if args.action == "serve" and (args.partition is not None or args.exit):
-            print("--partition and --exit go with rebuild", file=sys.stderr)
-            return 2
+        rebuilding = args.projector_command == "rebuild"
         return _projector(
             settings,
-            rebuild_first=args.action == "rebuild",
-            only_partition=args.partition,
-            serve=not args.exit,
+            rebuild_first=rebuilding,
+            only_partition=args.partition if rebuilding else None,
+            serve=not (rebuilding and args.exit),
         )
     if command == "migrate":
         from credit_ledger.infra import apply_migrations
@@ -156,8 +275,7 @@ def _with_nats(settings: Settings) -> int:
     from credit_ledger.infra import declare_streams
 
     if settings.infra.nats_url is None:
-        print("NATS_URL is not set", file=sys.stderr)
-        return 2
+        return not_set("NATS_URL", settings.infra.data_dir)
     asyncio.run(declare_streams(settings.infra.nats_url, settings.infra.nats_stream_replicas))
     print("JetStream streams declared")
     return 0

@@ -30,9 +30,11 @@ import structlog
 import uvicorn
 from litestar import Litestar
 
+from credit_ledger import stack_file
 from credit_ledger.demo_catalog import demo_events
 from credit_ledger.embedded.processes import die_with_parent
 from credit_ledger.infra import apply_migrations, declare_streams, embedded_servers
+from credit_ledger.stack_file import ADMIN_KEY_FILE, ISSUER_KEY_FILE, PROJECTOR_KEY_FILE
 from proto.envelope import Actor, Role
 from proto.events import stream_of
 from services.common import db
@@ -52,10 +54,7 @@ from services.projector.app import PROJECTOR_ROLE, create_projector_app
 from services.projector.rebuild import RebuildSpec, rebuild_reporting
 
 log = structlog.get_logger(__name__)
-ADMIN_KEY_FILE = "admin.key"
 TREE_SIGNING_KEY_FILE = "tree-signing-key.pem"
-PROJECTOR_KEY_FILE = "projector.key"
-ISSUER_KEY_FILE = "issuer.key"
 # HTTP worker processes of the dev stack's ledger (CREDIT_LEDGER_WORKERS overrides it).
 DEV_LEDGER_WORKERS = 2
 LEDGER_START_TIMEOUT_S = 60.0
@@ -123,9 +122,11 @@ async def _serve(settings: Settings, *, load_demo: bool) -> None:
         issuer_task = asyncio.create_task(issuer_server.serve())
         await _started(issuer_server, issuer_task)
         _announce(settings, admin_key, issuer.port)
+        stack_file.announce(infra.data_dir, _stack(settings, projector.port, issuer.port))
         ledger_exit = asyncio.create_task(ledger_process.wait())
         await asyncio.gather(ledger_exit, projector_task, issuer_task)
     finally:
+        stack_file.withdraw(infra.data_dir, os.getpid())
         await _stop_ledger(ledger_process)
 
 
@@ -291,6 +292,18 @@ async def _service_key(ledger: _Bootstrap, path: Path, role: Role, name: str) ->
     path.write_text(issued.token + "\n")
     path.chmod(0o600)
     return issued.token
+
+
+def _stack(settings: Settings, projector_port: int, issuer_port: int) -> stack_file.DevStack:
+    host, infra = settings.http.host, settings.infra
+    return stack_file.DevStack(
+        pid=os.getpid(),
+        database_url=str(infra.database_url),
+        nats_url=str(infra.nats_url),
+        ledger_url=settings.http.public_base_url,
+        projector_url=f"http://{host}:{projector_port}",
+        issuer_url=f"http://{host}:{issuer_port}",
+    )
 
 
 def _announce(settings: Settings, admin_key: str, issuer_port: int) -> None:

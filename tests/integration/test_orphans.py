@@ -5,10 +5,6 @@ parent anyway (an older version, another platform) is stopped by the next start.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,8 +13,7 @@ import pytest
 
 from credit_ledger.embedded.postgres import EmbeddedPostgres
 from credit_ledger.embedded.processes import process_alive
-from tests.integration.test_dev_stack import _wait_for_banner
-from tests.support.servers import dev_stack_ports
+from tests.support.dev_command import dev_env, start_dev, stop_dev, wait_for_banner
 
 pytestmark = pytest.mark.integration
 
@@ -27,17 +22,6 @@ GONE_WITHIN_S = 20.0
 
 def _pid(pid_file: Path) -> int:
     return int(pid_file.read_text().split()[0])
-
-
-def _dev(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[str]:
-    with log.open("w") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "credit_ledger.cli", "dev", "--no-demo", *args],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-            text=True,
-        )
 
 
 def _wait_gone(pids: dict[str, int], timeout_s: float) -> dict[str, int]:
@@ -49,30 +33,14 @@ def _wait_gone(pids: dict[str, int], timeout_s: float) -> dict[str, int]:
     return alive
 
 
-def _stop(process: subprocess.Popen[str], log: Path) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
 @pytest.mark.timeout(240)
 def test_kill_9_of_the_dev_command_leaves_no_server_running(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "NATS_URL"}}
-    env.update(
-        CREDIT_LEDGER_DATA_DIR=str(data),
-        **dev_stack_ports(),
-        CREDIT_LEDGER_LOG_LEVEL="warning",
-    )
+    env = dev_env(data)
     first_log = tmp_path / "dev-1.log"
-    first = _dev(env, first_log, "--fresh")
+    first = start_dev(env, first_log, "--no-demo", "--fresh")
     try:
-        _wait_for_banner(first, first_log)
+        wait_for_banner(first, first_log)
         servers = {
             "postgres": _pid(data / "postgres" / "postmaster.pid"),
             "nats-server": _pid(data / "nats" / "nats-server.pid"),
@@ -86,9 +54,9 @@ def test_kill_9_of_the_dev_command_leaves_no_server_running(tmp_path: Path) -> N
     server_log = data / "postgres" / "server.log"
     seen = server_log.stat().st_size
     second_log = tmp_path / "dev-2.log"
-    second = _dev(env, second_log)
+    second = start_dev(env, second_log, "--no-demo")
     try:
-        banner = _wait_for_banner(second, second_log)
+        banner = wait_for_banner(second, second_log)
         with httpx.Client(base_url=banner["base URL"], timeout=10) as http:
             assert http.get("/ready").status_code == 200
             head = http.get("/v1/head", headers={"Authorization": f"Bearer {banner['admin key']}"})
@@ -100,7 +68,7 @@ def test_kill_9_of_the_dev_command_leaves_no_server_running(tmp_path: Path) -> N
         assert "database system was shut down at" in restart, restart
         assert "not properly shut down" not in restart, restart
     finally:
-        _stop(second, second_log)
+        stop_dev(second, second_log)
 
 
 @pytest.mark.timeout(120)
