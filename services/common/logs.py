@@ -1,4 +1,5 @@
-"""structlog configuration: JSON lines with the request id bound on every line.
+"""structlog configuration: JSON lines (or, on a terminal, readable ones) with the request
+id bound on every line.
 
 Libraries that log through the standard library (uvicorn, asyncpg, nats) are rendered by
 the same processors, so every line of the process is one JSON object.
@@ -37,13 +38,22 @@ def logger_for(name: str) -> Any:
     return cached[1]
 
 
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
+def resolved_format(fmt: str, terminal: bool) -> str:
+    """``auto`` is ``console`` on a terminal (a person reads it) and ``json`` otherwise (a
+    collector does)."""
+    if fmt == "auto":
+        return "console" if terminal else "json"
+    return fmt
+
+
+def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     global _generation
     _generation += 1
+    terminal = sys.stderr.isatty()
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        if resolved_format(fmt, terminal) == "json"
+        else structlog.dev.ConsoleRenderer(colors=terminal)
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,

@@ -36,7 +36,7 @@ def test_defaults_need_no_environment() -> None:
     assert settings.infra.data_dir == Path(".data").resolve()
     assert settings.infra.db_pool_size == 10
     assert settings.log.level == "info"
-    assert settings.log.format == "json"
+    assert settings.log.format == "auto"
     assert settings.http.host == "127.0.0.1"
     assert settings.http.port == 8000
     assert settings.http.public_base_url == "http://127.0.0.1:8000"
@@ -134,3 +134,20 @@ def test_bad_values_are_refused_by_name(name: str, value: str, message: str) -> 
     with pytest.raises(SettingsError, match=message) as raised:
         load_settings({name: value})
     assert name in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("configured", "terminal", "used"),
+    [
+        ("auto", True, "console"),
+        ("auto", False, "json"),
+        ("json", True, "json"),
+        ("console", False, "console"),
+    ],
+)
+def test_the_log_format_follows_the_terminal_unless_set(
+    configured: str, terminal: bool, used: str
+) -> None:
+    from services.common.logs import resolved_format
+
+    assert resolved_format(configured, terminal) == used

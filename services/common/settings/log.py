@@ -19,5 +19,6 @@ def read(env: Mapping[str, str]) -> LogSettings:
         level=env_choice(
             env, "CREDIT_LEDGER_LOG_LEVEL", "info", {"debug", "info", "warning", "error"}
         ),
-        format=env_choice(env, "CREDIT_LEDGER_LOG_FORMAT", "json", {"json", "console"}),
+        # auto: readable lines when stderr is a terminal, JSON lines otherwise.
+        format=env_choice(env, "CREDIT_LEDGER_LOG_FORMAT", "auto", {"auto", "json", "console"}),
     )
