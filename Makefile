@@ -27,8 +27,21 @@ install: $(STAMP) ## Create .venv and install the project with its dev tools
 run: $(STAMP) ## Run the whole system (embedded PostgreSQL and NATS unless DATABASE_URL/NATS_URL are set)
 	$(BIN)/credit-ledger dev $(ARGS)
 
+# The page tests drive Debian's chromium. As root with apt-get, make test installs it; elsewhere
+# those tests skip, saying so (or point CREDIT_LEDGER_CHROMIUM at a Chromium).
+CHROMIUM ?= $(or $(CREDIT_LEDGER_CHROMIUM),/usr/bin/chromium)
+
+.PHONY: browser
+browser: ## Install Debian's chromium for the page tests (as root, with apt-get)
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the page tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	else echo "no Chromium at $(CHROMIUM) and no root apt-get: the page tests will skip"; fi
+
 .PHONY: test
-test: $(STAMP) ## Run every check CI runs: lint, types, contracts, the test suite
+test: $(STAMP) browser ## Run every check CI runs: lint, types, contracts, the test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

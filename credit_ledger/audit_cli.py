@@ -81,6 +81,11 @@ def add_parser(sub: Any) -> None:
     )
     verify.add_argument("--file", type=Path, help="an export from GET /v1/log/ndjson")
 
+    _add_proof_checks(commands)
+    _add_tree_commands(commands)
+
+
+def _add_proof_checks(commands: Any) -> None:
     inclusion = command(
         commands,
         "check-inclusion",
@@ -118,6 +123,8 @@ def add_parser(sub: Any) -> None:
     )
     consistency.add_argument("--jwks", type=Path, required=True, help="GET /v1/audit/keys")
 
+
+def _add_tree_commands(commands: Any) -> None:
     command(
         commands,
         "rebuild-tree",

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -29,6 +30,21 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Each command has --help, with examples and the environment it reads.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_run_commands(sub)
+    _add_admin_commands(sub)
+    contracts = command(
+        sub,
+        "contracts",
+        "generate or check proto/ artefacts and docs/openapi*.json",
+        examples=["credit-ledger contracts check", "credit-ledger contracts generate"],
+    )
+    contracts.add_argument("action", choices=["generate", "check"])
+    audit_cli.add_parser(sub)
+    return parser
+
+
+def _add_run_commands(sub: Any) -> None:
+    """dev, serve, relay, projector, issuer: what runs the system."""
 
     dev = command(
         sub,
@@ -97,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
         examples=["credit-ledger issuer serve"],
         env=[DATABASE, NATS, "CREDIT_LEDGER_ISSUER_API_KEY  an issuer key for the ledger"],
     )
+
+
+def _add_admin_commands(sub: Any) -> None:
+    """migrate, nats, keys: what an operator runs against the system."""
     command(
         sub,
         "migrate",
@@ -150,16 +170,6 @@ def _parser() -> argparse.ArgumentParser:
         env=[DATABASE],
         dev_stack=True,
     )
-
-    contracts = command(
-        sub,
-        "contracts",
-        "generate or check proto/ artefacts and docs/openapi*.json",
-        examples=["credit-ledger contracts check", "credit-ledger contracts generate"],
-    )
-    contracts.add_argument("action", choices=["generate", "check"])
-    audit_cli.add_parser(sub)
-    return parser
 
 
 # Commands that reach the database or NATS and may use a running dev stack's.

@@ -13,6 +13,7 @@ from proto.issuer import ISSUER_STREAM
 from services.common import db
 from services.common.collector import settle_long_lived
 from services.common.http.auth import KeyCache
+from services.common.http.front_door import FrontDoor
 from services.common.http.service_app import service_app
 from services.common.lifecycle import running
 from services.common.openapi import api_key_components
@@ -115,8 +116,32 @@ def create_issuer_app(settings: Settings, *, run_workers: bool = True) -> Litest
             await ledger.close()
             await pool.close()
 
-    return service_app(routes=ROUTES, lifespan=lifespan, openapi_config=_openapi_config())
+    return service_app(
+        routes=ROUTES, front_door=FRONT_DOOR, lifespan=lifespan, openapi_config=_openapi_config()
+    )
 
+
+FRONT_DOOR = FrontDoor(
+    title="Credit ledger issuer",
+    summary=(
+        "Qualification awards as Open Badges 3.0 verifiable credentials: verify one, fetch"
+        " the issuer's keys and status lists."
+    ),
+    tags=(
+        ("/verify", "verification"),
+        ("/v1/verify", "verification"),
+        ("/v1/credentials", "credentials"),
+        ("/v1/learners", "credentials"),
+        ("/v1/status-lists", "status lists"),
+        ("/.well-known", "keys"),
+        ("/did.json", "keys"),
+        ("/v1/keys", "keys"),
+        ("/health", "operations"),
+        ("/ready", "operations"),
+        ("/metrics", "operations"),
+    ),
+    links=(("verify a credential", "/verify"),),
+)
 
 ROUTES = [
     public.jwks,

@@ -11,6 +11,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from services.common import db
 from services.common.collector import settle_long_lived
+from services.common.http.front_door import FrontDoor
 from services.common.http.service_app import service_app
 from services.common.lifecycle import running
 from services.common.logs import configure_logging
@@ -48,6 +49,28 @@ def openapi_config() -> OpenAPIConfig:
         security=REQUIRES_API_KEY,
     )
 
+
+FRONT_DOOR = FrontDoor(
+    title="Credit ledger",
+    summary=(
+        "The append-only, hash-chained log of assessment passes, credentials and awards:"
+        " post events, read the log, audit it."
+    ),
+    tags=(
+        ("/v1/events", "events"),
+        ("/v1/log", "log"),
+        ("/v1/streams", "log"),
+        ("/v1/head", "log"),
+        ("/v1/catalog", "catalog"),
+        ("/v1/institutions", "catalog"),
+        ("/v1/admin", "admin"),
+        ("/v1/whoami", "admin"),
+        ("/v1/audit", "audit"),
+        ("/health", "operations"),
+        ("/ready", "operations"),
+        ("/metrics", "operations"),
+    ),
+)
 
 ROUTES = [
     events.append_event,
@@ -123,6 +146,7 @@ def create_app(
 
     return service_app(
         routes=ROUTES,
+        front_door=FRONT_DOOR,
         lifespan=lifespan,
         openapi_config=openapi_config(),
         middleware=[bearer_auth()],

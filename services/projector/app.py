@@ -15,6 +15,7 @@ from proto.derived import CREDIT_STREAM
 from services.common import db
 from services.common.collector import settle_long_lived
 from services.common.http.auth import PUBLIC_PATHS, KeyCache, ledger_key_auth
+from services.common.http.front_door import FrontDoor
 from services.common.http.service_app import service_app
 from services.common.ledger_client import LedgerClient
 from services.common.lifecycle import running
@@ -76,6 +77,18 @@ def _background(
     return workers, outbox
 
 
+FRONT_DOOR = FrontDoor(
+    title="Credit ledger projector",
+    summary="Each learner's credit bank and progress towards qualifications, live or as of any point.",
+    tags=(
+        ("/v1/learners", "learners"),
+        ("/v1/qualifications", "qualifications"),
+        ("/health", "operations"),
+        ("/ready", "operations"),
+        ("/metrics", "operations"),
+    ),
+)
+
 ROUTES = [
     queries.get_credit_bank,
     queries.get_progress,
@@ -125,6 +138,7 @@ def create_projector_app(settings: Settings, *, run_worker: bool = True) -> Lite
 
     return service_app(
         routes=ROUTES,
+        front_door=FRONT_DOOR,
         lifespan=lifespan,
         openapi_config=OpenAPIConfig(
             title="Credit ledger projector",

@@ -22,7 +22,7 @@ from services.common.cache import BoundedCache
 
 CACHE_ENTRIES_MAX = 10_000
 TOKEN_MAX_CHARS = 512
-PUBLIC_PATHS = [r"^/health", r"^/ready", r"^/metrics", r"^/schema"]
+PUBLIC_PATHS = [r"^/$", r"^/health", r"^/ready", r"^/metrics", r"^/schema"]
 
 
 class WhoAmI(Protocol):

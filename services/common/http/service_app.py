@@ -6,7 +6,8 @@ receives the runtime as its ``runtime`` parameter. Every answer a route can give
 OpenAPI document (``answers``), problem+json for every error (a service
 may add handlers of its own to ``problems.EXCEPTION_HANDLERS``), the
 request-id and access-log layer around everything, no framework logging (the process
-configures logging once, ``services.common.logs``), and no debug pages.
+configures logging once, ``services.common.logs``), no debug pages, and the front door
+(``front_door``: a page at ``/``, offline API docs, operations grouped by tag).
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, ControllerRouterHandler, ExceptionHandlersMap, Middleware
 
 from services.common.http.answers import complete_document, declare_derived_answers
+from services.common.http.front_door import (
+    FrontDoor,
+    assets_router,
+    landing_page,
+    offline_docs,
+    tag_routes,
+)
 from services.common.http.problems import EXCEPTION_HANDLERS
 from services.common.http.request_id import with_request_layer
 
@@ -34,6 +42,7 @@ def service_app(
     routes: Sequence[ControllerRouterHandler],
     lifespan: Lifespan,
     openapi_config: OpenAPIConfig,
+    front_door: FrontDoor,
     middleware: Sequence[Middleware] = (),
     exception_handlers: ExceptionHandlersMap = EXCEPTION_HANDLERS,
     request_max_body_size: int = REQUEST_BODY_MAX_BYTES,
@@ -46,13 +55,14 @@ def service_app(
         return app.state.runtime
 
     declare_derived_answers(routes, openapi_config.security)
+    tag_routes(routes, front_door)
     app = Litestar(
-        route_handlers=list(routes),
+        route_handlers=[*routes, landing_page(front_door), assets_router()],
         dependencies={"runtime": Provide(runtime_of, sync_to_thread=False)},
         middleware=list(middleware),
         exception_handlers=exception_handlers,
         lifespan=[lifespan],
-        openapi_config=openapi_config,
+        openapi_config=offline_docs(openapi_config),
         request_max_body_size=request_max_body_size,
         debug=False,
         logging_config=None,
