@@ -10,8 +10,10 @@ partition's, it asks the ledger, so answers are the same whatever the layout.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 
 from domain.decision import Decision
 from domain.replay import LearnerAsOf, as_of, decision_as_of, event_time
@@ -76,18 +78,48 @@ class LogTimes:
         return low
 
 
+# How long a read as of a position the projector has not applied yet waits for it.
+APPLIED_WAIT_S = 2.0
+APPLIED_POLL_S = 0.05
+
+
+class PastTheHead(ValueError):
+    """A position the ledger has not reached (an invalid parameter, never clamped)."""
+
+
+class NotYetProjected(RuntimeError):
+    """A position the ledger holds and the partition has not applied within the wait."""
+
+
 async def position_as_of(
     conn: Conn,
     times: LogTimes,
     partition: Partition,
     as_of_position: int | None,
     as_of_time: dt.datetime | None,
+    head: Callable[[], Awaitable[int]] | None = None,
 ) -> int:
-    """The position to answer at: given, the last at or before a time, or the checkpoint
-    (never past the checkpoint of the learner's partition)."""
+    """The position to answer at: given, the last at or before a time, or the checkpoint.
+    A given position past the checkpoint is waited for (``APPLIED_WAIT_S``), then refused
+    with ``NotYetProjected``, and one past the ledger's ``head`` with ``PastTheHead``:
+    never answered as of an earlier position than asked."""
     applied = await store.checkpoint(conn, partition)
     if as_of_position is not None:
-        return min(as_of_position, applied)
+        if as_of_position <= applied:
+            return as_of_position
+        if head is not None and as_of_position > (reached := await head()):
+            raise PastTheHead(
+                f"as_of_position {as_of_position} is past the ledger's head ({reached})"
+            )
+        deadline = time.monotonic() + APPLIED_WAIT_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(APPLIED_POLL_S)
+            if as_of_position <= await store.checkpoint(conn, partition):
+                return as_of_position
+        raise NotYetProjected(
+            f"position {as_of_position} is not projected yet (partition {partition} is at"
+            f" {await store.checkpoint(conn, partition)})"
+        )
     if as_of_time is not None:
         return await times.position_at(conn, as_of_time, applied)
     return applied

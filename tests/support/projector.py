@@ -76,8 +76,9 @@ class Projector:
 
 @contextlib.asynccontextmanager
 async def running_projector(
-    ledger: Ledger, database_url: str, nats_url: str, **overrides: str
+    ledger: Ledger, database_url: str, nats_url: str, *, worker: bool = True, **overrides: str
 ) -> AsyncIterator[Projector]:
+    """``worker=False``: the query API alone, applying nothing (its checkpoints stay put)."""
     key = await ledger.key(Role.AUDITOR)
     settings = test_settings(
         database_url,
@@ -87,7 +88,7 @@ async def running_projector(
         **overrides,
     )
     async with (
-        serve(create_projector_app(settings)) as base_url,
+        serve(create_projector_app(settings, run_worker=worker)) as base_url,
         httpx.AsyncClient(base_url=base_url, timeout=30) as client,
     ):
         yield Projector(client, ledger)

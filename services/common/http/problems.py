@@ -42,6 +42,17 @@ TITLES = {
 }
 
 
+class CodedProblem(HTTPException):
+    """A refusal a route raises with its own problem ``code`` (and headers, such as
+    ``Retry-After``)."""
+
+    def __init__(
+        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code=status, detail=detail, headers=headers)
+        self.code = code
+
+
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[bytes]:
     return Response(
         content=msgspec.json.encode(problem),
@@ -65,6 +76,8 @@ def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[by
         detail = _validation_detail(exc)
     if status == 413:
         code = "body_too_large"
+    if isinstance(exc, CodedProblem):
+        code = exc.code
     problem = Problem(
         type=f"urn:credit-ledger:problem:{code}",
         title="Invalid parameter" if code == "invalid_parameter" else TITLES.get(status, "Error"),
@@ -74,8 +87,10 @@ def _on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[by
         instance=request.url.path,
         errors=errors,
     )
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return problem_response(problem, headers)
+    headers = dict(exc.headers or {}) if isinstance(exc, CodedProblem) else {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return problem_response(problem, headers or None)
 
 
 # Where Litestar found a value out of shape, besides the body.

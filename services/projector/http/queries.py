@@ -23,11 +23,15 @@ from litestar.params import Parameter
 from domain.views import RECORDED_BY, DecisionView, LearnerBank, decision_view
 from proto.envelope import Actor, Role
 from proto.types import Code, LearnerId
+from services.common.db import Conn
 from services.common.http.answers import problem_answers
 from services.common.http.bounds import BIGINT_MAX, shaped
+from services.common.http.problems import CodedProblem
 from services.projector import store
 from services.projector.replay import (
     NothingRecorded,
+    NotYetProjected,
+    PastTheHead,
     decide_one,
     position_as_of,
     replay,
@@ -36,14 +40,36 @@ from services.projector.replay import (
 from services.projector.runtime import ProjectorRuntime, Runtime
 
 PAGE_MAX = 1000
+# What a 409 not_yet_projected tells the client to wait before asking again.
+NOT_YET_RETRY_AFTER_S = 1
+NOT_YET = (
+    "not_yet_projected: the ledger holds as_of_position but the learner's partition has not"
+    " applied it yet (ask again after Retry-After seconds)."
+)
 # A learner id's shape (proto.types.LearnerId), or nothing for the first page.
 AFTER_LEARNER_PATTERN = r"^([A-Za-z0-9_-]{1,64})?$"
 
 AsOfPosition = Annotated[
-    int | None, Parameter(ge=0, le=BIGINT_MAX, description="Answer as of this log position.")
+    int | None,
+    Parameter(
+        ge=0,
+        le=BIGINT_MAX,
+        description=(
+            "Answer as of this log position: what the ledger knew once it had recorded it."
+            " Past the ledger's head: 422. Not applied yet by the learner's partition: waited"
+            " for up to 2 s, then 409 not_yet_projected with Retry-After."
+        ),
+    ),
 ]
 AsOfTime = Annotated[
-    dt.datetime | None, Parameter(description="Answer as of this time (RFC 3339, with a zone).")
+    dt.datetime | None,
+    Parameter(
+        description=(
+            "Answer as of this time (RFC 3339, with a zone): what the ledger knew then, i.e."
+            " the events it had recorded by that moment, judged at that moment. A time before"
+            " the first event recorded gives 404."
+        )
+    ),
 ]
 
 
@@ -76,6 +102,31 @@ def _check_as_of(as_of_position: int | None, as_of_time: dt.datetime | None) -> 
         _bad_query("as_of_time", "needs a time zone, e.g. 2026-03-01T00:00:00Z")
 
 
+async def _position(
+    conn: Conn,
+    runtime: ProjectorRuntime,
+    learner_id: str,
+    as_of_position: int | None,
+    as_of_time: dt.datetime | None,
+) -> int:
+    """The position to answer at; 422 past the ledger's head, 409 ``not_yet_projected``
+    (with ``Retry-After``) for a position the learner's partition has not applied yet."""
+
+    async def head() -> int:
+        return (await runtime.ledger.head()).position
+
+    try:
+        return await position_as_of(
+            conn, runtime.times, runtime.partition_of(learner_id), as_of_position, as_of_time, head
+        )
+    except PastTheHead as error:
+        _bad_query("as_of_position", str(error))
+    except NotYetProjected as error:
+        raise CodedProblem(
+            409, "not_yet_projected", str(error), {"Retry-After": str(NOT_YET_RETRY_AFTER_S)}
+        ) from None
+
+
 def _bad_query(key: str, message: str) -> NoReturn:
     raise ValidationException(message, extra=[{"message": message, "key": key, "source": "query"}])
 
@@ -84,7 +135,10 @@ def _bad_query(key: str, message: str) -> NoReturn:
     "/v1/learners/{learner_id:str}/credit-bank",
     summary="A learner's credit bank and progress",
     responses=problem_answers(
-        {404: "No events for this learner as of the position (none of the key's institution's)."}
+        {
+            404: "No events for this learner as of the position (none of the key's institution's).",
+            409: NOT_YET,
+        }
     ),
 )
 async def get_credit_bank(
@@ -98,9 +152,7 @@ async def get_credit_bank(
     _check_as_of(as_of_position, as_of_time)
     scope = recorded_by(request.user)
     async with runtime.pool.acquire() as conn:
-        position = await position_as_of(
-            conn, runtime.times, runtime.partition_of(learner_id), as_of_position, as_of_time
-        )
+        position = await _position(conn, runtime, learner_id, as_of_position, as_of_time)
         answer = await replay(conn, runtime.times, learner_id, position, as_of_time, scope)
     if not answer.found:
         raise NotFoundException(f"no events for learner {learner_id} as of position {position}")
@@ -113,7 +165,8 @@ async def get_credit_bank(
     responses=problem_answers(
         {
             404: "No such qualification as of the position, or (to an institution key) a"
-            " learner the institution recorded nothing for."
+            " learner the institution recorded nothing for.",
+            409: NOT_YET,
         }
     ),
 )
@@ -129,9 +182,7 @@ async def get_progress(
     _check_as_of(as_of_position, as_of_time)
     scope = recorded_by(request.user)
     async with runtime.pool.acquire() as conn:
-        position = await position_as_of(
-            conn, runtime.times, runtime.partition_of(learner_id), as_of_position, as_of_time
-        )
+        position = await _position(conn, runtime, learner_id, as_of_position, as_of_time)
         try:
             decision = await decide_one(
                 conn, runtime.times, learner_id, qualification_code, position, as_of_time, scope
