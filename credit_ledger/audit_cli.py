@@ -55,6 +55,7 @@ def add_parser(sub: Any) -> None:
         examples=[
             "credit-ledger audit replay --learner 123456789012",
             "credit-ledger audit replay --learner 123456789012 --as-of 40 --json",
+            "credit-ledger audit replay --learner 123456789012 --as-of-date 2026-06-30",
         ],
         env=[
             "CREDIT_LEDGER_AUDIT_API_KEY  an auditor key (credit-ledger keys create --role auditor)",
@@ -64,6 +65,11 @@ def add_parser(sub: Any) -> None:
     replay.add_argument("--learner", required=True, help="the learner id")
     replay.add_argument(
         "--as-of", help="a log position, or a time with a zone (2026-03-01T00:00:00Z)"
+    )
+    replay.add_argument(
+        "--as-of-date",
+        help="the other axis: the learner's standing on this day (YYYY-MM-DD), as the ledger"
+        " knows it now (passes assessed by then, however late they were recorded)",
     )
     replay.add_argument("--json", action="store_true", help="the projector API's JSON shape")
 
@@ -208,17 +214,31 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     try:
         as_of = parse_as_of(args.as_of)
+        on_date = parse_day(args.as_of_date)
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return 2
-    return asyncio.run(replay_command(audit.url, audit.api_key, args.learner, as_of, args.json))
+    if as_of is not None and on_date is not None:
+        print("give --as-of or --as-of-date, not both", file=sys.stderr)
+        return 2
+    point = on_date if on_date is not None else as_of
+    return asyncio.run(replay_command(audit.url, audit.api_key, args.learner, point, args.json))
+
+
+def parse_day(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--as-of-date {text!r} is not a date (YYYY-MM-DD)") from None
 
 
 async def replay_command(
     base_url: str,
     api_key: str,
     learner_id: str,
-    as_of: int | dt.datetime | None,
+    as_of: int | dt.datetime | dt.date | None,
     as_json: bool,
     out: TextIO | None = None,
 ) -> int:
@@ -231,6 +251,9 @@ async def replay_command(
         answer = await replay_learner(reader, learner_id, as_of)
     except LedgerError as error:
         print(f"cannot read the ledger: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:
+        print(str(error), file=sys.stderr)
         return 2
     finally:
         await reader.close()

@@ -12,7 +12,9 @@ issuer all read a learner through these functions, so their answers cannot drift
   evaluated once (a rebuild's shortcut);
 - ``thresholds_of``: the decisions that call for an award the learner does not hold;
 - ``as_of`` / ``decision_as_of``: the bank, its summary and the decisions as of position
-  P judged at event time T, and ``LearnerAsOf.view`` their JSON shape (``LearnerBank``).
+  P judged at event time T, and ``LearnerAsOf.view`` their JSON shape (``LearnerBank``);
+- ``as_on_date`` / ``decision_on_date``: the second time axis, the learner's standing on a
+  calendar day as the log up to P tells it (``domain.on_date``).
 
 Finding P and T is the caller's (it needs the whole log, not one learner's events): P is
 the position asked for (at most the head), or the last one recorded at or before the time
@@ -33,6 +35,7 @@ from domain.catalog import Catalog, Rule, fold_catalog
 from domain.credit_bank import CreditBank, evolve, fold
 from domain.decision import Decision
 from domain.holdings import empty_bank
+from domain.on_date import bank_on_date, end_of_day
 from domain.rules import evaluate
 from domain.shelf_life import utc_day
 from domain.touched import touched_rules
@@ -191,6 +194,7 @@ class LearnerAsOf:
     bank: CreditBank
     summary: BankSummary
     decisions: list[Decision]
+    on_date: dt.date | None = None  # the day asked for on the second axis (domain.on_date)
 
     @property
     def found(self) -> bool:
@@ -206,6 +210,7 @@ class LearnerAsOf:
             credit_bank=bank_view(self.summary),
             progress=[decision_view(d, recorded_by) for d in self.decisions],
             recorded_by=recorded_by,
+            as_of_date=self.on_date,
         )
 
 
@@ -224,6 +229,38 @@ def as_of(
     bank = bank_as_of(learner_id, learner_events, position)
     decisions = relevant_decisions(catalog, bank, position, at)
     return LearnerAsOf(learner_id, position, at, bank, summarize(bank, utc_day(at)), decisions)
+
+
+def as_on_date(
+    learner_id: str,
+    learner_events: Iterable[Timed],
+    catalog_events: Iterable[Timed],
+    position: int,
+    day: dt.date,
+) -> LearnerAsOf:
+    """The learner's standing on ``day`` as the log up to ``position`` tells it
+    (``domain.on_date``): its passes assessed by then, judged at the end of the day."""
+    catalog = catalog_as_of(catalog_events, position)
+    bank = bank_on_date(bank_as_of(learner_id, learner_events, position), day)
+    at = end_of_day(day)
+    decisions = relevant_decisions(catalog, bank, position, at)
+    return LearnerAsOf(learner_id, position, at, bank, summarize(bank, day), decisions, day)
+
+
+def decision_on_date(
+    learner_id: str,
+    learner_events: Iterable[Timed],
+    catalog_events: Iterable[Timed],
+    qualification_code: str,
+    position: int,
+    day: dt.date,
+) -> Decision | None:
+    """One qualification's decision on ``day`` (``as_on_date``)."""
+    rule = catalog_as_of(catalog_events, position).rule_in_force(qualification_code, position)
+    if rule is None:
+        return None
+    bank = bank_on_date(bank_as_of(learner_id, learner_events, position), day)
+    return evaluate(rule, bank, end_of_day(day))
 
 
 def decision_as_of(

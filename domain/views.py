@@ -254,3 +254,12 @@ class LearnerBank(msgspec.Struct, frozen=True, kw_only=True):
     credit_bank: BankView
     progress: list[DecisionView]
     recorded_by: Annotated[str | None, msgspec.Meta(description=RECORDED_BY)] = None
+    as_of_date: Annotated[
+        dt.date | None,
+        msgspec.Meta(
+            description=(
+                "The day asked for with as_of_date: passes assessed on or before it, as the"
+                " ledger knows them at as_of_position (null for the other axis)."
+            )
+        ),
+    ] = None

@@ -16,7 +16,14 @@ import time
 from collections.abc import Awaitable, Callable
 
 from domain.decision import Decision
-from domain.replay import LearnerAsOf, as_of, decision_as_of, event_time
+from domain.replay import (
+    LearnerAsOf,
+    as_of,
+    as_on_date,
+    decision_as_of,
+    decision_on_date,
+    event_time,
+)
 from proto.partitions import Partition
 from services.common.cache import BoundedCache
 from services.common.db import Conn
@@ -132,12 +139,18 @@ async def replay(
     position: int,
     as_of_time: dt.datetime | None = None,
     recorded_by: str | None = None,
+    on_date: dt.date | None = None,
 ) -> LearnerAsOf:
-    """With ``recorded_by``, folded from only the events that institution recorded."""
+    """With ``recorded_by``, folded from only the events that institution recorded; with
+    ``on_date``, the learner's standing on that day (``domain.on_date``)."""
+    history = await store.learner_history(conn, learner_id, position, recorded_by)
+    catalog = await store.catalog_history(conn, position)
+    if on_date is not None:
+        return as_on_date(learner_id, history, catalog, position, on_date)
     return as_of(
         learner_id,
-        await store.learner_history(conn, learner_id, position, recorded_by),
-        await store.catalog_history(conn, position),
+        history,
+        catalog,
         position,
         as_of_time or event_time(await times.recorded_at(conn, position)),
     )
@@ -156,6 +169,7 @@ async def decide_one(
     position: int,
     as_of_time: dt.datetime | None,
     recorded_by: str | None = None,
+    on_date: dt.date | None = None,
 ) -> Decision | None:
     """One qualification's decision (None: no version of its rule in force); with
     ``recorded_by``, folded from what that institution recorded (``NothingRecorded`` when
@@ -163,6 +177,9 @@ async def decide_one(
     history = await store.learner_history(conn, learner_id, position, recorded_by)
     if recorded_by is not None and not history:
         raise NothingRecorded(learner_id)
+    if on_date is not None:
+        catalog = await store.catalog_history(conn, position)
+        return decision_on_date(learner_id, history, catalog, code, position, on_date)
     return decision_as_of(
         learner_id,
         history,

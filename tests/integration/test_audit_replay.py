@@ -159,7 +159,9 @@ async def projector_answer(projector: Projector, learner_id: str, **as_of: Any) 
     return response.json()
 
 
-async def auditor_answer(ledger: Ledger, learner_id: str, as_of: int | dt.datetime) -> Any:
+async def auditor_answer(
+    ledger: Ledger, learner_id: str, as_of: int | dt.datetime | dt.date
+) -> Any:
     """What ``credit-ledger audit replay --learner ID --as-of X --json`` prints."""
     out = StringIO()
     status = await replay_command(
@@ -257,3 +259,44 @@ async def test_the_readable_replay_explains_every_decision(database_url: str) ->
         assert "ADV-CNC-MACHINING v1 for learner" in text
         assert "missing required: CNC-ADV, CNC-MAINT, CNC-QC" in text
         assert "counted CNC-FUND" in text
+
+
+async def test_replay_on_a_day_is_the_projectors_answer_on_that_day(
+    database_url: str, nats: NatsHandle
+) -> None:
+    """The second axis (as_of_date): the same answer from the projector's API and from
+    `audit replay --as-of-date`, on days before, between and after the passes."""
+    async with (
+        served_ledger(database_url, nats.url) as ledger,
+        running_projector(ledger, database_url, nats.url) as projector,
+    ):
+        learners = await write_random_history(ledger, random.Random(SEED + 2))
+        await projector.caught_up()
+        days = [
+            dt.date(2018, 1, 1),
+            dt.date(2024, 6, 30),
+            dt.date(2026, 3, 31),
+            dt.date(2031, 1, 1),
+        ]
+        answered = 0
+        for learner in learners:
+            for day in days:
+                expected = await projector_answer(
+                    projector, learner.learner_id, as_of_date=day.isoformat()
+                )
+                assert await auditor_answer(ledger, learner.learner_id, day) == expected, day
+                if expected is not None:
+                    assert expected["as_of_date"] == day.isoformat()
+                    assert all(
+                        p["assessed_on"] <= day.isoformat()
+                        for kind in ("valid", "expired", "revoked", "redeemed")
+                        for p in expected["credit_bank"].get(kind, [])
+                    )
+                    answered += 1
+        assert answered > 0
+        both = await projector.get(
+            f"/v1/learners/{learners[0].learner_id}/credit-bank",
+            as_of_date="2026-03-31",
+            as_of_position=1,
+        )
+        assert both.status_code == 422, both.text

@@ -63,8 +63,10 @@ async def test_changing_from_two_to_three_partitions_gives_the_auditors_answers(
     early = sorted({p["learner_id"] for p in first})  # the learners with events before
     audited = rng.sample(early, AUDITED)
     async with served_ledger(database_url, nats.url) as ledger:
-        settings = {"CREDIT_LEDGER_PROJECTOR_PARTITIONS": str(BEFORE)}
-        async with running_projector(ledger, database_url, nats.url, **settings) as projector:
+        partitions = str(BEFORE)
+        async with running_projector(
+            ledger, database_url, nats.url, CREDIT_LEDGER_PROJECTOR_PARTITIONS=partitions
+        ) as projector:
             await append_in_batches(ledger, first)
             await projector.caught_up()
             answers_before = await bank_answers(projector, early)
@@ -90,8 +92,10 @@ async def test_changing_from_two_to_three_partitions_gives_the_auditors_answers(
         assert reached == head
         assert await layouts(database_url) == {AFTER}
 
-        settings = {"CREDIT_LEDGER_PROJECTOR_PARTITIONS": str(AFTER)}
-        async with running_projector(ledger, database_url, nats.url, **settings) as projector:
+        partitions = str(AFTER)
+        async with running_projector(
+            ledger, database_url, nats.url, CREDIT_LEDGER_PROJECTOR_PARTITIONS=partitions
+        ) as projector:
             assert await projector.caught_up() == head
             assert await bank_answers(projector, early) == answers_before
             audited_answers = {learner: answers_before[learner] for learner in audited}

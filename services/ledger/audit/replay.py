@@ -16,12 +16,15 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass
 
-from domain.replay import Timed, as_of, event_time
+from domain.on_date import end_of_day
+from domain.replay import Timed, as_of, as_on_date, event_time
 from domain.views import LearnerBank
 from proto.envelope import RecordedEvent
 from services.common.ledger_client import LedgerClient
 
-AsOf = int | dt.datetime | None
+# A position, a time (what the ledger knew then), or a day (domain.on_date: the standing on
+# that day as the ledger knows it now).
+AsOf = int | dt.datetime | dt.date | None
 
 
 @dataclass(frozen=True)
@@ -64,25 +67,35 @@ async def position_at_time(reader: LedgerClient, moment: dt.datetime, head: int)
 
 
 async def resolve(reader: LedgerClient, as_of: AsOf) -> tuple[int, dt.datetime]:
-    """(position, event time) to answer at, as the projector resolves them."""
+    """(position, event time) to answer at, as the projector resolves them (a day: the head,
+    and the end of that day)."""
     head = (await reader.head()).position
     if isinstance(as_of, dt.datetime):
         if as_of.tzinfo is None:
             raise ValueError("a time to replay at needs a time zone, e.g. 2026-03-01T00:00:00Z")
         return await position_at_time(reader, as_of, head), as_of
-    position = head if as_of is None else min(as_of, head)
+    if isinstance(as_of, dt.date):
+        return head, end_of_day(as_of)
+    position = head if as_of is None else as_of
     if position < 0:
         raise ValueError("a position is 0 or more")
+    if position > head:
+        raise ValueError(f"position {position} is past the ledger's head ({head})")
     event = await reader.event_at(position) if position > 0 else None
     return position, event_time(event.recorded_at if event is not None else None)
 
 
-def replay(history: History, position: int, at: dt.datetime) -> LearnerBank | None:
-    """The learner's bank and decisions as of ``position``, judged at event time ``at``;
-    None when the learner had no events by then (the projector answers 404)."""
-    answer = as_of(
-        history.learner_id, _timed(history.learner), _timed(history.catalog), position, at
-    )
+def replay(
+    history: History, position: int, at: dt.datetime, on_date: dt.date | None = None
+) -> LearnerBank | None:
+    """The learner's bank and decisions as of ``position``, judged at event time ``at`` (or
+    its standing ``on_date``); None when the learner had no events by then (the projector
+    answers 404)."""
+    learner, catalog = _timed(history.learner), _timed(history.catalog)
+    if on_date is not None:
+        answer = as_on_date(history.learner_id, learner, catalog, position, on_date)
+    else:
+        answer = as_of(history.learner_id, learner, catalog, position, at)
     return answer.view() if answer.found else None
 
 
@@ -92,4 +105,5 @@ def _timed(events: list[RecordedEvent]) -> list[Timed]:
 
 async def replay_learner(reader: LedgerClient, learner_id: str, as_of: AsOf) -> LearnerBank | None:
     position, at = await resolve(reader, as_of)
-    return replay(await load_history(reader, learner_id), position, at)
+    on_date = as_of if isinstance(as_of, dt.date) and not isinstance(as_of, dt.datetime) else None
+    return replay(await load_history(reader, learner_id), position, at, on_date)

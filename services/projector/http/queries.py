@@ -73,6 +73,19 @@ AsOfTime = Annotated[
 ]
 
 
+AsOfDate = Annotated[
+    dt.date | None,
+    Parameter(
+        description=(
+            "The other time axis: the learner's standing on this day (YYYY-MM-DD), as the"
+            " ledger knows it now: the passes assessed on or before it (however late they"
+            " were recorded), the awards recorded by then, revocations and redemptions as"
+            " they stand now, shelf life and rules judged at the end of the day."
+        )
+    ),
+]
+
+
 class EligibleLearners(msgspec.Struct, frozen=True, kw_only=True):
     qualification_code: str
     learners: list[str]
@@ -95,9 +108,24 @@ def _check_learner_id(runtime: ProjectorRuntime, learner_id: str) -> None:
         )
 
 
-def _check_as_of(as_of_position: int | None, as_of_time: dt.datetime | None) -> None:
-    if as_of_position is not None and as_of_time is not None:
-        _bad_query("as_of_time", "give as_of_position or as_of_time, not both")
+def _check_as_of(
+    as_of_position: int | None, as_of_time: dt.datetime | None, as_of_date: dt.date | None = None
+) -> None:
+    given = [
+        name
+        for name, value in (
+            ("as_of_position", as_of_position),
+            ("as_of_time", as_of_time),
+            ("as_of_date", as_of_date),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        _bad_query(
+            given[1],
+            f"give one of as_of_position, as_of_time and as_of_date, not both {given[0]}"
+            f" and {given[1]}",
+        )
     if as_of_time is not None and as_of_time.tzinfo is None:
         _bad_query("as_of_time", "needs a time zone, e.g. 2026-03-01T00:00:00Z")
 
@@ -147,13 +175,16 @@ async def get_credit_bank(
     runtime: Runtime,
     as_of_position: AsOfPosition = None,
     as_of_time: AsOfTime = None,
+    as_of_date: AsOfDate = None,
 ) -> LearnerBank:
     _check_learner_id(runtime, learner_id)
-    _check_as_of(as_of_position, as_of_time)
+    _check_as_of(as_of_position, as_of_time, as_of_date)
     scope = recorded_by(request.user)
     async with runtime.pool.acquire() as conn:
         position = await _position(conn, runtime, learner_id, as_of_position, as_of_time)
-        answer = await replay(conn, runtime.times, learner_id, position, as_of_time, scope)
+        answer = await replay(
+            conn, runtime.times, learner_id, position, as_of_time, scope, as_of_date
+        )
     if not answer.found:
         raise NotFoundException(f"no events for learner {learner_id} as of position {position}")
     return answer.view(scope)
@@ -177,15 +208,23 @@ async def get_progress(
     runtime: Runtime,
     as_of_position: AsOfPosition = None,
     as_of_time: AsOfTime = None,
+    as_of_date: AsOfDate = None,
 ) -> DecisionView:
     _check_learner_id(runtime, learner_id)
-    _check_as_of(as_of_position, as_of_time)
+    _check_as_of(as_of_position, as_of_time, as_of_date)
     scope = recorded_by(request.user)
     async with runtime.pool.acquire() as conn:
         position = await _position(conn, runtime, learner_id, as_of_position, as_of_time)
         try:
             decision = await decide_one(
-                conn, runtime.times, learner_id, qualification_code, position, as_of_time, scope
+                conn,
+                runtime.times,
+                learner_id,
+                qualification_code,
+                position,
+                as_of_time,
+                scope,
+                as_of_date,
             )
         except NothingRecorded:
             raise NotFoundException(
