@@ -129,8 +129,10 @@ class Relay(RunsInBackground):
             message = await js.get_msg(LEDGER_STREAM, seq=info.state.last_seq)
             last = decode_ledger_headers(message.headers)
             return _Resume(last.position, info.state.last_seq, emptied=False)
+        if info.state.last_seq == 0:  # a new stream (or one lost with its server): all of it
+            return _Resume(0, 0, emptied=False)
         saved: int = await conn.fetchval("SELECT position FROM ledger.relay_progress")
-        return _Resume(saved, info.state.last_seq, emptied=info.state.last_seq > 0)
+        return _Resume(saved, info.state.last_seq, emptied=True)
 
     async def _past_duplicates(
         self, conn: asyncpg.Connection, js: JetStreamContext, resume: _Resume

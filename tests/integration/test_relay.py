@@ -12,7 +12,7 @@ import pytest
 from tests.support.factories import NSTI, assessment_passed
 from tests.support.jetstream import purge_ledger_stream, relayed_up_to
 from tests.support.ledger import running_ledger
-from tests.support.servers import NatsHandle
+from tests.support.servers import NatsHandle, forget_ledger_stream
 from tests.support.tail import header_map, positions_of, read_jetstream
 
 pytestmark = pytest.mark.integration
@@ -147,3 +147,18 @@ async def test_a_relay_restarted_on_an_emptied_stream_sends_nothing_it_took_alre
         await relayed_up_to(nats.url, total)
         messages = await read_jetstream(nats.url, 4, timeout_s=3)
         assert positions_of(messages) == [total - 2, total - 1, total]
+
+
+async def test_a_stream_lost_with_its_server_gets_the_whole_log_again(
+    database_url: str, nats: NatsHandle
+) -> None:
+    """A new, empty stream never held anything: the saved progress does not apply to it."""
+    async with running_ledger(database_url, nats.url) as ledger:
+        await ledger.append(assessment_passed(assessment_id="BEFORE-LOSS"), NSTI)
+        await relayed_up_to(nats.url, CATALOG_EVENTS + 1)
+    await forget_ledger_stream(nats.url)
+    async with running_ledger(database_url, nats.url, catalog=False) as ledger:
+        await ledger.append(assessment_passed(assessment_id="AFTER-LOSS"), NSTI)
+        total = CATALOG_EVENTS + 2
+        messages = await read_jetstream(nats.url, total + 1, timeout_s=3)
+        assert positions_of(messages) == list(range(1, total + 1))
