@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import msgspec
 
 from credit_ledger import audit_cli
@@ -32,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_commands(sub)
     _add_admin_commands(sub)
+    _add_import_commands(sub)
     contracts = command(
         sub,
         "contracts",
@@ -172,8 +175,36 @@ def _add_admin_commands(sub: Any) -> None:
     )
 
 
+def _add_import_commands(sub: Any) -> None:
+    """import passes: an institution's results from a spreadsheet."""
+    imports = sub.add_parser("import", help="import an institution's results from CSV")
+    imports_sub = imports.add_subparsers(dest="import_command", required=True)
+    passes = command(
+        imports_sub,
+        "passes",
+        "record a CSV file of assessment passes (docs/sample-passes.csv shows the columns),"
+        " writing a report line per row; re-running it writes nothing twice",
+        examples=[
+            "credit-ledger import passes results.csv --check       # validate only",
+            "credit-ledger import passes results.csv --report results.report.csv",
+        ],
+        env=[
+            "CREDIT_LEDGER_IMPORT_API_KEY  the institution's key (the passes are its own)",
+            "CREDIT_LEDGER_LEDGER_URL      the ledger (the dev stack's, if unset and it runs)",
+        ],
+    )
+    passes.add_argument("file", type=Path, help="CSV with a header row")
+    passes.add_argument("--check", action="store_true", help="validate the rows, send nothing")
+    passes.add_argument(
+        "--report", type=Path, help="where the per-row report goes (default FILE.report.csv)"
+    )
+    passes.add_argument(
+        "--batch-rows", type=int, default=500, help="rows per batch request (1 to 1000)"
+    )
+
+
 # Commands that reach the database or NATS and may use a running dev stack's.
-USES_DEV_STACK = {"keys", "migrate", "nats", "audit", "projector"}
+USES_DEV_STACK = {"keys", "migrate", "nats", "audit", "projector", "import"}
 
 
 def with_dev_stack(settings: Settings, command: str) -> Settings:
@@ -229,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         return issuer_main([args.issuer_command])
     if command == "audit":
         return audit_cli.run(settings, args)
+    if command == "import":
+        return _import_passes(settings, args)
     database_url = settings.infra.database_url
     if database_url is None:
         return not_set("DATABASE_URL", settings.infra.data_dir)
@@ -279,6 +312,39 @@ def _contracts(action: str) -> int:
     for path in stale:
         print(f"stale: {path} (run: credit-ledger contracts generate)", file=sys.stderr)
     return 1 if stale else status
+
+
+def _import_passes(settings: Settings, args: argparse.Namespace) -> int:
+    from credit_ledger.import_passes import all_in, import_passes, summary, write_report
+
+    api_key = os.environ.get("CREDIT_LEDGER_IMPORT_API_KEY")
+    if not api_key:
+        print("CREDIT_LEDGER_IMPORT_API_KEY is not set (the institution's key)", file=sys.stderr)
+        return 2
+    if not 1 <= args.batch_rows <= settings.ledger.batch_events_max:
+        print(f"--batch-rows is 1 to {settings.ledger.batch_events_max}", file=sys.stderr)
+        return 2
+    report: Path = args.report or args.file.with_suffix(".report.csv")
+    try:
+        outcomes = asyncio.run(
+            import_passes(
+                args.file,
+                settings.ledger.url,
+                api_key,
+                check=args.check,
+                batch_rows=args.batch_rows,
+            )
+        )
+    except (OSError, ValueError, PermissionError) as error:
+        print(f"import stopped: {error}", file=sys.stderr)
+        return 2
+    except httpx.HTTPError as error:
+        print(f"cannot reach the ledger at {settings.ledger.url}: {error}", file=sys.stderr)
+        return 2
+    with report.open("w", newline="") as out:
+        write_report(outcomes, out)
+    print(f"{summary(outcomes)}; report in {report}", file=sys.stderr)
+    return 0 if all_in(outcomes) else 1
 
 
 def _with_nats(settings: Settings) -> int:
