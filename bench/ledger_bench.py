@@ -46,6 +46,7 @@ from bench.harness.sysinfo import (
     filesystem_of,
     machine_facts,
 )
+from bench.ledger.import_phase import phase_import
 from bench.ledger.models import Bench, Options, PhaseResult, RelayResult, log
 from bench.ledger.peer_run import run_peer
 from bench.ledger.phases import (
@@ -106,6 +107,7 @@ async def run_benchmark(bench: Bench) -> dict[str, Any]:
             )
             runs.setdefault(result.key, []).append(result)
     phases = {key: _median_result(results) for key, results in runs.items()}
+    imported = await phase_import(bench)
     relay = await phase_relay(bench)
     log(
         f"relay: p99 {relay.metric_p99_ms:.1f} ms (metric),"
@@ -114,7 +116,13 @@ async def run_benchmark(bench: Bench) -> dict[str, Any]:
     ceiling = await publish_ceiling(bench.nats_url, CEILING_MESSAGES)
     log(f"raw publish_async burst (the relay's ceiling): {ceiling:,.0f} messages/s")
     peer = await run_peer(bench)
-    return {"phases": phases, "relay": relay, "peer": peer, "publish_ceiling": ceiling}
+    return {
+        "phases": phases,
+        "import": imported,
+        "relay": relay,
+        "peer": peer,
+        "publish_ceiling": ceiling,
+    }
 
 
 # --- entry point --------------------------------------------------------------------------
@@ -238,10 +246,13 @@ def main(argv: list[str] | None = None) -> int:
                 "relay_batch": options.relay_batch,
             },
             "phases": phases,
+            "import": results["import"],
             "relay": relay,
             "peer": results["peer"],
             "publish_ceiling_per_s": results["publish_ceiling"],
-            "checks": checks(phases, relay, results["peer"], results["publish_ceiling"]),
+            "checks": checks(
+                phases, relay, results["peer"], results["publish_ceiling"], results["import"]
+            ),
         }
         print(render(report), flush=True)
         if options.json_path is not None:

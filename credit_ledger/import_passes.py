@@ -39,6 +39,8 @@ REPORT_COLUMNS = ("row", "outcome", "position", "code", "message")
 # The namespace of the rows' event ids: uuid5(NAMESPACE, "<type>|<institution>|<natural key>").
 NAMESPACE = uuid.UUID("5d3e5a52-8c0b-4f5e-9a1e-0c6f3b2f7a11")
 BATCH_ROWS = 500
+# Batch requests in flight at once: the ledger group-commits concurrent requests together.
+CONCURRENT_BATCHES = 4
 BUSY_RETRIES = 20
 
 
@@ -107,18 +109,33 @@ def read_rows(
 class Importer:
     """Sends parsed rows in batches to ``POST /v1/events/batch`` with the institution's key."""
 
-    def __init__(self, client: httpx.AsyncClient, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        batch_rows: int = BATCH_ROWS,
+        concurrency: int = CONCURRENT_BATCHES,
+    ) -> None:
         self._client = client
         self._batch_rows = batch_rows
+        self._slots = asyncio.Semaphore(concurrency)
 
     async def send(self, rows: Sequence[ParsedRow], bar: tqdm[Any] | None) -> list[RowOutcome]:
-        outcomes: list[RowOutcome] = []
-        for start in range(0, len(rows), self._batch_rows):
-            batch = list(rows[start : start + self._batch_rows])
-            outcomes += await self._send_batch(batch)
+        """Every row's outcome, ``CONCURRENT_BATCHES`` batches in flight (the event ids
+        make the order in which batches land irrelevant to what a re-run writes)."""
+
+        async def one(batch: list[ParsedRow]) -> list[RowOutcome]:
+            async with self._slots:
+                outcomes = await self._send_batch(batch)
             if bar is not None:
                 bar.update(len(batch))
-        return outcomes
+            return outcomes
+
+        batches = [
+            list(rows[start : start + self._batch_rows])
+            for start in range(0, len(rows), self._batch_rows)
+        ]
+        done = await asyncio.gather(*(one(batch) for batch in batches))
+        return [outcome for outcomes in done for outcome in outcomes]
 
     async def _send_batch(self, batch: list[ParsedRow]) -> list[RowOutcome]:
         """The batch's outcomes: refused rows dropped and the rest sent again until the

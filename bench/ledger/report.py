@@ -101,6 +101,13 @@ def render(report: dict[str, Any]) -> str:
             f"relay's ceiling: a raw publish_async burst (1,000 in flight, one connection) into a"
             f" stream configured like LEDGER: {ceiling:,.0f} messages/s"
         )
+    imported = report.get("import")
+    if imported is not None:
+        lines.append(
+            f"(e) CSV import: {imported.recorded:,} of {imported.rows:,} rows recorded in"
+            f" {imported.seconds:.1f} s, {imported.rows_per_s:,.0f} rows/s (credit-ledger import"
+            f" passes, batches of 1,000, 4 in flight, exit status {imported.exit_status})"
+        )
     notes = []
     for key in ("a_raw_insert", "b_http_single", "c_http_batch", "d_copy"):
         phase = phases[key]
