@@ -175,32 +175,43 @@ def _add_admin_commands(sub: Any) -> None:
     )
 
 
+IMPORTED = {
+    "passes": "assessment passes (docs/sample-passes.csv shows the columns)",
+    "credentials": "certificates issued for recorded passes (CredentialIssued)",
+    "revocations": "revocations of recorded passes (AssessmentRevoked)",
+    "credential-revocations": "revocations of issued certificates (CredentialRevoked)",
+}
+
+
 def _add_import_commands(sub: Any) -> None:
-    """import passes: an institution's results from a spreadsheet."""
-    imports = sub.add_parser("import", help="import an institution's results from CSV")
+    """import passes, credentials, revocations: an institution's records from a spreadsheet."""
+    from credit_ledger.csv_import import KINDS
+
+    imports = sub.add_parser("import", help="import an institution's records from CSV")
     imports_sub = imports.add_subparsers(dest="import_command", required=True)
-    passes = command(
-        imports_sub,
-        "passes",
-        "record a CSV file of assessment passes (docs/sample-passes.csv shows the columns),"
-        " writing a report line per row; re-running it writes nothing twice",
-        examples=[
-            "credit-ledger import passes results.csv --check       # validate only",
-            "credit-ledger import passes results.csv --report results.report.csv",
-        ],
-        env=[
-            "CREDIT_LEDGER_IMPORT_API_KEY  the institution's key (the passes are its own)",
-            "CREDIT_LEDGER_LEDGER_URL      the ledger (the dev stack's, if unset and it runs)",
-        ],
-    )
-    passes.add_argument("file", type=Path, help="CSV with a header row")
-    passes.add_argument("--check", action="store_true", help="validate the rows, send nothing")
-    passes.add_argument(
-        "--report", type=Path, help="where the per-row report goes (default FILE.report.csv)"
-    )
-    passes.add_argument(
-        "--batch-rows", type=int, default=500, help="rows per batch request (1 to 1000)"
-    )
+    for name, what in IMPORTED.items():
+        rows = command(
+            imports_sub,
+            name,
+            f"record a CSV file of {what}, writing a report line per row; re-running it"
+            f" writes nothing twice. Columns: {', '.join(KINDS[name].columns)}",
+            examples=[
+                f"credit-ledger import {name} {name}.csv --check    # validate only",
+                f"credit-ledger import {name} {name}.csv --report {name}.report.csv",
+            ],
+            env=[
+                "CREDIT_LEDGER_IMPORT_API_KEY  the institution's key (the rows are its own)",
+                "CREDIT_LEDGER_LEDGER_URL      the ledger (the dev stack's, if unset and it runs)",
+            ],
+        )
+        rows.add_argument("file", type=Path, help="CSV with a header row")
+        rows.add_argument("--check", action="store_true", help="validate the rows, send nothing")
+        rows.add_argument(
+            "--report", type=Path, help="where the per-row report goes (default FILE.report.csv)"
+        )
+        rows.add_argument(
+            "--batch-rows", type=int, default=500, help="rows per batch request (1 to 1000)"
+        )
 
 
 # Commands that reach the database or NATS and may use a running dev stack's.
@@ -261,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "audit":
         return audit_cli.run(settings, args)
     if command == "import":
-        return _import_passes(settings, args)
+        return _import_rows(settings, args)
     database_url = settings.infra.database_url
     if database_url is None:
         return not_set("DATABASE_URL", settings.infra.data_dir)
@@ -314,8 +325,8 @@ def _contracts(action: str) -> int:
     return 1 if stale else status
 
 
-def _import_passes(settings: Settings, args: argparse.Namespace) -> int:
-    from credit_ledger.import_passes import all_in, import_passes, summary, write_report
+def _import_rows(settings: Settings, args: argparse.Namespace) -> int:
+    from credit_ledger.csv_import import KINDS, all_in, import_rows, summary, write_report
 
     api_key = os.environ.get("CREDIT_LEDGER_IMPORT_API_KEY")
     if not api_key:
@@ -327,11 +338,12 @@ def _import_passes(settings: Settings, args: argparse.Namespace) -> int:
     report: Path = args.report or args.file.with_suffix(".report.csv")
     try:
         outcomes = asyncio.run(
-            import_passes(
+            import_rows(
                 args.file,
                 settings.ledger.url,
                 api_key,
                 check=args.check,
+                kind=KINDS[args.import_command],
                 batch_rows=args.batch_rows,
             )
         )

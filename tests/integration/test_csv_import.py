@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from credit_ledger.import_passes import RowOutcome, import_passes
+from credit_ledger.csv_import import KINDS, RowOutcome, import_rows
 from proto.envelope import Role
 from tests.support.factories import NSTI
 from tests.support.ledger import Ledger, served_ledger
@@ -40,8 +40,15 @@ def _by_row(outcomes: list[RowOutcome]) -> dict[int, str]:
 
 async def _import(ledger: Ledger, path: Path, **options: object) -> list[RowOutcome]:
     key = await ledger.key(Role.INSTITUTION, NSTI)
-    return await import_passes(
-        path, ledger.base_url, key, check=bool(options.get("check")), progress=False, batch_rows=2
+    kind = KINDS[str(options.get("kind", "passes"))]
+    return await import_rows(
+        path,
+        ledger.base_url,
+        key,
+        check=bool(options.get("check")),
+        kind=kind,
+        progress=False,
+        batch_rows=2,
     )
 
 
@@ -139,3 +146,36 @@ async def test_the_command_writes_its_report_and_says_how_it_went(
             lines = list(csv.DictReader(report))
         assert [(r["row"], r["outcome"]) for r in lines] == [("2", "recorded"), ("3", "invalid")]
         assert lines[0]["position"] != ""
+
+
+async def test_credentials_and_revocations_import_the_same_way_and_never_collide(
+    database_url: str, nats: NatsHandle, tmp_path: Path
+) -> None:
+    """A pass, its certificate and its revocation share the assessment id and get three
+    different event ids (the event type is part of each)."""
+    async with served_ledger(database_url, nats.url) as ledger:
+        await _import(ledger, _csv(tmp_path / "passes.csv", GOOD[:2]))
+        credentials = tmp_path / "credentials.csv"
+        credentials.write_text(
+            "credential_id,assessment_id,learner_id,micro_credential_code,issued_on\n"
+            "CERT-0001,EXAM-0001,123456789012,CNC-FUND,2026-03-05\n"
+            "CERT-0009,EXAM-0099,123456789012,CNC-FUND,2026-03-05\n"  # no such pass
+        )
+        issued = await _import(ledger, credentials, kind="credentials")
+        assert [o.outcome for o in issued] == ["recorded", "refused"]
+        revocations = tmp_path / "revocations.csv"
+        revocations.write_text(
+            "assessment_id,learner_id,reason\nEXAM-0002,123456789012,marks entered in error\n"
+        )
+        assert [o.outcome for o in await _import(ledger, revocations, kind="revocations")] == [
+            "recorded"
+        ]
+        again = await _import(ledger, revocations, kind="revocations")
+        assert [o.outcome for o in again] == ["duplicate"]
+        page = (await ledger.get("/v1/log", Role.AUDITOR, after_position=28, limit=100)).json()
+        assert [e["type"] for e in page["events"]] == [
+            "AssessmentPassed",
+            "AssessmentPassed",
+            "CredentialIssued",
+            "AssessmentRevoked",
+        ]

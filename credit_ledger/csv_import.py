@@ -1,14 +1,15 @@
-"""``credit-ledger import passes FILE.csv``: an institution's results, a row per pass, into
+"""``credit-ledger import KIND FILE.csv``: an institution's records, a row per event, into
 the ledger through its public batch API, with a report of every row.
 
-- Columns (docs/sample-passes.csv): ``learner_id``, ``micro_credential_code``,
-  ``assessment_id``, ``assessed_on`` (YYYY-MM-DD), ``mode`` (``training`` or ``rpl``). The
+- Kinds (``KINDS``) and their columns: ``passes`` (docs/sample-passes.csv),
+  ``credentials``, ``revocations`` (of passes) and ``credential-revocations``. The
   institution is the key's own.
-- Each row's event id is a UUIDv5 of (event type, institution, assessment id), so a
-  re-upload, or an upload resumed after an interruption, writes nothing twice: rows the
-  ledger already holds come back as ``duplicate``. A corrected row under an assessment id
-  already used is a ``conflict`` (``event_id_conflict``): it goes in as a revocation and a
-  new pass under a new assessment id.
+- Each row's event id is a UUIDv5 of (event type, institution, natural key: the
+  assessment id or the credential id), so a pass, its credential and its revocation never
+  collide, and a re-upload, or an upload resumed after an interruption, writes nothing
+  twice: rows the ledger already holds come back as ``duplicate``. A corrected row under a
+  natural key already used is a ``conflict`` (``event_id_conflict``): a pass is corrected
+  by a revocation and a new pass under a new assessment id.
 - A row that is not well formed is ``invalid`` before anything is sent. The batch API is
   atomic, so when it refuses some rows of a batch, those are reported ``refused`` and the
   rest is sent again without them: one bad row never holds back the good ones.
@@ -34,7 +35,6 @@ from tqdm import tqdm
 
 from proto import events as ev
 
-COLUMNS = ("learner_id", "micro_credential_code", "assessment_id", "assessed_on", "mode")
 REPORT_COLUMNS = ("row", "outcome", "position", "code", "message")
 # The namespace of the rows' event ids: uuid5(NAMESPACE, "<type>|<institution>|<natural key>").
 NAMESPACE = uuid.UUID("5d3e5a52-8c0b-4f5e-9a1e-0c6f3b2f7a11")
@@ -47,6 +47,39 @@ BUSY_RETRIES = 20
 def event_id_of(event_type: str, institution_id: str, natural_key: str) -> uuid.UUID:
     """The deterministic id of a row's event: the same row always gets the same id."""
     return uuid.uuid5(NAMESPACE, f"{event_type}|{institution_id}|{natural_key}")
+
+
+@dataclass(frozen=True)
+class RowKind:
+    """One kind of row: the event it becomes, its columns, and the column that names it."""
+
+    event_type: type[ev.Event]
+    columns: tuple[str, ...]
+    natural_key: str
+
+    @property
+    def type_name(self) -> str:
+        return self.event_type.__name__
+
+
+KINDS = {
+    "passes": RowKind(
+        ev.AssessmentPassed,
+        ("learner_id", "micro_credential_code", "assessment_id", "assessed_on", "mode"),
+        "assessment_id",
+    ),
+    "credentials": RowKind(
+        ev.CredentialIssued,
+        ("credential_id", "assessment_id", "learner_id", "micro_credential_code", "issued_on"),
+        "credential_id",
+    ),
+    "revocations": RowKind(
+        ev.AssessmentRevoked, ("assessment_id", "learner_id", "reason"), "assessment_id"
+    ),
+    "credential-revocations": RowKind(
+        ev.CredentialRevoked, ("credential_id", "learner_id", "reason"), "credential_id"
+    ),
+}
 
 
 @dataclass
@@ -62,26 +95,28 @@ class RowOutcome:
 class ParsedRow:
     row: int
     event_id: uuid.UUID
-    event: ev.AssessmentPassed
+    event: ev.Event
 
 
 def read_rows(
-    lines: Iterator[str], institution_id: str
+    lines: Iterator[str], institution_id: str, kind: RowKind = KINDS["passes"]
 ) -> tuple[list[ParsedRow], list[RowOutcome]]:
     """The well-formed rows as events, and an ``invalid`` outcome for each other row."""
     reader = csv.DictReader(lines)
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    missing = [c for c in kind.columns if c not in (reader.fieldnames or [])]
     if missing:
-        raise ValueError(f"the file lacks the column(s) {', '.join(missing)}; it needs {COLUMNS}")
+        raise ValueError(
+            f"the file lacks the column(s) {', '.join(missing)}; it needs {kind.columns}"
+        )
     parsed: list[ParsedRow] = []
     invalid: list[RowOutcome] = []
     seen: dict[str, int] = {}
     for line_number, record in enumerate(reader, start=2):
-        fields = {name: (record.get(name) or "").strip() for name in COLUMNS}
+        fields = {name: (record.get(name) or "").strip() for name in kind.columns}
         try:
             event = msgspec.convert(
-                {"type": "AssessmentPassed", "institution_id": institution_id, **fields},
-                ev.AssessmentPassed,
+                {"type": kind.type_name, "institution_id": institution_id, **fields},
+                kind.event_type,
                 strict=False,
             )
         except msgspec.ValidationError as error:
@@ -89,20 +124,22 @@ def read_rows(
                 RowOutcome(line_number, "invalid", code="invalid_row", message=str(error))
             )
             continue
-        earlier = seen.get(event.assessment_id)
+        key = fields[kind.natural_key]
+        earlier = seen.get(key)
         if earlier is not None:
             invalid.append(
                 RowOutcome(
                     line_number,
                     "invalid",
-                    code="repeated_assessment_id",
-                    message=f"assessment_id {event.assessment_id} is on row {earlier} too",
+                    code=f"repeated_{kind.natural_key}",
+                    message=f"{kind.natural_key} {key} is on row {earlier} too",
                 )
             )
             continue
-        seen[event.assessment_id] = line_number
-        event_id = event_id_of("AssessmentPassed", institution_id, event.assessment_id)
-        parsed.append(ParsedRow(line_number, event_id, event))
+        seen[key] = line_number
+        parsed.append(
+            ParsedRow(line_number, event_id_of(kind.type_name, institution_id, key), event)
+        )
     return parsed, invalid
 
 
@@ -188,12 +225,13 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-async def import_passes(
+async def import_rows(
     path: Path,
     base_url: str,
     api_key: str,
     *,
     check: bool,
+    kind: RowKind = KINDS["passes"],
     progress: bool = True,
     batch_rows: int = BATCH_ROWS,
 ) -> list[RowOutcome]:
@@ -205,9 +243,9 @@ async def import_passes(
             raise PermissionError(f"the ledger refused the key: {who.status_code} {who.text[:200]}")
         actor = who.json()
         if actor.get("role") != "institution" or not actor.get("institution_id"):
-            raise PermissionError("importing passes needs an institution key")
+            raise PermissionError("importing needs an institution key (the rows are its own)")
         with path.open(newline="", encoding="utf-8-sig") as file:
-            parsed, invalid = read_rows(iter(file), actor["institution_id"])
+            parsed, invalid = read_rows(iter(file), actor["institution_id"], kind)
         if check:
             checked = [RowOutcome(p.row, "checked") for p in parsed]
             return sorted(checked + invalid, key=lambda o: o.row)
