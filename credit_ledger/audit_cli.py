@@ -437,14 +437,17 @@ async def rebuild_tree_command(database_url: str, out: TextIO | None = None) -> 
     # delete tree nodes.
     conn = await asyncpg.connect(database_url, timeout=10)
     try:
+        head: int = await conn.fetchval("SELECT coalesce(max(position), 0) FROM ledger.events")
         await reset_tree(conn)
         mismatches, size = 0, 0
-        while (step := await build_step(conn, REBUILD_BATCH_MAX)).leaves:
-            mismatches += step.mismatch_count
-            size = step.tree_size
-            if step.mismatches and mismatches == step.mismatch_count:
-                first = step.mismatches[0]
-                out.write(f"chain mismatch from position {first.position}\n")
+        with tqdm(total=head, unit="leaf", desc="rebuild-tree", disable=None) as bar:
+            while (step := await build_step(conn, REBUILD_BATCH_MAX)).leaves:
+                mismatches += step.mismatch_count
+                bar.update(step.tree_size - size)
+                size = step.tree_size
+                if step.mismatches and mismatches == step.mismatch_count:
+                    first = step.mismatches[0]
+                    out.write(f"chain mismatch from position {first.position}\n")
     finally:
         await conn.close()
     out.write(f"rebuilt the tree: {size} leaves, {mismatches} chain mismatches\n")
