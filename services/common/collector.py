@@ -21,9 +21,17 @@ import gc
 YOUNG_THRESHOLD = 50_000
 
 
+_settled = False
+
+
 def settle_long_lived() -> None:
-    """Everything tracked so far is frozen out of future collections."""
-    gc.collect()
-    gc.freeze()
+    """Everything tracked so far is frozen out of future collections, once per process: a
+    process that builds apps again and again (the test suite) would otherwise keep every
+    earlier app's garbage for ever, frozen objects being never collected."""
+    global _settled
+    if not _settled:
+        gc.collect()
+        gc.freeze()
+        _settled = True
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, older, oldest)
