@@ -121,11 +121,12 @@ async def position_as_of(
         deadline = time.monotonic() + APPLIED_WAIT_S
         while time.monotonic() < deadline:
             await asyncio.sleep(APPLIED_POLL_S)
-            if as_of_position <= await store.checkpoint(conn, partition):
+            applied = await store.checkpoint(conn, partition)
+            if as_of_position <= applied:
                 return as_of_position
         raise NotYetProjected(
             f"position {as_of_position} is not projected yet (partition {partition} is at"
-            f" {await store.checkpoint(conn, partition)})"
+            f" {applied})"
         )
     if as_of_time is not None:
         return await times.position_at(conn, as_of_time, applied)
