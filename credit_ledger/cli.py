@@ -185,7 +185,7 @@ IMPORTED = {
 
 def _add_import_commands(sub: Any) -> None:
     """import passes, credentials, revocations: an institution's records from a spreadsheet."""
-    from credit_ledger.csv_import import KINDS
+    from proto.csv_rows import KINDS
 
     imports = sub.add_parser("import", help="import an institution's records from CSV")
     imports_sub = imports.add_subparsers(dest="import_command", required=True)
@@ -326,7 +326,8 @@ def _contracts(action: str) -> int:
 
 
 def _import_rows(settings: Settings, args: argparse.Namespace) -> int:
-    from credit_ledger.csv_import import KINDS, all_in, import_rows, summary, write_report
+    from credit_ledger.csv_import import import_rows, write_report
+    from proto.csv_rows import KINDS, all_in, summary
 
     api_key = os.environ.get("CREDIT_LEDGER_IMPORT_API_KEY")
     if not api_key:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
@@ -31,6 +32,8 @@ from services.ledger.http.problems import EXCEPTION_HANDLERS
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.relay import relay_from_settings
 from services.ledger.runtime import LedgerRuntime
+from services.ledger.upload.page import upload_routes
+from services.ledger.upload.sessions import UploadSessions
 
 API_VERSION = "1.0.0"
 
@@ -56,6 +59,7 @@ FRONT_DOOR = FrontDoor(
         "The append-only, hash-chained log of assessment passes, credentials and awards:"
         " post events, read the log, audit it."
     ),
+    links=(("Upload results: CSV files of passes and credentials (institution staff)", "/upload"),),
     tags=(
         ("/v1/events", "events"),
         ("/v1/log", "log"),
@@ -134,6 +138,9 @@ def create_app(
             metrics=metrics,
             relay=relay,
             audit=audit,
+            upload_sessions=UploadSessions(
+                pool, dt.timedelta(hours=settings.ledger.upload_session_hours)
+            ),
         )
         await audit.register_signing_key()
         try:
@@ -145,7 +152,7 @@ def create_app(
             process_stopped()
 
     return service_app(
-        routes=ROUTES,
+        routes=[*ROUTES, *upload_routes(settings.ledger.upload_max_bytes)],
         front_door=FRONT_DOOR,
         lifespan=lifespan,
         openapi_config=openapi_config(),

@@ -14,6 +14,7 @@ from services.ledger.audit.runtime import AuditRuntime
 from services.ledger.event_store import EventStore
 from services.ledger.metrics import LedgerMetrics
 from services.ledger.relay import Relay
+from services.ledger.upload.sessions import UploadSessions
 
 
 @dataclass
@@ -26,6 +27,7 @@ class LedgerRuntime:
     metrics: LedgerMetrics
     relay: Relay | None
     audit: AuditRuntime
+    upload_sessions: UploadSessions
 
 
 # How handlers ask for the runtime: injected by name ("runtime") from the app's dependencies.

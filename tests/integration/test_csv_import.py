@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from credit_ledger.csv_import import KINDS, RowOutcome, import_rows
+from credit_ledger.csv_import import import_rows
+from proto.csv_rows import KINDS, RowOutcome
 from proto.envelope import Role
 from tests.support.factories import NSTI
 from tests.support.ledger import Ledger, served_ledger

@@ -29,8 +29,9 @@ class Browsing:
 
 
 @contextlib.asynccontextmanager
-async def offline_page() -> AsyncIterator[Browsing]:
-    """A new page of a headless Chromium that may reach only the loopback."""
+async def offline_page(*, javascript: bool = True) -> AsyncIterator[Browsing]:
+    """A new page of a headless Chromium that may reach only the loopback (and, with
+    ``javascript=False``, runs no script: a page must work without)."""
     if not CHROMIUM.exists():
         pytest.skip(
             f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium when it runs"
@@ -42,7 +43,7 @@ async def offline_page() -> AsyncIterator[Browsing]:
             executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
         )
         try:
-            context = await browser.new_context()
+            context = await browser.new_context(java_script_enabled=javascript)
             browsing = Browsing(await context.new_page())
 
             async def only_loopback(route: Route) -> None:

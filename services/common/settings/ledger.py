@@ -29,6 +29,9 @@ class LedgerSettings(msgspec.Struct, frozen=True, kw_only=True):
     relay_in_flight_max: int
     ce_source: str
     url: str
+    # The upload page (services/ledger/upload): the largest file, and how long a session lives.
+    upload_max_bytes: int
+    upload_session_hours: float
 
 
 def read(env: Mapping[str, str], http: HttpSettings) -> LedgerSettings:
@@ -53,5 +56,9 @@ def read(env: Mapping[str, str], http: HttpSettings) -> LedgerSettings:
         relay_batch_max=env_int(env, "CREDIT_LEDGER_RELAY_BATCH_MAX", 500, 1, 1_000),
         relay_in_flight_max=env_int(env, "CREDIT_LEDGER_RELAY_IN_FLIGHT_MAX", 1000, 1, 100_000),
         ce_source=env.get("CREDIT_LEDGER_CE_SOURCE") or "urn:credit-ledger:ledger",
+        upload_max_bytes=env_int(
+            env, "CREDIT_LEDGER_UPLOAD_MAX_BYTES", 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024
+        ),
+        upload_session_hours=env_float(env, "CREDIT_LEDGER_UPLOAD_SESSION_HOURS", 8.0, 0.1, 168.0),
         url=(env.get("CREDIT_LEDGER_LEDGER_URL") or f"http://{http.host}:{http.port}").rstrip("/"),
     )

@@ -28,5 +28,9 @@ class BearerKeyMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=actor, auth=actor.key_id)
 
 
+# The upload page authenticates by its own session cookie (services/ledger/upload).
+UPLOAD_PAGE_PATHS = [r"^/upload"]
+
+
 def bearer_auth() -> DefineMiddleware:
-    return DefineMiddleware(BearerKeyMiddleware, exclude=PUBLIC_PATHS)
+    return DefineMiddleware(BearerKeyMiddleware, exclude=[*PUBLIC_PATHS, *UPLOAD_PAGE_PATHS])
