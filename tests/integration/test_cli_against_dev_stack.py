@@ -18,6 +18,9 @@ pytestmark = pytest.mark.integration
 COMMAND_TIMEOUT_S = 120
 
 
+SAMPLE = Path(__file__).resolve().parents[2] / "docs" / "sample-passes.csv"
+
+
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "credit_ledger.cli", *args],
@@ -66,6 +69,18 @@ def test_every_command_finds_the_running_dev_stack(tmp_path: Path) -> None:
         # The demo catalog has no events of this learner: the stack's ledger answers so.
         assert replayed.returncode == 1, replayed.stderr
         assert "no events for learner 123456789012" in replayed.stderr
+
+        # An institution's file, with only the institution's key given.
+        importer = _cli(env, "keys", "create", "--role", "institution", "--institution", NSTI)
+        import_env = {**env, "CREDIT_LEDGER_IMPORT_API_KEY": importer.stdout.strip()}
+        report = tmp_path / "sample.report.csv"
+        imported = _cli(import_env, "import", "passes", str(SAMPLE), "--report", str(report))
+        assert imported.returncode == 0, imported.stderr
+        assert "3 recorded" in imported.stderr
+        assert report.read_text().count(",recorded,") == 3
+
+        tree = _cli(env, "audit", "rebuild-tree")
+        assert tree.returncode == 0, tree.stdout + tree.stderr
 
         # The stack's projector holds its partitions, so a rebuild is refused by name:
         # it reached the stack's database with the stack's own projector key.
