@@ -13,6 +13,7 @@ import pytest
 from hypothesis import settings
 
 from credit_ledger.migrations import migrate
+from tests.support.issued import Issued, issued_credentials
 from tests.support.servers import (
     TEMPLATE_DB,
     NatsHandle,
@@ -64,6 +65,14 @@ async def database_url(cluster_url: str, template_database: str) -> AsyncIterato
         yield url
 
 
+@pytest.fixture(scope="module")
+async def module_database_url(cluster_url: str, template_database: str) -> AsyncIterator[str]:
+    """One fresh database for all the tests of a module that read one system's state (a
+    module fixture that issues credentials once, say)."""
+    async with cloned_database(cluster_url, template_database) as url:
+        yield url
+
+
 @pytest.fixture
 async def other_database_url(cluster_url: str, template_database: str) -> AsyncIterator[str]:
     """A second fresh database, for tests that compare two ledgers side by side."""
@@ -95,3 +104,23 @@ async def nats(workdir: Path) -> AsyncIterator[NatsHandle]:
         if handle.embedded is None:
             await forget_ledger_stream(handle.url)
         yield handle
+
+
+@pytest.fixture(scope="module")
+async def module_nats(workdir: Path) -> AsyncIterator[NatsHandle]:
+    """``nats``, for the tests of a module together (see ``module_database_url``)."""
+    with nats_server(workdir) as handle:
+        if handle.embedded is None:
+            await forget_ledger_stream(handle.url)
+        yield handle
+
+
+@pytest.fixture(scope="module")
+async def issued(
+    module_database_url: str, module_nats: NatsHandle, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Issued]:
+    """A running system with one valid and one revoked credential, shared by a module's
+    page tests (they only read)."""
+    keys = tmp_path_factory.mktemp("issuer-keys")
+    async with issued_credentials(module_database_url, module_nats.url, keys) as found:
+        yield found

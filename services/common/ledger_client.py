@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -53,6 +54,7 @@ _raw_event_decoder = msgspec.json.Decoder(RawRecordedEvent)
 _actor_decoder = msgspec.json.Decoder(Actor)
 _problem_decoder = msgspec.json.Decoder(_Problem)
 _definitions_decoder = msgspec.json.Decoder(list[dict[str, Any]])
+_json_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
 class LedgerError(Exception):
@@ -284,6 +286,16 @@ class LedgerClient:
     async def codes(self, listing: str) -> list[str]:
         """Codes of the current catalog's ``listing``."""
         return [str(d["code"]) for d in await self.definitions(listing)]
+
+    async def institution_name(self, institution_id: str) -> str | None:
+        """An institution's registered name; None when the ledger knows no such
+        institution or cannot answer now (a page then shows the id)."""
+        try:
+            response = await self.request("GET", f"/v1/institutions/{quote(institution_id)}")
+        except LedgerError:
+            return None
+        name = _json_decoder.decode(response.content).get("name")
+        return str(name) if name else None
 
     async def whoami(self, token: str) -> Actor | None:
         """Who ``token`` is, or None when the ledger does not know it (or it is revoked)."""

@@ -23,7 +23,7 @@ from services.issuer.credentials.achievement import IssuerProfile
 from services.issuer.credentials.did import did_web
 from services.issuer.credentials.keys import KeySet, key_set
 from services.issuer.handlers import IssuerContext
-from services.issuer.http import learners, ops, public
+from services.issuer.http import learners, ops, pages, public
 from services.issuer.ledger_client import IssuerLedgerClient
 from services.issuer.metrics import IssuerMetrics
 from services.issuer.nats_setup import declare_issuer_stream
@@ -150,7 +150,8 @@ ROUTES = [
     public.status_list,
     public.credential_by_id,
     public.verify,
-    public.verify_page,
+    pages.verify_page,
+    pages.verify_submission,
     learners.learner_credentials,
     ops.health,
     ops.ready,

@@ -23,6 +23,9 @@ from services.issuer.history import (
 )
 
 QUALIFICATIONS_CACHED_MAX = 10_000
+INSTITUTIONS_CACHED_MAX = 10_000
+# Names change rarely; a renamed institution shows its new name within this.
+INSTITUTION_NAME_TTL_S = 300.0
 
 
 class HistoryReader:
@@ -52,6 +55,9 @@ class CatalogReader:
         )
         self._titles: dict[str, str] = {}
         self._qualification_codes: frozenset[str] = frozenset()
+        self._institution_names: BoundedCache[str, str] = BoundedCache(
+            INSTITUTIONS_CACHED_MAX, ttl_s=INSTITUTION_NAME_TTL_S
+        )
 
     async def _refresh(self, code: str) -> tuple[Recorded, ...]:
         known = self._rules.get(code, ())
@@ -98,3 +104,17 @@ class CatalogReader:
             self._titles = {str(d["code"]): str(d["title"]) for d in micro if "code" in d}
             self._qualification_codes = frozenset(str(d["code"]) for d in qualifications)
         return dict(self._titles), self._qualification_codes
+
+    async def institution_names(self, ids: Iterable[str]) -> dict[str, str]:
+        """The registered name of each of ``ids`` the ledger knows (briefly cached); an id
+        it does not know, or cannot say now, is left out (a page then shows the id)."""
+        names: dict[str, str] = {}
+        for institution_id in sorted(set(ids)):
+            name = self._institution_names.get(institution_id)
+            if name is None:
+                name = await self._ledger.institution_name(institution_id)
+                if name is None:
+                    continue
+                self._institution_names.put(institution_id, name)
+            names[institution_id] = name
+        return names

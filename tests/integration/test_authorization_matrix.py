@@ -19,8 +19,9 @@ import pytest
 
 from proto.envelope import Role
 from services.issuer.app import ROUTES as ISSUER_ROUTES
-from services.ledger.app import ROUTES as LEDGER_ROUTES
+from services.ledger.app import ROUTES as LEDGER_API_ROUTES
 from services.ledger.audit.signing import create_key_file
+from services.ledger.upload.page import upload_routes
 from services.projector.app import ROUTES as PROJECTOR_ROUTES
 from tests.support.factories import ATI, NSTI, append_body, assessment_passed
 from tests.support.ledger import Ledger
@@ -32,6 +33,8 @@ pytestmark = pytest.mark.integration
 
 OWN, OTHER = NSTI, ATI
 LEARNER = "920000000001"
+# The ledger's app adds the upload page's routes to its table (their body limit is a setting).
+LEDGER_ROUTES = [*LEDGER_API_ROUTES, *upload_routes(1024)]
 CALLERS = ("no key", "other institution", "own institution", "issuer", "auditor", "admin")
 
 # (service, method, path): the status each of CALLERS gets, in that order.
@@ -62,6 +65,13 @@ MATRIX: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("ledger", "GET", "/health"): (200, 200, 200, 200, 200, 200),
     ("ledger", "GET", "/ready"): (200, 200, 200, 200, 200, 200),
     ("ledger", "GET", "/metrics"): (200, 200, 200, 200, 200, 200),
+    # ledger: the upload page signs staff in by form and session cookie, never by a bearer
+    # key: without the sign-in form's token it is a 403, without a session a 401 (sign-out
+    # just sends the browser back to the page).
+    ("ledger", "GET", "/upload"): (200, 200, 200, 200, 200, 200),
+    ("ledger", "POST", "/upload/sign-in"): (403, 403, 403, 403, 403, 403),
+    ("ledger", "POST", "/upload/sign-out"): (303, 303, 303, 303, 303, 303),
+    ("ledger", "POST", "/upload"): (401, 401, 401, 401, 401, 401),
     # projector: an institution sees only its own learners, folded from its own events
     ("projector", "GET", "/v1/learners/{learner_id}/credit-bank"): (401, 404, 200, 200, 200, 200),
     ("projector", "GET", "/v1/learners/{learner_id}/progress/{qualification_code}"): (
@@ -95,6 +105,8 @@ MATRIX: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("issuer", "GET", "/v1/credentials/{credential_id}"): (404, 404, 404, 404, 404, 404),
     ("issuer", "POST", "/v1/verify"): (200, 200, 200, 200, 200, 200),
     ("issuer", "GET", "/verify"): (200, 200, 200, 200, 200, 200),
+    # A form post with nothing in it: the page asks for a credential.
+    ("issuer", "POST", "/verify"): (422, 422, 422, 422, 422, 422),
     ("issuer", "GET", "/health"): (200, 200, 200, 200, 200, 200),
     ("issuer", "GET", "/ready"): (200, 200, 200, 200, 200, 200),
     ("issuer", "GET", "/metrics"): (200, 200, 200, 200, 200, 200),

@@ -84,4 +84,4 @@ async def test_verification_rejects_tampering_foreign_keys_none_expiry_and_revoc
         assert response.headers["content-type"].startswith("application/problem+json")
         page = await issuer.client.get("/verify")
         assert page.status_code == 200
-        assert "/v1/verify" in page.text
+        assert '<form method="post" action="/verify"' in page.text

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
 from playwright.async_api import Page, Route, async_playwright
 
 CHROMIUM = Path(os.environ.get("CREDIT_LEDGER_CHROMIUM", "/usr/bin/chromium"))
@@ -65,3 +66,18 @@ async def keep_screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# The WCAG 2.1 levels A and AA rules of axe-core.
+WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+
+
+async def wcag_violations(page: Page) -> list[str]:
+    """What axe-core finds against WCAG 2.1 AA on the page as it stands: one line per
+    violated rule, with the elements that violate it."""
+    results = await Axe().run(page, options=WCAG_AA)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}: "
+        + ", ".join(str(node["target"]) for node in v["nodes"])
+        for v in results.response["violations"]
+    ]

@@ -12,7 +12,7 @@ derived here, so no route can forget it:
 Each is problem+json (``Problem``). Litestar's own generic 400, which it documents for
 any route with parameters, is dropped: bad parameters are answered with a 422 here
 (``problems._on_http``), so a 400 is documented only where a route declares one. A route
-that answers one status in two content types names the second in ``opt[ALSO_ANSWERS]``.
+that answers one status in several content types names the others in ``opt[ALSO_ANSWERS]``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ INVALID_PARAMETER = (
     " names the parameter)."
 )
 UNAUTHENTICATED = "No API key, or one the ledger does not know or has revoked."
-# A handler's opt key: {status: media type} it answers besides its declared one.
+# A handler's opt key: {status: media type, or several} it answers besides its declared one.
 ALSO_ANSWERS = "also_answers"
 
 
@@ -119,14 +119,15 @@ def complete_document(app: Litestar) -> None:
                     _complete(operation.responses, handler.opt.get(ALSO_ANSWERS, {}))
 
 
-def _complete(responses: dict[str, Any], also: Mapping[int, str]) -> None:
+def _complete(responses: dict[str, Any], also: Mapping[int, str | Sequence[str]]) -> None:
     generic = responses.get("400")
     if isinstance(generic, OpenAPIResponse) and PROBLEM_MEDIA_TYPE not in (generic.content or {}):
         del responses["400"]
-    for status, media_type in also.items():
+    for status, media_types in also.items():
         answer = responses[str(status)]
         if isinstance(answer, OpenAPIResponse):
+            others = (media_types,) if isinstance(media_types, str) else tuple(media_types)
             answer.content = {
                 **(answer.content or {}),
-                media_type: OpenAPIMediaType(schema=Schema()),
+                **{media_type: OpenAPIMediaType(schema=Schema()) for media_type in others},
             }

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Response, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.exceptions import NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
 
 from services.common.http.answers import ALSO_ANSWERS, problem_answers
@@ -17,13 +18,9 @@ from services.common.http.bounds import INTEGER_MAX
 from services.issuer import store
 from services.issuer.credentials.did import did_document
 from services.issuer.credentials.jws import TOKEN_MAX_CHARS, parse_compact
-from services.issuer.credentials.status_list import is_set, status_list_credential
-from services.issuer.credentials.vc_jwt import (
-    VerificationReport,
-    sign_credential,
-    verify_credential,
-)
-from services.issuer.http.verify_page import VERIFY_PAGE
+from services.issuer.credentials.status_list import status_list_credential
+from services.issuer.credentials.vc_jwt import VerificationReport, sign_credential
+from services.issuer.http.pages import credential_page, verify_token
 from services.issuer.runtime import IssuerRuntime, Runtime
 
 VC_JWT_MEDIA_TYPE = "application/vc+jwt"
@@ -145,23 +142,62 @@ async def status_list(
 
 @get(
     "/v1/credentials/{credential_id:uuid}",
-    summary="One credential by its (unguessable) id",
-    responses=problem_answers({404: "No credential with this id."}),
+    summary="One credential by its (unguessable) id: a page, JSON, or the VC-JWT",
+    description=(
+        "By content negotiation (`Accept`), or `format` when a link must choose:"
+        " `text/html` (a browser) is the credential's page, with its verification checked"
+        " on the server and said in plain words, its components and their institutions, a"
+        " share link and an Open Graph preview; `application/vc+jwt` is the compact VC-JWT;"
+        " anything else is JSON, as described here."
+    ),
+    responses={
+        **problem_answers({404: "No credential with this id."}),
+        200: ResponseSpec(
+            PublicCredential,
+            description="The credential (JSON; or its page, or its VC-JWT, by `Accept`).",
+            generate_examples=False,
+        ),
+    },
+    opt={ALSO_ANSWERS: {200: (VC_JWT_MEDIA_TYPE, MediaType.HTML.value)}},
 )
 async def credential_by_id(
-    credential_id: FromPath[uuid.UUID], runtime: Runtime
-) -> PublicCredential:
+    request: Request[Any, Any, Any],
+    credential_id: FromPath[uuid.UUID],
+    runtime: Runtime,
+    format: Annotated[
+        str | None,
+        Parameter(pattern="^(html|json|jwt)$", description="Overrides `Accept`."),
+    ] = None,
+) -> Response[Any]:
     async with runtime.ctx.pool.acquire() as conn:
         row = await store.credential(conn, credential_id)
     if row is None:
         raise NotFoundException(f"no credential {credential_id}")
-    return PublicCredential(
+    chosen = format or _negotiated(request)
+    vary = {"Vary": "Accept"}
+    if chosen == "html":
+        page = await credential_page(runtime, row)
+        page.headers.update(vary)
+        return page
+    if chosen == "jwt":
+        return Response(row.jwt, media_type=VC_JWT_MEDIA_TYPE, headers=vary)
+    body = PublicCredential(
         credential_id=f"urn:uuid:{row.credential_id}",
         status="revoked" if row.revoked_at else "active",
         revoked_at=row.revoked_at,
         jwt=row.jwt,
         credential=msgspec.Raw(parse_compact(row.jwt).payload),
     )
+    return Response(body, media_type=JSON_MEDIA_TYPE, headers=vary)
+
+
+def _negotiated(request: Request[Any, Any, Any]) -> str:
+    """JSON unless the client prefers the page or the VC-JWT (JSON wins ties, so ``*/*``
+    and no ``Accept`` get JSON)."""
+    best = request.accept.best_match(
+        [JSON_MEDIA_TYPE, VC_JWT_MEDIA_TYPE, MediaType.HTML.value], default=JSON_MEDIA_TYPE
+    )
+    return {VC_JWT_MEDIA_TYPE: "jwt", MediaType.HTML.value: "html"}.get(best or "", "json")
 
 
 @post(
@@ -174,21 +210,4 @@ async def credential_by_id(
     status_code=200,
 )
 async def verify(data: JSONBody[VerifyRequest], runtime: Runtime) -> VerificationReport:
-    async def status_of(list_id: int, index: int) -> bool | None:
-        async with runtime.ctx.pool.acquire() as conn:
-            found = await store.status_list(conn, list_id)
-        return None if found is None else is_set(found[0], index)
-
-    return await verify_credential(
-        data.credential,
-        keys=runtime.ctx.keys,
-        issuer_id=runtime.did,
-        status_list_prefix=runtime.ctx.status_list_url(0)[:-1],
-        status_of=status_of,
-        now=dt.datetime.now(dt.UTC),
-    )
-
-
-@get("/verify", summary="A page to verify a credential by hand", media_type="text/html")
-async def verify_page() -> str:
-    return VERIFY_PAGE
+    return await verify_token(runtime, data.credential)

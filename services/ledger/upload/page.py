@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie, UploadFile
 from litestar.handlers import HTTPRouteHandler
 
 from proto.csv_rows import KINDS, RowOutcome, all_in, checked, read_rows, report_rows, summary
 from proto.envelope import Role
+from services.common.http.pages import PAGE_HEADERS, html_page, templates
 from services.ledger.runtime import Runtime
 from services.ledger.upload.recording import record_rows
 from services.ledger.upload.sessions import COOKIE_NAME, UploadSession
@@ -42,21 +42,7 @@ ROWS_SHOWN_MAX = 2_000
 OK_OUTCOMES = ("recorded", "duplicate", "checked")
 # Enough for the multipart framing and the other fields around the file.
 FORM_OVERHEAD_BYTES = 64 * 1024
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self';"
-        " frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-}
-
-_templates = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
+_templates = templates(Path(__file__).parent / "templates")
 
 
 @dataclass(frozen=True)
@@ -297,10 +283,4 @@ def _page(
         session_hours=f"{hours:g}",
         sign_in_token=sign_in_token,
     )
-    return Response(
-        body,
-        status_code=status,
-        media_type=MediaType.HTML,
-        headers=PAGE_HEADERS,
-        cookies=cookies,
-    )
+    return html_page(body, status=status, cookies=cookies)

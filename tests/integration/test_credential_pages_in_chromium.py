@@ -1,0 +1,113 @@
+"""The issuer's pages in a real headless Chromium with the network unplugged.
+
+- With JavaScript off: an employer opens a shared credential link, reads the verdict and
+  the Open Graph preview, verifies it on the verify page by link and by its downloaded
+  file, sees a tampered copy refused and a revoked credential said to be revoked.
+- With JavaScript on (axe-core needs it): every page of the three services passes the
+  WCAG 2.1 AA rules, each kept as a screenshot.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgspec
+import pytest
+from playwright.async_api import Page
+
+from proto.envelope import Role
+from services.issuer.credentials.jws import b64url_decode, b64url_encode
+from tests.support.browser import keep_screenshot, offline_page, wcag_violations
+from tests.support.factories import NSTI
+from tests.support.issued import Issued
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+
+async def _verdict(page: Page) -> str:
+    return (await page.locator("#verdict_heading").inner_text()).strip()
+
+
+@pytest.mark.timeout(180)
+async def test_share_and_verify_without_javascript(issued: Issued, tmp_path: Path) -> None:
+    link = f"{issued.issuer_url}{issued.path(issued.valid)}"
+    async with offline_page(javascript=False) as browsing:
+        page = browsing.page
+        await page.goto(link)
+        assert await _verdict(page) == "Genuine and in force"
+        og_url = await page.locator('meta[property="og:url"]').get_attribute("content")
+        assert og_url == link
+        assert await page.get_by_label("Share link").input_value() == link
+        await keep_screenshot(page, "credential-page")
+
+        await page.get_by_role("link", name="verify page").click()
+        assert await _verdict(page) == "Genuine and in force"
+
+        header, payload, signature = issued.valid["jwt"].split(".")
+        claims = json.loads(b64url_decode(payload))
+        claims["creditsEarned"] = 999
+        forged = f"{header}.{b64url_encode(msgspec.json.encode(claims))}.{signature}"
+        await page.goto(f"{issued.issuer_url}/verify")
+        await page.get_by_label("The credential's text", exact=False).fill(forged)
+        await page.get_by_role("button", name="Verify", exact=True).click()
+        assert await _verdict(page) == "Not valid"
+        assert "999" not in await page.locator("main").inner_text()
+        await keep_screenshot(page, "verify-tampered")
+
+        downloaded = tmp_path / "credential.jwt"
+        downloaded.write_text(issued.valid["jwt"])
+        await page.get_by_label("or its file", exact=False).set_input_files(str(downloaded))
+        await page.get_by_role("button", name="Verify", exact=True).click()
+        assert await _verdict(page) == "Genuine and in force"
+
+        await page.goto(f"{issued.issuer_url}{issued.path(issued.revoked)}")
+        assert await _verdict(page) == "Revoked"
+        assert "revoked it on" in await page.locator(".verdict").inner_text()
+        await keep_screenshot(page, "credential-revoked")
+    assert browsing.refused == []
+
+
+async def _sign_in_and_upload(page: Page, issued: Issued, results: Path) -> None:
+    await page.get_by_label("Institution API key").fill(
+        await issued.ledger.key(Role.INSTITUTION, NSTI)
+    )
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_label("CSV file", exact=False).set_input_files(str(results))
+    await page.get_by_role("button", name="Upload").click()
+    await page.get_by_role("region", name="Report: results.csv").wait_for()
+
+
+@pytest.mark.timeout(180)
+async def test_every_page_meets_wcag_aa(issued: Issued, tmp_path: Path) -> None:
+    results = tmp_path / "results.csv"
+    results.write_text(
+        "learner_id,micro_credential_code,assessment_id,assessed_on,mode\n"
+        "852000000001,CNC-FUND,AXE-0001,2026-03-01,training\n"
+        "852000000002,CNC-FUND,AXE-0002,2026-03-01,by-post\n"
+    )
+    ledger_url = issued.ledger.base_url.rstrip("/")
+    projector_url = str(issued.system.projector.client.base_url).rstrip("/")
+    pages = {
+        "ledger-front": f"{ledger_url}/",
+        "projector-front": f"{projector_url}/",
+        "issuer-front": f"{issued.issuer_url}/",
+        "credential": f"{issued.issuer_url}{issued.path(issued.valid)}",
+        "credential-revoked": f"{issued.issuer_url}{issued.path(issued.revoked)}",
+        "verify": f"{issued.issuer_url}/verify",
+        "verify-result": f"{issued.issuer_url}/verify?credential={issued.valid['credential_id']}",
+        "verify-refused": f"{issued.issuer_url}/verify?credential=https://elsewhere.example/x",
+        "upload-sign-in": f"{ledger_url}/upload",
+    }
+    found: dict[str, list[str]] = {}
+    async with offline_page() as browsing:
+        page = browsing.page
+        for name, url in pages.items():
+            await page.goto(url)
+            found[name] = await wcag_violations(page)
+            await keep_screenshot(page, f"page-{name}")
+        await _sign_in_and_upload(page, issued, results)
+        found["upload-report"] = await wcag_violations(page)
+        await keep_screenshot(page, "page-upload-report")
+    assert {name: v for name, v in found.items() if v} == {}
+    assert browsing.refused == []
