@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 
 from proto.events import LedgerEvent
-from proto.types import InstitutionId
+from proto.types import InstitutionId, LearnerId
 
 
 class Role(StrEnum):
@@ -19,12 +19,19 @@ class Role(StrEnum):
     ISSUER = "issuer"
     ADMIN = "admin"
     AUDITOR = "auditor"
+    # A learner, signed in by a passbook link (docs/architecture.md §6): reads their own
+    # record and records their own consent, nothing else.
+    LEARNER = "learner"
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
     role: Role
     key_id: str
     institution_id: InstitutionId | None = None
+    # A learner actor's own learner id. Left out of the JSON of every other actor (UNSET,
+    # not null), so the metadata of events recorded before learners existed encodes, and
+    # hashes, exactly as it was recorded.
+    learner_id: LearnerId | msgspec.UnsetType = msgspec.UNSET
 
 
 class EventMetadata(msgspec.Struct, frozen=True, kw_only=True):

@@ -25,11 +25,12 @@ from services.ledger.audit import routes as audit_routes
 from services.ledger.audit.runtime import create_audit_runtime
 from services.ledger.event_store import PostgresEventStore
 from services.ledger.fair_share import FairShare
-from services.ledger.http import admin, events, ops, reads
+from services.ledger.http import admin, events, ops, passbook_links, reads
 from services.ledger.http.auth import bearer_auth
 from services.ledger.http.fast_append import fast_append_layer
 from services.ledger.http.problems import EXCEPTION_HANDLERS
 from services.ledger.metrics import LedgerMetrics
+from services.ledger.passbook_links import PassbookLinks
 from services.ledger.relay import relay_from_settings
 from services.ledger.runtime import LedgerRuntime
 from services.ledger.upload.page import upload_routes
@@ -69,6 +70,8 @@ FRONT_DOOR = FrontDoor(
         ("/v1/institutions", "catalog"),
         ("/v1/admin", "admin"),
         ("/v1/whoami", "admin"),
+        ("/v1/learners", "learners"),
+        ("/v1/passbook-links", "learners"),
         ("/v1/audit", "audit"),
         ("/health", "operations"),
         ("/ready", "operations"),
@@ -92,6 +95,9 @@ ROUTES = [
     admin.get_micro_credentials,
     admin.get_qualifications,
     admin.whoami,
+    passbook_links.create_passbook_link,
+    passbook_links.get_passbook_links,
+    passbook_links.delete_passbook_link,
     ops.health,
     ops.ready,
     ops.metrics,
@@ -141,7 +147,9 @@ def create_app(
             upload_sessions=UploadSessions(
                 pool, dt.timedelta(hours=settings.ledger.upload_session_hours)
             ),
+            passbook_links=PassbookLinks(pool, settings.http.api_key_cache_ttl_s),
         )
+        await app.state.runtime.passbook_links.load_key()
         await audit.register_signing_key()
         try:
             async with running(fair_share, committer, relay, audit.builder):

@@ -13,6 +13,7 @@ from services.ledger.append import GroupCommitter
 from services.ledger.audit.runtime import AuditRuntime
 from services.ledger.event_store import EventStore
 from services.ledger.metrics import LedgerMetrics
+from services.ledger.passbook_links import PassbookLinks
 from services.ledger.relay import Relay
 from services.ledger.upload.sessions import UploadSessions
 
@@ -28,6 +29,7 @@ class LedgerRuntime:
     relay: Relay | None
     audit: AuditRuntime
     upload_sessions: UploadSessions
+    passbook_links: PassbookLinks
 
 
 # How handlers ask for the runtime: injected by name ("runtime") from the app's dependencies.

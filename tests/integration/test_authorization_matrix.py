@@ -35,48 +35,65 @@ OWN, OTHER = NSTI, ATI
 LEARNER = "920000000001"
 # The ledger's app adds the upload page's routes to its table (their body limit is a setting).
 LEDGER_ROUTES = [*LEDGER_API_ROUTES, *upload_routes(1024)]
-CALLERS = ("no key", "other institution", "own institution", "issuer", "auditor", "admin")
+CALLERS = (
+    "no key",
+    "other institution",
+    "own institution",
+    "issuer",
+    "auditor",
+    "admin",
+    "learner",  # LEARNER's passbook link, asked for by OWN
+)
 
 # (service, method, path): the status each of CALLERS gets, in that order.
 MATRIX: dict[tuple[str, str, str], tuple[int, ...]] = {
     # ledger: writes
-    ("ledger", "POST", "/v1/events"): (401, 403, 201, 403, 403, 403),
-    ("ledger", "POST", "/v1/events/batch"): (401, 403, 201, 403, 403, 403),
-    ("ledger", "POST", "/v1/admin/api-keys"): (401, 403, 403, 403, 403, 201),
-    ("ledger", "DELETE", "/v1/admin/api-keys/{key_id}"): (401, 403, 403, 403, 403, 204),
-    ("ledger", "POST", "/v1/audit/tree-heads"): (401, 403, 403, 403, 201, 403),
+    ("ledger", "POST", "/v1/events"): (401, 403, 201, 403, 403, 403, 403),
+    ("ledger", "POST", "/v1/events/batch"): (401, 403, 201, 403, 403, 403, 403),
+    ("ledger", "POST", "/v1/admin/api-keys"): (401, 403, 403, 403, 403, 201, 403),
+    ("ledger", "DELETE", "/v1/admin/api-keys/{key_id}"): (401, 403, 403, 403, 403, 204, 403),
+    ("ledger", "POST", "/v1/audit/tree-heads"): (401, 403, 403, 403, 201, 403, 403),
     # ledger: reads (an institution sees only the events it recorded)
-    ("ledger", "GET", "/v1/events/{event_id}"): (401, 404, 200, 200, 200, 200),
-    ("ledger", "GET", "/v1/streams/{stream}"): (401, 200, 200, 200, 200, 200),
-    ("ledger", "GET", "/v1/log"): (401, 403, 403, 200, 200, 200),
-    ("ledger", "GET", "/v1/log/ndjson"): (401, 403, 403, 200, 200, 200),
-    ("ledger", "GET", "/v1/head"): (401, 200, 200, 200, 200, 200),
-    ("ledger", "GET", "/v1/admin/api-keys"): (401, 403, 403, 403, 403, 200),
-    ("ledger", "GET", "/v1/institutions"): (401, 200, 200, 200, 200, 200),
-    ("ledger", "GET", "/v1/institutions/{institution_id}"): (401, 200, 200, 200, 200, 200),
-    ("ledger", "GET", "/v1/catalog/micro-credentials"): (401, 200, 200, 200, 200, 200),
-    ("ledger", "GET", "/v1/catalog/qualifications"): (401, 200, 200, 200, 200, 200),
-    ("ledger", "GET", "/v1/whoami"): (401, 200, 200, 200, 200, 200),
-    ("ledger", "GET", "/v1/audit/keys"): (200, 200, 200, 200, 200, 200),
-    ("ledger", "GET", "/v1/audit/tree-heads"): (401, 403, 403, 403, 200, 403),
-    ("ledger", "GET", "/v1/audit/tree-heads/latest"): (401, 403, 403, 403, 200, 403),
-    ("ledger", "GET", "/v1/audit/proofs/inclusion"): (401, 403, 403, 403, 200, 403),
-    ("ledger", "GET", "/v1/audit/proofs/consistency"): (401, 403, 403, 403, 200, 403),
-    ("ledger", "GET", "/health"): (200, 200, 200, 200, 200, 200),
-    ("ledger", "GET", "/ready"): (200, 200, 200, 200, 200, 200),
-    ("ledger", "GET", "/metrics"): (200, 200, 200, 200, 200, 200),
+    ("ledger", "GET", "/v1/events/{event_id}"): (401, 404, 200, 200, 200, 200, 200),
+    ("ledger", "GET", "/v1/streams/{stream}"): (401, 200, 200, 200, 200, 200, 200),
+    ("ledger", "GET", "/v1/log"): (401, 403, 403, 200, 200, 200, 403),
+    ("ledger", "GET", "/v1/log/ndjson"): (401, 403, 403, 200, 200, 200, 403),
+    ("ledger", "GET", "/v1/head"): (401, 200, 200, 200, 200, 200, 200),
+    ("ledger", "GET", "/v1/admin/api-keys"): (401, 403, 403, 403, 403, 200, 403),
+    ("ledger", "GET", "/v1/institutions"): (401, 200, 200, 200, 200, 200, 200),
+    ("ledger", "GET", "/v1/institutions/{institution_id}"): (401, 200, 200, 200, 200, 200, 200),
+    ("ledger", "GET", "/v1/catalog/micro-credentials"): (401, 200, 200, 200, 200, 200, 200),
+    ("ledger", "GET", "/v1/catalog/qualifications"): (401, 200, 200, 200, 200, 200, 200),
+    ("ledger", "GET", "/v1/whoami"): (401, 200, 200, 200, 200, 200, 200),
+    ("ledger", "GET", "/v1/audit/keys"): (200, 200, 200, 200, 200, 200, 200),
+    ("ledger", "GET", "/v1/audit/tree-heads"): (401, 403, 403, 403, 200, 403, 403),
+    ("ledger", "GET", "/v1/audit/tree-heads/latest"): (401, 403, 403, 403, 200, 403, 403),
+    ("ledger", "GET", "/v1/audit/proofs/inclusion"): (401, 403, 403, 403, 200, 403, 403),
+    ("ledger", "GET", "/v1/audit/proofs/consistency"): (401, 403, 403, 403, 200, 403, 403),
+    ("ledger", "GET", "/health"): (200, 200, 200, 200, 200, 200, 200),
+    ("ledger", "GET", "/ready"): (200, 200, 200, 200, 200, 200, 200),
+    ("ledger", "GET", "/metrics"): (200, 200, 200, 200, 200, 200, 200),
     # ledger: the upload page signs staff in by form and session cookie, never by a bearer
     # key: without the sign-in form's token it is a 403, without a session a 401 (sign-out
     # just sends the browser back to the page).
-    ("ledger", "GET", "/upload"): (200, 200, 200, 200, 200, 200),
-    ("ledger", "POST", "/upload/sign-in"): (403, 403, 403, 403, 403, 403),
-    ("ledger", "POST", "/upload/sign-out"): (303, 303, 303, 303, 303, 303),
-    ("ledger", "POST", "/upload"): (401, 401, 401, 401, 401, 401),
+    ("ledger", "GET", "/upload"): (200, 200, 200, 200, 200, 200, 200),
+    ("ledger", "POST", "/upload/sign-in"): (403, 403, 403, 403, 403, 403, 403),
+    ("ledger", "POST", "/upload/sign-out"): (303, 303, 303, 303, 303, 303, 303),
+    ("ledger", "POST", "/upload"): (401, 401, 401, 401, 401, 401, 401),
     # projector: an institution sees only its own learners, folded from its own events
-    ("projector", "GET", "/v1/learners/{learner_id}/credit-bank"): (401, 404, 200, 200, 200, 200),
+    ("projector", "GET", "/v1/learners/{learner_id}/credit-bank"): (
+        401,
+        404,
+        200,
+        200,
+        200,
+        200,
+        200,
+    ),
     ("projector", "GET", "/v1/learners/{learner_id}/progress/{qualification_code}"): (
         401,
         404,
+        200,
         200,
         200,
         200,
@@ -89,27 +106,49 @@ MATRIX: dict[tuple[str, str, str], tuple[int, ...]] = {
         200,
         200,
         200,
+        403,
     ),
-    ("projector", "GET", "/health"): (200, 200, 200, 200, 200, 200),
-    ("projector", "GET", "/ready"): (200, 200, 200, 200, 200, 200),
-    ("projector", "GET", "/metrics"): (200, 200, 200, 200, 200, 200),
+    ("projector", "GET", "/health"): (200, 200, 200, 200, 200, 200, 200),
+    ("projector", "GET", "/ready"): (200, 200, 200, 200, 200, 200, 200),
+    ("projector", "GET", "/metrics"): (200, 200, 200, 200, 200, 200, 200),
+    # ledger: passbook links (another institution recorded nothing for LEARNER: a 404; it
+    # lists none of the links it did not ask for)
+    ("ledger", "POST", "/v1/learners/{learner_id}/passbook-links"): (
+        401,
+        404,
+        201,
+        403,
+        403,
+        201,
+        403,
+    ),
+    ("ledger", "GET", "/v1/learners/{learner_id}/passbook-links"): (
+        401,
+        200,
+        200,
+        403,
+        403,
+        200,
+        200,
+    ),
+    ("ledger", "DELETE", "/v1/passbook-links/{link_id}"): (401, 404, 204, 403, 403, 204, 204),
     # issuer: public by design (verifiers hold no key), except a learner's credential list
-    ("issuer", "GET", "/v1/learners/{learner_id}/credentials"): (401, 403, 403, 200, 200, 200),
-    ("issuer", "GET", "/.well-known/jwks.json"): (200, 200, 200, 200, 200, 200),
-    ("issuer", "GET", "/.well-known/did.json"): (200, 200, 200, 200, 200, 200),
-    ("issuer", "GET", "/did.json"): (200, 200, 200, 200, 200, 200),
-    ("issuer", "GET", "/v1/keys/{thumbprint}"): (200, 200, 200, 200, 200, 200),
+    ("issuer", "GET", "/v1/learners/{learner_id}/credentials"): (401, 403, 403, 200, 200, 200, 200),
+    ("issuer", "GET", "/.well-known/jwks.json"): (200, 200, 200, 200, 200, 200, 200),
+    ("issuer", "GET", "/.well-known/did.json"): (200, 200, 200, 200, 200, 200, 200),
+    ("issuer", "GET", "/did.json"): (200, 200, 200, 200, 200, 200, 200),
+    ("issuer", "GET", "/v1/keys/{thumbprint}"): (200, 200, 200, 200, 200, 200, 200),
     # No credential is issued here, so neither a status list nor a credential exists: the
     # same 404 to everyone (the credential's unguessable id is its only guard).
-    ("issuer", "GET", "/v1/status-lists/{list_id}"): (404, 404, 404, 404, 404, 404),
-    ("issuer", "GET", "/v1/credentials/{credential_id}"): (404, 404, 404, 404, 404, 404),
-    ("issuer", "POST", "/v1/verify"): (200, 200, 200, 200, 200, 200),
-    ("issuer", "GET", "/verify"): (200, 200, 200, 200, 200, 200),
+    ("issuer", "GET", "/v1/status-lists/{list_id}"): (404, 404, 404, 404, 404, 404, 404),
+    ("issuer", "GET", "/v1/credentials/{credential_id}"): (404, 404, 404, 404, 404, 404, 404),
+    ("issuer", "POST", "/v1/verify"): (200, 200, 200, 200, 200, 200, 200),
+    ("issuer", "GET", "/verify"): (200, 200, 200, 200, 200, 200, 200),
     # A form post with nothing in it: the page asks for a credential.
-    ("issuer", "POST", "/verify"): (422, 422, 422, 422, 422, 422),
-    ("issuer", "GET", "/health"): (200, 200, 200, 200, 200, 200),
-    ("issuer", "GET", "/ready"): (200, 200, 200, 200, 200, 200),
-    ("issuer", "GET", "/metrics"): (200, 200, 200, 200, 200, 200),
+    ("issuer", "POST", "/verify"): (422, 422, 422, 422, 422, 422, 422),
+    ("issuer", "GET", "/health"): (200, 200, 200, 200, 200, 200, 200),
+    ("issuer", "GET", "/ready"): (200, 200, 200, 200, 200, 200, 200),
+    ("issuer", "GET", "/metrics"): (200, 200, 200, 200, 200, 200, 200),
 }
 
 ROUTE_TABLES = {"ledger": LEDGER_ROUTES, "projector": PROJECTOR_ROUTES, "issuer": ISSUER_ROUTES}
@@ -138,7 +177,8 @@ def test_every_route_and_every_caller_has_a_cell() -> None:
 
 
 class Fixture:
-    """What the requests of the matrix name: OWN's learner and event, a key to revoke."""
+    """What the requests of the matrix name: OWN's learner and event, a key and a passbook
+    link to revoke."""
 
     def __init__(self, ledger: Ledger, event_id: str, thumbprint: str) -> None:
         self.ledger = ledger
@@ -176,6 +216,8 @@ def body_for(path: str) -> Any:
         return append_body(assessment_passed(learner_id=LEARNER, institution_id=OWN))
     if path == "/v1/events/batch":
         return {"events": [append_body(assessment_passed(learner_id=LEARNER, institution_id=OWN))]}
+    if path == "/v1/learners/{learner_id}/passbook-links":
+        return {"valid_days": 1}
     if path == "/v1/admin/api-keys":
         return {"role": "auditor", "name": f"matrix-{uuid.uuid4()}"}
     if path == "/v1/verify":
@@ -187,6 +229,8 @@ async def caller_headers(ledger: Ledger, caller: str) -> dict[str, str]:
     if caller == "no key":
         return {}
     role = caller_role(caller)
+    if role is Role.LEARNER:
+        return await ledger.learner_headers(LEARNER, OWN)
     if role is Role.INSTITUTION:
         return await ledger.headers(role, OTHER if caller == "other institution" else OWN)
     return await ledger.headers(role)
@@ -198,6 +242,8 @@ async def answer(
     values = fixture.path_values()
     if "{key_id}" in path:
         values["key_id"] = await fixture.fresh_key_id()
+    if "{link_id}" in path:
+        values["link_id"] = (await fixture.ledger.passbook_link(LEARNER, OWN))["link_id"]
     url = path.format(**values)
     response = await client.request(
         method,

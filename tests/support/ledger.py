@@ -50,6 +50,29 @@ class Ledger:
                 await conn.close()
         return self.keys[name]
 
+    async def passbook_link(
+        self, learner_id: str, institution_id: str | None = None, **body: Any
+    ) -> dict[str, Any]:
+        """A new passbook link of ``learner_id``, asked for by ``institution_id`` (by an
+        admin when None): its id, token, url and end."""
+        role = Role.ADMIN if institution_id is None else Role.INSTITUTION
+        response = await self.post(
+            f"/v1/learners/{learner_id}/passbook-links", body, role, institution_id
+        )
+        if response.status_code != 201:
+            raise AssertionError(f"no passbook link: {response.status_code} {response.text}")
+        link: dict[str, Any] = response.json()
+        return link
+
+    async def learner_headers(
+        self, learner_id: str, institution_id: str | None = None
+    ) -> dict[str, str]:
+        """A learner's own credentials: a passbook link's token (one per learner, reused)."""
+        name = f"learner:{learner_id}"
+        if name not in self.keys:
+            self.keys[name] = (await self.passbook_link(learner_id, institution_id))["token"]
+        return {"Authorization": f"Bearer {self.keys[name]}"}
+
     async def headers(self, role: Role, institution_id: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {await self.key(role, institution_id)}"}
 

@@ -32,6 +32,10 @@ class LedgerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # The upload page (services/ledger/upload): the largest file, and how long a session lives.
     upload_max_bytes: int
     upload_session_hours: float
+    # The learner's passbook page that a passbook link opens (None: the issuer's
+    # public URL + /passbook), and how long a link works unless its request says.
+    passbook_url: str | None
+    passbook_link_days: int
 
 
 def read(env: Mapping[str, str], http: HttpSettings) -> LedgerSettings:
@@ -60,5 +64,7 @@ def read(env: Mapping[str, str], http: HttpSettings) -> LedgerSettings:
             env, "CREDIT_LEDGER_UPLOAD_MAX_BYTES", 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024
         ),
         upload_session_hours=env_float(env, "CREDIT_LEDGER_UPLOAD_SESSION_HOURS", 8.0, 0.1, 168.0),
+        passbook_url=(env.get("CREDIT_LEDGER_PASSBOOK_URL") or "").rstrip("/") or None,
+        passbook_link_days=env_int(env, "CREDIT_LEDGER_PASSBOOK_LINK_DAYS", 7, 1, 30),
         url=(env.get("CREDIT_LEDGER_LEDGER_URL") or f"http://{http.host}:{http.port}").rstrip("/"),
     )

@@ -4,14 +4,16 @@ role (institutions see only their own records, and these are not theirs)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import get
+from litestar import Request, get
+from litestar.exceptions import NotFoundException
 from litestar.params import Parameter
 
-from proto.envelope import Role
+from proto.envelope import Actor, Role
 from proto.types import LearnerId
+from services.common.http.answers import problem_answers
 from services.common.http.auth import ledger_key_auth, requires
 from services.common.http.bounds import shaped
 from services.common.openapi import REQUIRES_API_KEY
@@ -47,15 +49,21 @@ class LearnerCredentials(msgspec.Struct, frozen=True, kw_only=True):
 @get(
     "/v1/learners/{learner_id:str}/credentials",
     summary="A learner's credentials, revoked ones included, oldest award first",
-    guards=[requires(Role.ADMIN, Role.AUDITOR, Role.ISSUER)],
+    description="A learner's passbook link reads only that learner's own credentials.",
+    guards=[requires(Role.ADMIN, Role.AUDITOR, Role.ISSUER, Role.LEARNER)],
     middleware=[ledger_key_auth()],
     security=REQUIRES_API_KEY,
+    responses=problem_answers({404: "A learner's link asking for another learner's credentials."}),
 )
 async def learner_credentials(
+    request: Request[Actor, Any, Any],
     learner_id: Annotated[str, shaped(LearnerId)],
     runtime: Runtime,
     limit: Annotated[int, Parameter(ge=1, le=CREDENTIALS_PAGE_MAX)] = 100,
 ) -> LearnerCredentials:
+    actor = request.user
+    if actor.role is Role.LEARNER and actor.learner_id != learner_id:
+        raise NotFoundException(f"no credentials of learner {learner_id} this learner may read")
     async with runtime.ctx.pool.acquire() as conn:
         rows = await store.credentials_of(conn, learner_id, limit)
     return LearnerCredentials(

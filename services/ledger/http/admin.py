@@ -87,6 +87,14 @@ class InstitutionView(msgspec.Struct, frozen=True, kw_only=True):
     ),
 )
 async def create_api_key(data: JSONBody[NewApiKey], runtime: Runtime) -> ApiKeyCreated:
+    if data.role is Role.LEARNER:
+        raise RefusedException(
+            unprocessable(
+                "a learner has no API key: ask for a passbook link"
+                " (POST /v1/learners/{learner_id}/passbook-links)",
+                "bad_key_request",
+            )
+        )
     if (data.role is Role.INSTITUTION) != (data.institution_id is not None):
         raise RefusedException(
             unprocessable(

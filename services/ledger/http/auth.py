@@ -11,6 +11,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.middleware.base import DefineMiddleware
 
 from services.common.http.auth import PUBLIC_PATHS
+from services.ledger.passbook_links import TOKEN_PREFIX as PASSBOOK_TOKEN_PREFIX
 
 
 class BearerKeyMiddleware(AbstractAuthenticationMiddleware):
@@ -22,9 +23,15 @@ class BearerKeyMiddleware(AbstractAuthenticationMiddleware):
         if scheme.lower() != "bearer" or not token:
             raise NotAuthorizedException("send an API key as 'Authorization: Bearer <key>'")
         runtime = connection.app.state.runtime
-        actor = await runtime.authenticator.authenticate(token.strip())
+        token = token.strip()
+        if token.startswith(PASSBOOK_TOKEN_PREFIX):
+            actor = await runtime.passbook_links.authenticate(token)
+        else:
+            actor = await runtime.authenticator.authenticate(token)
         if actor is None:
-            raise NotAuthorizedException("the API key is unknown, malformed or revoked")
+            raise NotAuthorizedException(
+                "the API key (or passbook link) is unknown, malformed, expired or revoked"
+            )
         return AuthenticationResult(user=actor, auth=actor.key_id)
 
 

@@ -167,7 +167,10 @@ async def append_batch(
     "/v1/events/{event_id:uuid}",
     guards=[ANY_ROLE],
     summary="Read one event by id",
-    description="Institutions may read only the events they recorded.",
+    description=(
+        "Institutions may read only the events they recorded, a learner only the events of"
+        " their own stream."
+    ),
     responses=problem_answers({404: "No such event, or one another institution recorded."}),
 )
 async def get_event(
@@ -175,9 +178,13 @@ async def get_event(
 ) -> RecordedEvent:
     event = await read_event(runtime.pool, event_id)
     actor = request.user
-    if event is None or (
-        actor.role is Role.INSTITUTION
-        and event.metadata.actor.institution_id != actor.institution_id
+    if (
+        event is None
+        or (
+            actor.role is Role.INSTITUTION
+            and event.metadata.actor.institution_id != actor.institution_id
+        )
+        or (actor.role is Role.LEARNER and event.stream != f"learner-{actor.learner_id}")
     ):
         raise NotFoundException(f"no event {event_id}")
     return event

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import Parameter, QueryParameter
 from litestar.response import Stream
 
@@ -164,7 +165,10 @@ async def get_log_ndjson(
     "/v1/streams/{stream:str}",
     guards=[ANY_ROLE],
     summary="Read one stream",
-    description="Events of a stream (e.g. learner-123456789012) in version order. Institutions see only the events they recorded.",
+    description=(
+        "Events of a stream (e.g. learner-123456789012) in version order. Institutions see"
+        " only the events they recorded; a learner reads only their own stream."
+    ),
 )
 async def get_stream(
     request: Request[Actor, Any, Any],
@@ -174,6 +178,8 @@ async def get_stream(
     limit: Annotated[int, Parameter(ge=1, le=PAGE_MAX)] = 100,
 ) -> StreamPage:
     actor = request.user
+    if actor.role is Role.LEARNER and stream != f"learner-{actor.learner_id}":
+        raise PermissionDeniedException("a learner reads only their own stream")
     own = actor.institution_id if actor.role is Role.INSTITUTION else None
     events = await read_stream(runtime.pool, stream, after_version, limit, own)
     next_after = events[-1].stream_version if events else after_version

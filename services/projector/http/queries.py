@@ -25,6 +25,7 @@ from proto.envelope import Actor, Role
 from proto.types import Code, LearnerId
 from services.common.db import Conn
 from services.common.http.answers import problem_answers
+from services.common.http.auth import requires
 from services.common.http.bounds import BIGINT_MAX, shaped
 from services.common.http.problems import CodedProblem
 from services.projector import store
@@ -96,6 +97,13 @@ class EligibleLearners(msgspec.Struct, frozen=True, kw_only=True):
 def recorded_by(actor: Actor) -> str | None:
     """The institution whose events alone the caller may see; None: every event."""
     return actor.institution_id if actor.role is Role.INSTITUTION else None
+
+
+def _check_own(actor: Actor, learner_id: str) -> None:
+    """A learner reads only their own record: another learner is a 404, as for an
+    institution that recorded nothing for them."""
+    if actor.role is Role.LEARNER and actor.learner_id != learner_id:
+        raise NotFoundException(f"no events for learner {learner_id} that this learner may read")
 
 
 def _check_learner_id(runtime: ProjectorRuntime, learner_id: str) -> None:
@@ -178,6 +186,7 @@ async def get_credit_bank(
     as_of_date: AsOfDate = None,
 ) -> LearnerBank:
     _check_learner_id(runtime, learner_id)
+    _check_own(request.user, learner_id)
     _check_as_of(as_of_position, as_of_time, as_of_date)
     scope = recorded_by(request.user)
     async with runtime.pool.acquire() as conn:
@@ -211,6 +220,7 @@ async def get_progress(
     as_of_date: AsOfDate = None,
 ) -> DecisionView:
     _check_learner_id(runtime, learner_id)
+    _check_own(request.user, learner_id)
     _check_as_of(as_of_position, as_of_time, as_of_date)
     scope = recorded_by(request.user)
     async with runtime.pool.acquire() as conn:
@@ -237,6 +247,7 @@ async def get_progress(
 
 @get(
     "/v1/qualifications/{qualification_code:str}/eligible-learners",
+    guards=[requires(Role.INSTITUTION, Role.ISSUER, Role.ADMIN, Role.AUDITOR)],
     summary="Learners who currently satisfy a qualification's rule (paged by learner id)",
     description=(
         "To an institution key: its own learners whose own events satisfy the rule. Such a"
