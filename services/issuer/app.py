@@ -23,10 +23,11 @@ from services.issuer.credentials.achievement import IssuerProfile
 from services.issuer.credentials.did import did_web
 from services.issuer.credentials.keys import KeySet, key_set
 from services.issuer.handlers import IssuerContext
-from services.issuer.http import learners, ops, pages, public
+from services.issuer.http import learners, ops, pages, passbook, public
 from services.issuer.ledger_client import IssuerLedgerClient
 from services.issuer.metrics import IssuerMetrics
 from services.issuer.nats_setup import declare_issuer_stream
+from services.issuer.passbook.reads import PassbookReads
 from services.issuer.readers import CatalogReader, HistoryReader
 from services.issuer.runtime import IssuerRuntime
 from services.issuer.workers import WorkerConfig, consumer_workers
@@ -98,7 +99,9 @@ def create_issuer_app(settings: Settings, *, run_workers: bool = True) -> Litest
             metrics=IssuerMetrics(),
         )
         runtime = IssuerRuntime(
-            ctx=ctx, key_cache=KeyCache(ledger, settings.http.api_key_cache_ttl_s)
+            ctx=ctx,
+            key_cache=KeyCache(ledger, settings.http.api_key_cache_ttl_s),
+            passbook=PassbookReads(settings.ledger.url, issuer.projector_url),
         )
         outbox = None
         if run_workers and nats_url is not None:
@@ -113,6 +116,7 @@ def create_issuer_app(settings: Settings, *, run_workers: bool = True) -> Litest
                 settle_long_lived()
                 yield
         finally:
+            await runtime.passbook.close()
             await ledger.close()
             await pool.close()
 
@@ -152,6 +156,9 @@ ROUTES = [
     public.verify,
     pages.verify_page,
     pages.verify_submission,
+    passbook.passbook,
+    passbook.sign_out,
+    passbook.revoke_link,
     learners.learner_credentials,
     ops.health,
     ops.ready,

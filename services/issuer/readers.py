@@ -95,13 +95,17 @@ class CatalogReader:
         return event
 
     async def kinds(self, codes: Iterable[str]) -> tuple[Mapping[str, str], frozenset[str]]:
-        """Micro-credential titles and qualification codes; read again only when one of
-        ``codes`` is neither (the catalog grew since the last read)."""
+        """Titles (of micro-credentials and qualifications, current versions) and the
+        qualification codes; read again only when one of ``codes`` is neither (the
+        catalog grew since the last read)."""
         wanted = set(codes)
         if not wanted <= self._titles.keys() | self._qualification_codes:
             micro = await self._ledger.definitions("micro-credentials")
             qualifications = await self._ledger.definitions("qualifications")
             self._titles = {str(d["code"]): str(d["title"]) for d in micro if "code" in d}
+            self._titles.update(
+                {str(d["code"]): str(d["title"]) for d in qualifications if "code" in d}
+            )
             self._qualification_codes = frozenset(str(d["code"]) for d in qualifications)
         return dict(self._titles), self._qualification_codes
 

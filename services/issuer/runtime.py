@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 
 from services.common.http.auth import KeyCache
 from services.issuer.handlers import IssuerContext
+from services.issuer.passbook.reads import PassbookReads
 from services.issuer.workers import BackgroundWorker
 
 
@@ -15,6 +16,8 @@ from services.issuer.workers import BackgroundWorker
 class IssuerRuntime:
     ctx: IssuerContext
     key_cache: KeyCache
+    # The passbook's reads, each with the learner's own link (services/issuer/passbook).
+    passbook: PassbookReads
     # The consumers and the reconciliation (services/issuer/workers.py).
     workers: list[BackgroundWorker] = field(default_factory=list)
     # Signed status list credentials by (list id, list version, signing kid).

@@ -1,5 +1,7 @@
 """The issuer's pages in a real headless Chromium with the network unplugged.
 
+- With JavaScript off: a learner opens their passbook link, reads their record, follows
+  their qualification's share link and stops the link; a forged link is refused.
 - With JavaScript off: an employer opens a shared credential link, reads the verdict and
   the Open Graph preview, verifies it on the verify page by link and by its downloaded
   file, sees a tampered copy refused and a revoked credential said to be revoked.
@@ -20,7 +22,7 @@ from proto.envelope import Role
 from services.issuer.credentials.jws import b64url_decode, b64url_encode
 from tests.support.browser import keep_screenshot, offline_page, wcag_violations
 from tests.support.factories import NSTI
-from tests.support.issued import Issued
+from tests.support.issued import HOLDER, Issued
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -68,7 +70,32 @@ async def test_share_and_verify_without_javascript(issued: Issued, tmp_path: Pat
     assert browsing.refused == []
 
 
+@pytest.mark.timeout(180)
+async def test_a_learner_opens_their_passbook_without_javascript(issued: Issued) -> None:
+    link = await issued.ledger.passbook_link(HOLDER, NSTI)
+    async with offline_page(javascript=False) as browsing:
+        page = browsing.page
+        await page.goto(f"{issued.issuer_url}/passbook?link={link['token']}")
+        assert page.url == f"{issued.issuer_url}/passbook"  # the token left the address bar
+        await page.get_by_role("heading", name="Your credits").wait_for()
+        held = page.get_by_role("region", name="Your qualifications")
+        assert "Advanced CNC Machining" in await held.inner_text()
+        assert await held.get_by_role("img").count() == 1  # the share link's QR code
+        await keep_screenshot(page, "passbook")
+        await held.get_by_role("link", name="Its page").click()
+        assert await _verdict(page) == "Genuine and in force"
+
+        await page.goto(f"{issued.issuer_url}/passbook")
+        await page.get_by_role("button", name="Stop this link from working").click()
+        await page.get_by_role("heading", name="This link no longer works").wait_for()
+        await page.goto(f"{issued.issuer_url}/passbook?link={link['token']}")
+        await page.get_by_role("heading", name="This passbook link does not work").wait_for()
+        await keep_screenshot(page, "passbook-refused")
+    assert browsing.refused == []
+
+
 async def _sign_in_and_upload(page: Page, issued: Issued, results: Path) -> None:
+    await page.goto(f"{issued.ledger.base_url.rstrip('/')}/upload")
     await page.get_by_label("Institution API key").fill(
         await issued.ledger.key(Role.INSTITUTION, NSTI)
     )
@@ -106,6 +133,10 @@ async def test_every_page_meets_wcag_aa(issued: Issued, tmp_path: Path) -> None:
             await page.goto(url)
             found[name] = await wcag_violations(page)
             await keep_screenshot(page, f"page-{name}")
+        link = await issued.ledger.passbook_link(HOLDER, NSTI)
+        await page.goto(f"{issued.issuer_url}/passbook?link={link['token']}")
+        found["passbook"] = await wcag_violations(page)
+        await keep_screenshot(page, "page-passbook")
         await _sign_in_and_upload(page, issued, results)
         found["upload-report"] = await wcag_violations(page)
         await keep_screenshot(page, "page-upload-report")

@@ -30,6 +30,12 @@ async def running_system(
     async with (
         served_ledger(database_url, nats_url, catalog=True, **ledger_overrides) as ledger,
         running_projector(ledger, database_url, nats_url) as projector,
-        running_issuer(ledger, database_url, nats_url, key_dir) as issuer,
+        running_issuer(
+            ledger,
+            database_url,
+            nats_url,
+            key_dir,
+            CREDIT_LEDGER_PROJECTOR_URL=str(projector.client.base_url).rstrip("/"),
+        ) as issuer,
     ):
         yield System(ledger, projector, issuer)

@@ -38,6 +38,8 @@ class IssuerSettings(msgspec.Struct, frozen=True, kw_only=True):
     retry_backoff_max_s: float
     nsqf_url: str
     history_cache_learners: int
+    # Where the learner's passbook reads the learner's bank (with the learner's own link).
+    projector_url: str
     # Reconciliation from the ledger (services/issuer/reconcile.py): a pass at start, then
     # one every interval; events younger than the grace are left to the consumers.
     reconcile_interval_s: float = 300.0
@@ -67,6 +69,9 @@ def _salt(env: Mapping[str, str]) -> str | None:
 
 def read(env: Mapping[str, str], http: HttpSettings) -> IssuerSettings:
     port = env_int(env, "CREDIT_LEDGER_ISSUER_PORT", http.port + 2 if http.port else 0, 0, 65535)
+    projector_port = env_int(
+        env, "CREDIT_LEDGER_PROJECTOR_PORT", http.port + 1 if http.port else 0, 0, 65535
+    )
     key_file = env.get("CREDIT_LEDGER_ISSUER_KEY_FILE") or None
     return IssuerSettings(
         key_file=Path(key_file).resolve() if key_file else None,
@@ -81,6 +86,9 @@ def read(env: Mapping[str, str], http: HttpSettings) -> IssuerSettings:
             env, "CREDIT_LEDGER_ISSUER_DEAD_LETTER_MAX_DELIVERIES", 10, 1, 100
         ),
         port=port,
+        projector_url=(
+            env.get("CREDIT_LEDGER_PROJECTOR_URL") or f"http://{http.host}:{projector_port}"
+        ).rstrip("/"),
         name=env.get("CREDIT_LEDGER_ISSUER_NAME") or "Credit ledger qualifications issuer",
         ack_wait_s=env_float(env, "CREDIT_LEDGER_ISSUER_ACK_WAIT_S", 30.0, 1.0, 600.0),
         retry_backoff_max_s=env_float(

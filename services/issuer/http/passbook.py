@@ -1,0 +1,258 @@
+"""``/passbook``: the learner's own record, server-rendered, usable on a phone and without
+JavaScript, signed in by their passbook link.
+
+Arriving by the link (``/passbook?link=<token>``), the page checks the token with the
+ledger (``/v1/whoami``, as for any key), keeps it in an HTTP-only cookie and sends the
+browser on to ``/passbook``, so the token leaves the address bar and the history. Every
+read then goes to the service that owns it with the learner's own token
+(``services/issuer/passbook/reads.py``), so each answers exactly what it answers the
+learner through its API. Its forms carry a token derived from the link's, so no other
+site can post them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import segno
+from litestar import MediaType, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.params import QueryParameter
+
+from proto.envelope import Actor, Role
+from services.common.http.auth import TOKEN_MAX_CHARS
+from services.common.http.pages import html_page, templates
+from services.common.ledger_client import LedgerError
+from services.issuer import pages, store
+from services.issuer.passbook.reads import LinkRefused, PassbookUnavailable
+from services.issuer.passbook.timeline import Names, timeline
+from services.issuer.runtime import IssuerRuntime, Runtime
+
+COOKIE = "passbook"
+CREDENTIALS_SHOWN_MAX = 100
+_templates = templates(Path(pages.__file__).parent / "templates")
+
+
+@dataclass(frozen=True)
+class Progress:
+    code: str
+    title: str
+    satisfied: bool
+    counted: str
+    needed: int
+    percent: int
+    missing: list[str]
+    explanation: list[str]
+
+
+def form_token(link_token: str) -> str:
+    """What each passbook form carries: derived from the link's token, which only the
+    learner's browser holds (in an HTTP-only cookie)."""
+    return hmac.new(link_token.encode(), b"passbook form", hashlib.sha256).hexdigest()
+
+
+@get("/passbook", media_type=MediaType.HTML, include_in_schema=False)
+async def passbook(
+    request: Request[Any, Any, Any],
+    runtime: Runtime,
+    link: Annotated[str | None, QueryParameter()] = None,
+) -> Response[str]:
+    if link is not None:
+        if await _learner(runtime, link) is None:
+            return _refused(runtime)
+        cookie = Cookie(
+            key=COOKIE, value=link, path="/passbook", secure=True, httponly=True, samesite="lax"
+        )
+        return Response("", status_code=303, headers={"Location": "/passbook"}, cookies=[cookie])
+    token = request.cookies.get(COOKIE, "")
+    actor = await _learner(runtime, token)
+    if actor is None or not isinstance(actor.learner_id, str):
+        return _refused(runtime)
+    try:
+        values = await _gather(runtime, token, actor.learner_id)
+    except LinkRefused:
+        return _refused(runtime)
+    except (PassbookUnavailable, LedgerError):
+        return _page(
+            runtime,
+            "passbook_message.html",
+            status=503,
+            heading="Your passbook cannot be shown right now",
+            message="The ledger or the projector is not answering. Try again in a minute.",
+        )
+    return _page(runtime, "passbook.html", form_token=form_token(token), **values)
+
+
+@post("/passbook/sign-out", media_type=MediaType.HTML, include_in_schema=False, status_code=200)
+async def sign_out(request: Request[Any, Any, Any], runtime: Runtime) -> Response[str]:
+    token = request.cookies.get(COOKIE, "")
+    if not await _form_is_ours(request, token):
+        return _forged(runtime)
+    return _page(
+        runtime,
+        "passbook_message.html",
+        heading="Signed out",
+        message="Open your passbook link again to come back, while it lasts.",
+        cookies=[_gone()],
+    )
+
+
+@post("/passbook/revoke-link", media_type=MediaType.HTML, include_in_schema=False, status_code=200)
+async def revoke_link(request: Request[Any, Any, Any], runtime: Runtime) -> Response[str]:
+    token = request.cookies.get(COOKIE, "")
+    actor = await _learner(runtime, token)
+    if actor is None or not await _form_is_ours(request, token):
+        return _forged(runtime)
+    try:
+        await runtime.passbook.revoke_link(token, actor.key_id.removeprefix("link-"))
+    except LinkRefused:
+        return _refused(runtime)
+    except PassbookUnavailable:
+        return _page(
+            runtime,
+            "passbook_message.html",
+            status=503,
+            heading="The link could not be stopped right now",
+            message="The ledger is not answering. Try again in a minute.",
+        )
+    return _page(
+        runtime,
+        "passbook_message.html",
+        heading="This link no longer works",
+        message=(
+            "Nobody can open your passbook with it any more, you included. Ask your"
+            " institution for a new link when you need one."
+        ),
+        cookies=[_gone()],
+    )
+
+
+async def _learner(runtime: IssuerRuntime, token: str) -> Actor | None:
+    if not token or len(token) > TOKEN_MAX_CHARS:
+        return None
+    actor = await runtime.key_cache.actor(token)
+    return actor if actor is not None and actor.role is Role.LEARNER else None
+
+
+async def _form_is_ours(request: Request[Any, Any, Any], token: str) -> bool:
+    form = await request.form()
+    presented = str(form.get("form_token", ""))
+    return bool(token) and hmac.compare_digest(presented, form_token(token))
+
+
+async def _gather(runtime: IssuerRuntime, token: str, learner_id: str) -> dict[str, Any]:
+    reads = runtime.passbook
+    bank = await reads.bank(token, learner_id)
+    events = await reads.stream(token, learner_id)
+    links = await reads.links(token, learner_id)
+    async with runtime.ctx.pool.acquire() as conn:
+        credentials = await store.credentials_of(conn, learner_id, CREDENTIALS_SHOWN_MAX)
+    codes = {
+        str(e["data"].get(k))
+        for e in events
+        for k in ("micro_credential_code", "qualification_code")
+        if e["data"].get(k)
+    }
+    progress_rows = (bank or {}).get("progress", [])
+    codes |= {str(p["qualification_code"]) for p in progress_rows}
+    codes |= {c.qualification_code for c in credentials}
+    titles, _ = await runtime.ctx.catalogs.kinds(codes)
+    institution_ids = {
+        str(e["data"]["institution_id"]) for e in events if "institution_id" in e["data"]
+    }
+    names = Names(titles, await runtime.ctx.catalogs.institution_names(institution_ids))
+    held = [
+        {
+            "title": names.title(c.qualification_code),
+            "awarded_on": c.valid_from.date().isoformat(),
+            "url": runtime.ctx.credential_url(c.credential_id),
+            "credential_id": c.credential_id,
+            "revoked_at": c.revoked_at,
+            "qr": segno.make(runtime.ctx.credential_url(c.credential_id), error="m").svg_data_uri(
+                scale=4, border=2
+            ),
+        }
+        for c in credentials
+    ]
+    return {
+        "learner_id": learner_id,
+        "bank": (bank or {}).get("credit_bank"),
+        "as_of_position": (bank or {}).get("as_of_position"),
+        "progress": [_progress(p, names) for p in progress_rows if not p["satisfied"]],
+        "held": [h for h in held if h["revoked_at"] is None],
+        "revoked_credentials": [h for h in held if h["revoked_at"] is not None],
+        "timeline": timeline(events, (bank or {}).get("credit_bank"), names),
+        "links": links,
+        "names": names,
+        "latest_position": events[-1]["position"] if events else None,
+    }
+
+
+def _progress(decision: Mapping[str, Any], names: Names) -> Progress:
+    counted = decision["counted_credits"]
+    exact_num, _, exact_den = str(counted["exact"]).partition("/")
+    value = int(exact_num) / int(exact_den or 1)
+    needed = int(decision["min_credits"])
+    missing = [names.title(code) for code in decision["missing_required"]]
+    missing += [
+        f"{e['short_by']} more of: {', '.join(names.title(c) for c in e['codes'])}"
+        for e in decision["electives"]
+        if e["short_by"] > 0
+    ]
+    return Progress(
+        code=str(decision["qualification_code"]),
+        title=names.title(str(decision["qualification_code"])),
+        satisfied=bool(decision["satisfied"]),
+        counted=str(counted["display"]),
+        needed=needed,
+        percent=min(100, int(100 * value / needed)) if needed else 100,
+        missing=missing,
+        explanation=list(decision["explanation"]),
+    )
+
+
+def _gone() -> Cookie:
+    return Cookie(key=COOKIE, value="", path="/passbook", max_age=0)
+
+
+def _refused(runtime: IssuerRuntime) -> Response[str]:
+    return _page(
+        runtime,
+        "passbook_message.html",
+        status=401,
+        heading="This passbook link does not work",
+        message=(
+            "It has expired, been revoked, or is not a passbook link. Ask the institution"
+            " that recorded your results for a new one."
+        ),
+        cookies=[_gone()],
+    )
+
+
+def _forged(runtime: IssuerRuntime) -> Response[str]:
+    return _page(
+        runtime,
+        "passbook_message.html",
+        status=403,
+        heading="This form did not come from your passbook",
+        message="Nothing was changed. Open your passbook and try again from there.",
+    )
+
+
+def _page(
+    runtime: IssuerRuntime,
+    template: str,
+    *,
+    status: int = 200,
+    cookies: list[Cookie] | None = None,
+    **values: Any,
+) -> Response[str]:
+    body = _templates.get_template(template).render(
+        issuer_name=runtime.ctx.issuer.name, page_title="Your passbook", **values
+    )
+    return html_page(body, status=status, cookies=cookies or [])
