@@ -144,6 +144,11 @@ MATRIX: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("issuer", "GET", "/v1/credentials/{credential_id}"): (404, 404, 404, 404, 404, 404, 404),
     ("issuer", "POST", "/v1/verify"): (200, 200, 200, 200, 200, 200, 200),
     ("issuer", "GET", "/verify"): (200, 200, 200, 200, 200, 200, 200),
+    # The passbook signs in by the link's cookie, never by a bearer header: with neither,
+    # the page says the link does not work and its forms are refused.
+    ("issuer", "GET", "/passbook"): (401, 401, 401, 401, 401, 401, 401),
+    ("issuer", "POST", "/passbook/sign-out"): (403, 403, 403, 403, 403, 403, 403),
+    ("issuer", "POST", "/passbook/revoke-link"): (403, 403, 403, 403, 403, 403, 403),
     # A form post with nothing in it: the page asks for a credential.
     ("issuer", "POST", "/verify"): (422, 422, 422, 422, 422, 422, 422),
     ("issuer", "GET", "/health"): (200, 200, 200, 200, 200, 200, 200),
