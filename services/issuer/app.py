@@ -159,6 +159,7 @@ ROUTES = [
     passbook.passbook,
     passbook.sign_out,
     passbook.revoke_link,
+    passbook.transcript,
     learners.learner_credentials,
     ops.health,
     ops.ready,

@@ -149,6 +149,7 @@ MATRIX: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("issuer", "GET", "/passbook"): (401, 401, 401, 401, 401, 401, 401),
     ("issuer", "POST", "/passbook/sign-out"): (403, 403, 403, 403, 403, 403, 403),
     ("issuer", "POST", "/passbook/revoke-link"): (403, 403, 403, 403, 403, 403, 403),
+    ("issuer", "GET", "/passbook/transcript.jwt"): (401, 401, 401, 401, 401, 401, 401),
     # A form post with nothing in it: the page asks for a credential.
     ("issuer", "POST", "/verify"): (422, 422, 422, 422, 422, 422, 422),
     ("issuer", "GET", "/health"): (200, 200, 200, 200, 200, 200, 200),

@@ -5,6 +5,7 @@ form from elsewhere, is refused."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from html import unescape
@@ -15,8 +16,9 @@ import httpx
 import pytest
 
 from proto.envelope import Role
+from services.issuer.credentials.jws import b64url_decode
 from tests.support.factories import NSTI
-from tests.support.issuer import CERTIFICATE, CNC_MODULES, holds, pass_modules
+from tests.support.issuer import CERTIFICATE, CNC_MODULES, clr_schema_errors, holds, pass_modules
 from tests.support.servers import NatsHandle
 from tests.support.system import System, running_system
 
@@ -136,3 +138,27 @@ async def test_the_learner_can_stop_their_link(system: System) -> None:
     if again.status_code == 303:
         again = await client.get("/passbook", headers=cookie)
     assert again.status_code == 401
+
+
+async def test_the_transcript_is_a_signed_clr_of_the_whole_record(system: System) -> None:
+    client, token = await _signed_in(system, HOLDER)
+    answer = await client.get("/passbook/transcript.jwt", headers={"Cookie": f"passbook={token}"})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/vc+jwt")
+    assert "attachment" in answer.headers["content-disposition"]
+    report = await system.issuer.verify(answer.text)
+    assert report["valid"], report
+    transcript = json.loads(b64url_decode(answer.text.split(".")[1]))
+    for claim in ("iss", "jti", "nbf", "sub"):
+        transcript.pop(claim)
+    assert clr_schema_errors(transcript) == []
+    embedded = transcript["credentialSubject"]["verifiableCredential"]
+    kinds = sorted(c["credentialSubject"]["achievement"]["humanCode"] for c in embedded)
+    assert kinds == sorted([*CNC_MODULES, CERTIFICATE])
+    assert {a["associationType"] for a in transcript["credentialSubject"]["association"]} == {
+        "isPartOf"
+    }
+    assert HOLDER not in answer.text
+    assert HOLDER not in json.dumps(transcript)
+    nobody = await client.get("/passbook/transcript.jwt")
+    assert nobody.status_code == 401

@@ -361,3 +361,17 @@ async def eventually(
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+CLR_SCHEMA = REPO_ROOT / "tests" / "fixtures" / "clr_v2p0_clrcredential.schema.json"
+
+
+def clr_schema_errors(transcript: dict[str, Any]) -> list[str]:
+    """Where a ClrCredential breaks the official CLR 2.0 schema, date-time formats included."""
+    validator = Draft201909Validator(
+        json.loads(CLR_SCHEMA.read_text()), format_checker=Draft201909Validator.FORMAT_CHECKER
+    )
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(transcript)
+    ]

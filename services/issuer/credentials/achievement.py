@@ -56,13 +56,14 @@ def achievement_id(code: str, version: int) -> str:
     return f"urn:credit-ledger:qualification:{code}:v{version}"
 
 
-def _decimal(value: Fraction) -> Decimal:
+def exact_decimal(value: Fraction) -> Decimal:
+    """Credits for JSON: two decimals, rounded half to even, as a Decimal (never a float)."""
     exact = Decimal(value.numerator) / Decimal(value.denominator)
     return exact.quantize(_CENT, rounding=ROUND_HALF_EVEN).normalize()
 
 
 def _credits(hours: int) -> Decimal:
-    return _decimal(Fraction(hours, HOURS_PER_CREDIT))
+    return exact_decimal(Fraction(hours, HOURS_PER_CREDIT))
 
 
 def criteria_narrative(rule: ev.QualificationDefined) -> str:

@@ -12,13 +12,16 @@ site can post them.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import msgspec
 import segno
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -29,11 +32,17 @@ from services.common.http.auth import TOKEN_MAX_CHARS
 from services.common.http.pages import html_page, templates
 from services.common.ledger_client import LedgerError
 from services.issuer import pages, store
+from services.issuer.credentials.identity import identity_for
+from services.issuer.credentials.jws import parse_compact
+from services.issuer.credentials.transcript import HeldPass, build_transcript
+from services.issuer.credentials.vc_jwt import sign_credential
 from services.issuer.passbook.reads import LinkRefused, PassbookUnavailable
 from services.issuer.passbook.timeline import Names, timeline
 from services.issuer.runtime import IssuerRuntime, Runtime
 
 COOKIE = "passbook"
+VC_JWT_MEDIA_TYPE = "application/vc+jwt"
+_payload_decoder = msgspec.json.Decoder(dict[str, Any])
 CREDENTIALS_SHOWN_MAX = 100
 _templates = templates(Path(pages.__file__).parent / "templates")
 
@@ -78,12 +87,8 @@ async def passbook(
     except LinkRefused:
         return _refused(runtime)
     except (PassbookUnavailable, LedgerError):
-        return _page(
-            runtime,
-            "passbook_message.html",
-            status=503,
-            heading="Your passbook cannot be shown right now",
-            message="The ledger or the projector is not answering. Try again in a minute.",
+        return _unavailable(
+            runtime, "Your passbook cannot be shown right now", "The ledger or the projector"
         )
     return _page(runtime, "passbook.html", form_token=form_token(token), **values)
 
@@ -113,13 +118,7 @@ async def revoke_link(request: Request[Any, Any, Any], runtime: Runtime) -> Resp
     except LinkRefused:
         return _refused(runtime)
     except PassbookUnavailable:
-        return _page(
-            runtime,
-            "passbook_message.html",
-            status=503,
-            heading="The link could not be stopped right now",
-            message="The ledger is not answering. Try again in a minute.",
-        )
+        return _unavailable(runtime, "The link could not be stopped right now", "The ledger")
     return _page(
         runtime,
         "passbook_message.html",
@@ -129,6 +128,81 @@ async def revoke_link(request: Request[Any, Any, Any], runtime: Runtime) -> Resp
             " institution for a new link when you need one."
         ),
         cookies=[_gone()],
+    )
+
+
+@get("/passbook/transcript.jwt", include_in_schema=False)
+async def transcript(request: Request[Any, Any, Any], runtime: Runtime) -> Response[str]:
+    """The learner's whole record as a signed CLR 2.0 ClrCredential (VC-JWT), to keep."""
+    token = request.cookies.get(COOKIE, "")
+    actor = await _learner(runtime, token)
+    if actor is None or not isinstance(actor.learner_id, str):
+        return _refused(runtime)
+    learner_id = actor.learner_id
+    try:
+        bank = await runtime.passbook.bank(token, learner_id)
+    except LinkRefused:
+        return _refused(runtime)
+    except PassbookUnavailable:
+        return _unavailable(runtime, "Your transcript cannot be made right now", "The projector")
+    async with runtime.ctx.pool.acquire() as conn:
+        credentials = await store.credentials_of(conn, learner_id, CREDENTIALS_SHOWN_MAX)
+    valid = ((bank or {}).get("credit_bank") or {}).get("valid", [])
+    qualifications = [
+        _payload_decoder.decode(parse_compact(c.jwt).payload)
+        for c in credentials
+        if c.revoked_at is None
+    ]
+    if not valid and not qualifications:
+        return _page(
+            runtime,
+            "passbook_message.html",
+            status=404,
+            heading="Nothing to put in a transcript yet",
+            message="It holds the passes that count and the qualifications you hold.",
+        )
+    titles, _ = await runtime.ctx.catalogs.kinds({str(p["micro_credential_code"]) for p in valid})
+    names = Names(
+        titles, await runtime.ctx.catalogs.institution_names({p["institution_id"] for p in valid})
+    )
+    transcript_id = f"urn:uuid:{uuid.uuid4()}"
+    now = dt.datetime.now(dt.UTC)
+    credential = build_transcript(
+        transcript_id=transcript_id,
+        issuer=runtime.ctx.issuer,
+        identity=identity_for(runtime.ctx.salt, learner_id, transcript_id),
+        issued_at=now,
+        passes=[_held_pass(p, names) for p in valid],
+        qualifications=qualifications,
+        nsqf_url=runtime.ctx.settings.nsqf_url,
+    )
+    signed, _ = sign_credential(credential, runtime.ctx.keys)
+    return Response(
+        signed,
+        media_type=VC_JWT_MEDIA_TYPE,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="transcript-{now:%Y-%m-%d}.jwt"',
+        },
+    )
+
+
+def _held_pass(found: Mapping[str, Any], names: Names) -> HeldPass:
+    return HeldPass(
+        institution_id=str(found["institution_id"]),
+        institution_name=names.institution(str(found["institution_id"])),
+        assessment_id=str(found["assessment_id"]),
+        code=str(found["micro_credential_code"]),
+        title=names.titles.get(
+            str(found["micro_credential_code"]), str(found["micro_credential_code"])
+        ),
+        mode=str(found["mode"]),
+        level=str(found["level"]),
+        sector=str(found["sector"]),
+        notional_hours=int(found["notional_hours"]),
+        credits_exact=str(found["credits"]["exact"]),
+        assessed_on=dt.date.fromisoformat(str(found["assessed_on"])),
+        position=int(found["position"]),
     )
 
 
@@ -231,6 +305,16 @@ def _refused(runtime: IssuerRuntime) -> Response[str]:
             " that recorded your results for a new one."
         ),
         cookies=[_gone()],
+    )
+
+
+def _unavailable(runtime: IssuerRuntime, heading: str, who: str) -> Response[str]:
+    return _page(
+        runtime,
+        "passbook_message.html",
+        status=503,
+        heading=heading,
+        message=f"{who} is not answering. Try again in a minute.",
     )
 
 
