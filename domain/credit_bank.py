@@ -32,6 +32,8 @@ LearnerEvent = (
     | ev.QualificationAwarded
     | ev.QualificationRevoked
     | ev.AwardBlockLifted
+    | ev.ConsentGranted
+    | ev.ConsentWithdrawn
 )
 
 
@@ -83,6 +85,8 @@ def _apply(
             return _award_revoked(bank, event, position)
         case ev.AwardBlockLifted():
             return _block_lifted(bank, event)
+        case ev.ConsentGranted() | ev.ConsentWithdrawn():
+            return bank  # who may read the bank, not what it holds
 
 
 def _new_pass(

@@ -45,6 +45,8 @@ class InstitutionKind(StrEnum):
     TRAINING_PROVIDER = "training_provider"
     ASSESSMENT_BODY = "assessment_body"
     AWARDING_BODY = "awarding_body"
+    # Reads a learner's bank when the learner grants it; never records a pass.
+    EMPLOYER = "employer"
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -297,6 +299,41 @@ class AwardBlockLifted(Event, frozen=True, kw_only=True):
     note: Reason
 
 
+GrantId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="The learner's id for one grant of consent (a lower-case UUID).",
+    ),
+]
+
+
+class ConsentScope(StrEnum):
+    """What a grant lets its grantee read."""
+
+    # The whole credit bank and progress, the history included, on every axis.
+    CREDIT_BANK = "credit_bank"
+
+
+class ConsentGranted(Event, frozen=True, kw_only=True):
+    """A learner lets an institution (an employer, say) read their whole credit bank, from
+    now until ``valid_until`` (the end of that day, UTC) or a withdrawal. Recorded only by
+    the learner themselves (the ``learner`` role)."""
+
+    grant_id: GrantId
+    learner_id: LearnerId
+    grantee_institution_id: InstitutionId
+    scope: ConsentScope = ConsentScope.CREDIT_BANK
+    valid_until: dt.date | None = None
+
+
+class ConsentWithdrawn(Event, frozen=True, kw_only=True):
+    """A learner withdraws a grant: from now on its grantee sees only what it recorded."""
+
+    grant_id: GrantId
+    learner_id: LearnerId
+
+
 # The events of an institution's stream: its registration and its accreditation over time.
 INSTITUTION_STREAM_EVENTS: tuple[type[Event], ...] = (
     InstitutionRegistered,
@@ -304,6 +341,8 @@ INSTITUTION_STREAM_EVENTS: tuple[type[Event], ...] = (
     AccreditationExtended,
     AccreditationWithdrawn,
 )
+# A learner's say over who reads their bank: in their stream, never their holdings.
+CONSENT_EVENTS: tuple[type[Event], ...] = (ConsentGranted, ConsentWithdrawn)
 # Events that describe the catalog or institutions, never a learner's holdings.
 CATALOG_EVENTS: tuple[type[Event], ...] = (
     *INSTITUTION_STREAM_EVENTS,
@@ -326,6 +365,8 @@ LedgerEvent = (
     | QualificationAwarded
     | QualificationRevoked
     | AwardBlockLifted
+    | ConsentGranted
+    | ConsentWithdrawn
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -343,6 +384,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     QualificationAwarded,
     QualificationRevoked,
     AwardBlockLifted,
+    ConsentGranted,
+    ConsentWithdrawn,
 )
 EVENT_TYPE_NAMES: frozenset[str] = frozenset(t.__name__ for t in EVENT_TYPES)
 
@@ -379,6 +422,8 @@ _STREAM_OF: dict[type[Event], Callable[[Any], str]] = {
     QualificationAwarded: _learner_stream,
     QualificationRevoked: _learner_stream,
     AwardBlockLifted: _learner_stream,
+    ConsentGranted: _learner_stream,
+    ConsentWithdrawn: _learner_stream,
 }
 
 

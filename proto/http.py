@@ -45,6 +45,8 @@ StrictCreditsRedeemed = _STRICT[ev.CreditsRedeemed]
 StrictQualificationAwarded = _STRICT[ev.QualificationAwarded]
 StrictQualificationRevoked = _STRICT[ev.QualificationRevoked]
 StrictAwardBlockLifted = _STRICT[ev.AwardBlockLifted]
+StrictConsentGranted = _STRICT[ev.ConsentGranted]
+StrictConsentWithdrawn = _STRICT[ev.ConsentWithdrawn]
 
 StrictEvent: Any = (
     StrictInstitutionRegistered
@@ -61,6 +63,8 @@ StrictEvent: Any = (
     | StrictQualificationAwarded
     | StrictQualificationRevoked
     | StrictAwardBlockLifted
+    | StrictConsentGranted
+    | StrictConsentWithdrawn
 )
 
 

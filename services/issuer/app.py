@@ -160,6 +160,8 @@ ROUTES = [
     passbook.sign_out,
     passbook.revoke_link,
     passbook.transcript,
+    passbook.grant_consent,
+    passbook.withdraw_consent,
     learners.learner_credentials,
     ops.health,
     ops.ready,

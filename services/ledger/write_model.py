@@ -127,6 +127,15 @@ class Award(msgspec.Struct, frozen=True):
     revoked: bool = False
 
 
+class Consent(msgspec.Struct, frozen=True):
+    grant_id: str
+    learner_id: str
+    grantee_institution_id: str
+    valid_until: dt.date | None
+    position: int
+    withdrawn: bool = False
+
+
 @dataclass
 class Changes:
     """Rows to write, keyed so that the last change to a row wins."""
@@ -141,6 +150,8 @@ class Changes:
     redemptions: set[tuple[str, str]] = field(default_factory=set)
     new_awards: dict[str, Award] = field(default_factory=dict)
     updated_awards: dict[str, Award] = field(default_factory=dict)
+    new_consents: dict[str, Consent] = field(default_factory=dict)
+    withdrawn_consents: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -154,6 +165,7 @@ class WriteState:
     credentials: dict[tuple[str, str], Credential | None] = field(default_factory=dict)
     redemptions: dict[tuple[str, str], bool] = field(default_factory=dict)
     awards: dict[str, Award | None] = field(default_factory=dict)
+    consents: dict[str, Consent | None] = field(default_factory=dict)
     stream_versions: dict[str, int] = field(default_factory=dict)
     # For awards and revocations: each such learner's bank at the head (folded from their
     # whole stream, then through what this group accepted), and every version of the rules
@@ -198,6 +210,15 @@ def authorize(candidate: Candidate) -> None:
             raise forbidden(f"only the issuer role may record {name}", "role_not_allowed")
     elif isinstance(event, REVOCATION_EVENTS):
         _authorize_revocation(event, actor)
+    elif isinstance(event, ev.CONSENT_EVENTS):
+        if actor.role is not Role.LEARNER:
+            raise forbidden(f"only the learner may record {name}", "role_not_allowed")
+        if getattr(event, "learner_id", None) != actor.learner_id:
+            raise forbidden(
+                f"this passbook link is learner {actor.learner_id}'s; it may not record"
+                f" consent for learner {getattr(event, 'learner_id', '?')}",
+                "not_own_learner",
+            )
     elif isinstance(event, INSTITUTION_EVENTS):
         if actor.role is not Role.INSTITUTION:
             raise forbidden(f"only an institution may record {name}", "role_not_allowed")
@@ -398,6 +419,12 @@ def _accredited_institution(state: WriteState, institution_id: str) -> Instituti
     institution = state.institutions.get(institution_id)
     if institution is None:
         raise forbidden(f"institution {institution_id} is not registered", "institution_unknown")
+    if institution.kind == ev.InstitutionKind.EMPLOYER:
+        raise forbidden(
+            f"{institution_id} is an employer: it may read what learners grant it, never"
+            " record a pass, a credential or a redemption",
+            "employer_cannot_record",
+        )
     if not institution.accredited:
         raise forbidden(f"institution {institution_id} is not accredited", "not_accredited")
     return institution
@@ -679,6 +706,51 @@ def _award_block_lifted(
     return _plain(event, ev.AwardBlockLifted)
 
 
+def _consent_granted(
+    state: WriteState, event: Any, recorded_at: dt.datetime, position: int
+) -> ev.Event:
+    if state.institutions.get(event.grantee_institution_id) is None:
+        raise unprocessable(
+            f"institution {event.grantee_institution_id} is not registered", "institution_unknown"
+        )
+    if event.valid_until is not None and event.valid_until < utc_day(recorded_at):
+        raise unprocessable(
+            f"valid_until {event.valid_until} has passed: a grant must end today or later",
+            "grant_already_ended",
+        )
+    if event.grant_id in state.consents and state.consents[event.grant_id] is not None:
+        raise conflict(f"grant {event.grant_id} was made already", "grant_id_conflict")
+    consent = Consent(
+        grant_id=event.grant_id,
+        learner_id=event.learner_id,
+        grantee_institution_id=event.grantee_institution_id,
+        valid_until=event.valid_until,
+        position=position,
+    )
+    state.consents[event.grant_id] = consent
+    state.changes.new_consents[event.grant_id] = consent
+    return _plain(event, ev.ConsentGranted)
+
+
+def _consent_withdrawn(
+    state: WriteState, event: Any, recorded_at: dt.datetime, position: int
+) -> ev.Event:
+    consent = state.consents.get(event.grant_id)
+    if consent is None or consent.learner_id != event.learner_id:
+        raise unprocessable(
+            f"learner {event.learner_id} made no grant {event.grant_id}", "unknown_grant"
+        )
+    if consent.withdrawn:
+        raise conflict(f"grant {event.grant_id} is already withdrawn", "already_withdrawn")
+    withdrawn = msgspec.structs.replace(consent, withdrawn=True)
+    state.consents[event.grant_id] = withdrawn
+    if event.grant_id in state.changes.new_consents:
+        state.changes.new_consents[event.grant_id] = withdrawn
+    else:
+        state.changes.withdrawn_consents.add(event.grant_id)
+    return _plain(event, ev.ConsentWithdrawn)
+
+
 def _plain(event: ev.Event, base: type[ev.Event]) -> ev.Event:
     """The base contract type (not the strict HTTP twin), so it encodes and compares alike."""
     if type(event) is base:
@@ -701,6 +773,8 @@ _DECIDERS: dict[type[ev.Event], Any] = {
     ev.QualificationAwarded: _qualification_awarded,
     ev.QualificationRevoked: _qualification_revoked,
     ev.AwardBlockLifted: _award_block_lifted,
+    ev.ConsentGranted: _consent_granted,
+    ev.ConsentWithdrawn: _consent_withdrawn,
 }
 
 

@@ -23,6 +23,7 @@ from services.ledger.write_model import (
     Award,
     Candidate,
     Changes,
+    Consent,
     Credential,
     Institution,
     MicroCredential,
@@ -40,6 +41,7 @@ class _Keys:
         self.credentials: set[tuple[str, str]] = set()
         self.redemptions: set[tuple[str, str]] = set()
         self.awards: set[str] = set()
+        self.consents: set[str] = set()
         self.streams: set[str] = set()
 
 
@@ -84,6 +86,10 @@ def _collect(candidates: list[Candidate]) -> _Keys:
             )
         if isinstance(event, ev.QualificationRevoked):
             keys.awards.add(event.award_id)
+        if isinstance(event, ev.ConsentGranted):
+            keys.institutions.add(event.grantee_institution_id)
+        if isinstance(event, ev.ConsentGranted | ev.ConsentWithdrawn):
+            keys.consents.add(event.grant_id)
     return keys
 
 
@@ -236,6 +242,11 @@ class _StateParts:
                 "SELECT * FROM ledger.awards WHERE award_id = ANY({0}::text[])",
                 list(keys.awards),
             )
+        if keys.consents:
+            self._parts["consents"] = read.add(
+                "SELECT * FROM ledger.consents WHERE grant_id = ANY({0}::text[])",
+                list(keys.consents),
+            )
         if self._learners:
             # Each learner's bank from their whole stream, folded by the shared core.
             self._parts["banks"] = _events_of(
@@ -284,6 +295,10 @@ class _StateParts:
             state.awards = dict.fromkeys(keys.awards)
             for award in rows.rows(parts["awards"], Award):
                 state.awards[award.award_id] = award
+        if "consents" in parts:
+            state.consents = dict.fromkeys(keys.consents)
+            for consent in rows.rows(parts["consents"], Consent):
+                state.consents[consent.grant_id] = consent
         if "banks" in parts:
             by_stream: dict[str, list[_EventRow]] = {}
             for event_row in rows.rows(parts["banks"], _EventRow):
@@ -456,6 +471,10 @@ async def _persist_learner_rows(conn: Conn, changes: Changes, write: CombinedWri
             "INSERT INTO ledger.redemptions (institution_id, redemption_id) VALUES ($1, $2)",
             list(changes.redemptions),
         )
+    await _persist_awards_and_consents(conn, changes)
+
+
+async def _persist_awards_and_consents(conn: Conn, changes: Changes) -> None:
     if changes.new_awards:
         await conn.executemany(
             "INSERT INTO ledger.awards (award_id, learner_id, qualification_code, revoked)"
@@ -469,4 +488,26 @@ async def _persist_learner_rows(conn: Conn, changes: Changes, write: CombinedWri
         await conn.executemany(
             "UPDATE ledger.awards SET revoked = $2 WHERE award_id = $1",
             [(a.award_id, a.revoked) for a in changes.updated_awards.values()],
+        )
+    if changes.new_consents:
+        await conn.executemany(
+            "INSERT INTO ledger.consents"
+            " (grant_id, learner_id, grantee_institution_id, valid_until, position, withdrawn)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                (
+                    c.grant_id,
+                    c.learner_id,
+                    c.grantee_institution_id,
+                    c.valid_until,
+                    c.position,
+                    c.withdrawn,
+                )
+                for c in changes.new_consents.values()
+            ],
+        )
+    if changes.withdrawn_consents:
+        await conn.executemany(
+            "UPDATE ledger.consents SET withdrawn = true WHERE grant_id = $1",
+            [(grant_id,) for grant_id in sorted(changes.withdrawn_consents)],
         )

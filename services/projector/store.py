@@ -130,6 +130,18 @@ async def learner_history(
     return history if recorded_by is None else own_events(history, recorded_by)
 
 
+async def consent_events(conn: Conn, learner_id: str) -> list[tuple[Event, int]]:
+    """The learner's grants and withdrawals of consent applied so far, in log order."""
+    rows = await conn.fetch(
+        "SELECT data::text AS data, position FROM projector.events"
+        " WHERE bucket = $1 AND learner_id = $2"
+        " AND type IN ('ConsentGranted', 'ConsentWithdrawn') ORDER BY position",
+        learner_bucket(learner_id),
+        learner_id,
+    )
+    return [(decode_event(row["data"]), row["position"]) for row in rows]
+
+
 async def satisfied_learners(
     conn: Conn, qualification_code: str, after_learner: str, limit: int
 ) -> list[str]:

@@ -150,6 +150,8 @@ MATRIX: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("issuer", "POST", "/passbook/sign-out"): (403, 403, 403, 403, 403, 403, 403),
     ("issuer", "POST", "/passbook/revoke-link"): (403, 403, 403, 403, 403, 403, 403),
     ("issuer", "GET", "/passbook/transcript.jwt"): (401, 401, 401, 401, 401, 401, 401),
+    ("issuer", "POST", "/passbook/consent/grant"): (403, 403, 403, 403, 403, 403, 403),
+    ("issuer", "POST", "/passbook/consent/withdraw"): (403, 403, 403, 403, 403, 403, 403),
     # A form post with nothing in it: the page asks for a credential.
     ("issuer", "POST", "/verify"): (422, 422, 422, 422, 422, 422, 422),
     ("issuer", "GET", "/health"): (200, 200, 200, 200, 200, 200, 200),

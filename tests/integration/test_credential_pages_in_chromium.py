@@ -21,7 +21,7 @@ from playwright.async_api import Page
 from proto.envelope import Role
 from services.issuer.credentials.jws import b64url_decode, b64url_encode
 from tests.support.browser import keep_screenshot, offline_page, wcag_violations
-from tests.support.factories import NSTI
+from tests.support.factories import ATI, NSTI
 from tests.support.issued import HOLDER, Issued
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -91,6 +91,40 @@ async def test_a_learner_opens_their_passbook_without_javascript(issued: Issued)
         await page.goto(f"{issued.issuer_url}/passbook?link={link['token']}")
         await page.get_by_role("heading", name="This passbook link does not work").wait_for()
         await keep_screenshot(page, "passbook-refused")
+    assert browsing.refused == []
+
+
+@pytest.mark.timeout(180)
+async def test_a_learner_grants_and_withdraws_consent_without_javascript(issued: Issued) -> None:
+    link = await issued.ledger.passbook_link(HOLDER, NSTI)
+    projector = issued.system.projector
+
+    async def seen_by_ati() -> str | None:
+        await projector.caught_up()
+        bank = await projector.client.get(
+            f"/v1/learners/{HOLDER}/credit-bank",
+            headers=await issued.ledger.headers(Role.INSTITUTION, ATI),
+        )
+        return "whole" if bank.status_code == 200 and bank.json()["recorded_by"] is None else None
+
+    assert await seen_by_ati() is None  # ATI recorded nothing of this learner's
+    async with offline_page(javascript=False) as browsing:
+        page = browsing.page
+        await page.goto(f"{issued.issuer_url}/passbook?link={link['token']}")
+        consent = page.get_by_role("region", name="Who may read your whole record")
+        assert "Nobody else may read your whole record." in await consent.inner_text()
+        await consent.get_by_label(
+            "Let this institution or employer read my whole record"
+        ).select_option(ATI)
+        await consent.get_by_role("button", name="Grant").click()
+        await page.get_by_role("button", name="Withdraw", exact=False).wait_for()
+        await keep_screenshot(page, "passbook-consent-granted")
+        assert await seen_by_ati() == "whole"
+
+        await page.get_by_role("button", name="Withdraw", exact=False).click()
+        consent = page.get_by_role("region", name="Who may read your whole record")
+        await consent.get_by_text("Nobody else may read your whole record.").wait_for()
+        assert await seen_by_ati() is None
     assert browsing.refused == []
 
 

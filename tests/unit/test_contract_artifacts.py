@@ -159,6 +159,15 @@ EXAMPLES: dict[type[ev.Event], ev.LedgerEvent] = {
         qualification_code="CNC-OPERATOR",
         note="cleared on appeal, order 2027/3",
     ),
+    ev.ConsentGranted: ev.ConsentGranted(
+        grant_id="3b9e8f4c-1d2a-4c5b-9e8f-0a1b2c3d4e5f",
+        learner_id=_LEARNER,
+        grantee_institution_id="ACME-EMPLOYER",
+        valid_until=dt.date(2027, 6, 30),
+    ),
+    ev.ConsentWithdrawn: ev.ConsentWithdrawn(
+        grant_id="3b9e8f4c-1d2a-4c5b-9e8f-0a1b2c3d4e5f", learner_id=_LEARNER
+    ),
 }
 
 # (event type, field, bad value): each breaks one constraint of the Struct.

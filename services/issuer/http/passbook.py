@@ -27,7 +27,9 @@ from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.params import QueryParameter
 
+from domain.consent import grants_of
 from proto.envelope import Actor, Role
+from proto.events import CONSENT_EVENTS, decode_event
 from services.common.http.auth import TOKEN_MAX_CHARS
 from services.common.http.pages import html_page, templates
 from services.common.ledger_client import LedgerError
@@ -43,6 +45,8 @@ from services.issuer.runtime import IssuerRuntime, Runtime
 COOKIE = "passbook"
 VC_JWT_MEDIA_TYPE = "application/vc+jwt"
 _payload_decoder = msgspec.json.Decoder(dict[str, Any])
+json_encode = msgspec.json.encode
+CONSENT_TYPES = frozenset(t.__name__ for t in CONSENT_EVENTS)
 CREDENTIALS_SHOWN_MAX = 100
 _templates = templates(Path(pages.__file__).parent / "templates")
 
@@ -128,6 +132,68 @@ async def revoke_link(request: Request[Any, Any, Any], runtime: Runtime) -> Resp
             " institution for a new link when you need one."
         ),
         cookies=[_gone()],
+    )
+
+
+@post(
+    "/passbook/consent/grant", media_type=MediaType.HTML, include_in_schema=False, status_code=200
+)
+async def grant_consent(request: Request[Any, Any, Any], runtime: Runtime) -> Response[str]:
+    """The learner lets an institution read their whole bank: a ConsentGranted, recorded
+    by the ledger as the learner's own (with the learner's link)."""
+    token = request.cookies.get(COOKIE, "")
+    actor = await _learner(runtime, token)
+    if actor is None or not await _form_is_ours(request, token):
+        return _forged(runtime)
+    form = await request.form()
+    event: dict[str, Any] = {
+        "type": "ConsentGranted",
+        "grant_id": str(uuid.uuid4()),
+        "learner_id": actor.learner_id,
+        "grantee_institution_id": str(form.get("grantee", "")),
+    }
+    if until := str(form.get("valid_until", "")).strip():
+        event["valid_until"] = until
+    return await _recorded(runtime, token, event)
+
+
+@post(
+    "/passbook/consent/withdraw",
+    media_type=MediaType.HTML,
+    include_in_schema=False,
+    status_code=200,
+)
+async def withdraw_consent(request: Request[Any, Any, Any], runtime: Runtime) -> Response[str]:
+    token = request.cookies.get(COOKIE, "")
+    actor = await _learner(runtime, token)
+    if actor is None or not await _form_is_ours(request, token):
+        return _forged(runtime)
+    form = await request.form()
+    event = {
+        "type": "ConsentWithdrawn",
+        "grant_id": str(form.get("grant_id", "")),
+        "learner_id": actor.learner_id,
+    }
+    return await _recorded(runtime, token, event)
+
+
+async def _recorded(runtime: IssuerRuntime, token: str, event: dict[str, Any]) -> Response[str]:
+    """The event recorded, then back to the passbook (303: a reload posts nothing again);
+    a refusal is said on a page of its own, in the ledger's words."""
+    try:
+        status, answer = await runtime.passbook.record(token, event)
+    except LinkRefused:
+        return _refused(runtime)
+    except PassbookUnavailable:
+        return _unavailable(runtime, "Your choice could not be recorded right now", "The ledger")
+    if status in (200, 201):
+        return Response("", status_code=303, headers={"Location": "/passbook#consent_heading"})
+    return _page(
+        runtime,
+        "passbook_message.html",
+        status=status,
+        heading="The ledger did not record this",
+        message=f"{answer.get('detail', 'It was refused.')} Go back to your passbook to try again.",
     )
 
 
@@ -237,7 +303,10 @@ async def _gather(runtime: IssuerRuntime, token: str, learner_id: str) -> dict[s
     codes |= {c.qualification_code for c in credentials}
     titles, _ = await runtime.ctx.catalogs.kinds(codes)
     institution_ids = {
-        str(e["data"]["institution_id"]) for e in events if "institution_id" in e["data"]
+        str(e["data"][key])
+        for e in events
+        for key in ("institution_id", "grantee_institution_id")
+        if key in e["data"]
     }
     names = Names(titles, await runtime.ctx.catalogs.institution_names(institution_ids))
     held = [
@@ -253,7 +322,26 @@ async def _gather(runtime: IssuerRuntime, token: str, learner_id: str) -> dict[s
         }
         for c in credentials
     ]
+    grants = grants_of(
+        (decode_event(json_encode(e["data"])), int(e["position"]))
+        for e in events
+        if e["type"] in CONSENT_TYPES
+    )
+    today = dt.datetime.now(dt.UTC).date()
+    institutions = await reads.institutions(token)
+    grantee_names = {str(i["institution_id"]): str(i["name"]) for i in institutions}
     return {
+        "grants": [
+            {
+                "grant_id": g.grant_id,
+                "grantee": grantee_names.get(g.grantee_institution_id, g.grantee_institution_id),
+                "valid_until": g.valid_until,
+            }
+            for g in grants
+            if g.in_force(today)
+        ],
+        "institutions": sorted(institutions, key=lambda i: str(i["name"])),
+        "today": today.isoformat(),
         "learner_id": learner_id,
         "bank": (bank or {}).get("credit_bank"),
         "as_of_position": (bank or {}).get("as_of_position"),

@@ -4,6 +4,7 @@ scopes the answer to the learner, as for any other caller; nothing here widens i
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -59,6 +60,28 @@ class PassbookReads:
         response = await self._get(self._ledger, f"/v1/learners/{learner_id}/passbook-links", token)
         found: list[dict[str, Any]] = _json(response)
         return found
+
+    async def institutions(self, token: str) -> list[dict[str, Any]]:
+        """Every registered institution (employers among them): whom a grant may name."""
+        found: list[dict[str, Any]] = _json(
+            await self._get(self._ledger, "/v1/institutions", token)
+        )
+        return found
+
+    async def record(self, token: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Appends one of the learner's own events (consent) as the learner; the ledger's
+        status and answer (a refusal is the ledger's problem document)."""
+        body = {"event_id": str(uuid.uuid4()), "event": event}
+        try:
+            response = await self._ledger.post("/v1/events", json=body, headers=_bearer(token))
+        except httpx.HTTPError as exc:
+            raise PassbookUnavailable(f"the ledger cannot be reached: {exc}") from exc
+        if response.status_code == 401:
+            raise LinkRefused("the ledger refused the link")
+        if response.status_code >= 500:
+            raise PassbookUnavailable(f"the ledger answered {response.status_code}")
+        answer: dict[str, Any] = response.json()
+        return response.status_code, answer
 
     async def revoke_link(self, token: str, link_id: str) -> None:
         try:

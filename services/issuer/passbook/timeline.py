@@ -113,6 +113,17 @@ def _entry(
             f" {names.institution(data['institution_id'])} and count no more."
         )
         return Entry(position, on, headline, explanation, None)
+    if kind == "ConsentGranted":
+        until = data.get("valid_until")
+        headline = (
+            f"You let {names.institution(data['grantee_institution_id'])} read your whole record"
+        )
+        explanation = (
+            f"Until {until}, unless you withdraw it." if until else "Until you withdraw it."
+        )
+        return Entry(position, on, headline, explanation, None)
+    if kind == "ConsentWithdrawn":
+        return Entry(position, on, "You withdrew a grant to read your whole record", "", None)
     return Entry(position, on, kind, "", None)
 
 

@@ -30,7 +30,8 @@ from services.ledger.write_model import Candidate
 
 T = TypeVar("T")
 
-WRITERS = requires(Role.INSTITUTION, Role.ISSUER, Role.ADMIN)
+# A learner writes only their own consent (services/ledger/write_model.authorize).
+WRITERS = requires(Role.INSTITUTION, Role.ISSUER, Role.ADMIN, Role.LEARNER)
 
 _PROBLEMS = problem_answers(
     {

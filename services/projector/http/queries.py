@@ -20,6 +20,7 @@ from litestar import Request, get
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Parameter
 
+from domain.consent import grants_of, may_read_whole_bank
 from domain.views import RECORDED_BY, DecisionView, LearnerBank, decision_view
 from proto.envelope import Actor, Role
 from proto.types import Code, LearnerId
@@ -99,6 +100,17 @@ def recorded_by(actor: Actor) -> str | None:
     return actor.institution_id if actor.role is Role.INSTITUTION else None
 
 
+async def scope_for(conn: Conn, actor: Actor, learner_id: str) -> str | None:
+    """``recorded_by``, widened to the whole bank (None) for an institution the learner's
+    consent lets read it today (``domain.consent``: a grant in force when the read is
+    made, whatever point in time the read asks about)."""
+    own = recorded_by(actor)
+    if own is None:
+        return None
+    grants = grants_of(await store.consent_events(conn, learner_id))
+    return None if may_read_whole_bank(grants, own, dt.datetime.now(dt.UTC).date()) else own
+
+
 def _check_own(actor: Actor, learner_id: str) -> None:
     """A learner reads only their own record: another learner is a 404, as for an
     institution that recorded nothing for them."""
@@ -170,9 +182,15 @@ def _bad_query(key: str, message: str) -> NoReturn:
 @get(
     "/v1/learners/{learner_id:str}/credit-bank",
     summary="A learner's credit bank and progress",
+    description=(
+        "An institution key sees what its institution recorded (`recorded_by`), or the"
+        " whole bank while a grant of the learner's consent to it is in force; a learner's"
+        " passbook link, only the learner's own."
+    ),
     responses=problem_answers(
         {
-            404: "No events for this learner as of the position (none of the key's institution's).",
+            404: "No events for this learner as of the position (none of the key's"
+            " institution's, unless the learner's consent lets it read the whole bank).",
             409: NOT_YET,
         }
     ),
@@ -188,8 +206,8 @@ async def get_credit_bank(
     _check_learner_id(runtime, learner_id)
     _check_own(request.user, learner_id)
     _check_as_of(as_of_position, as_of_time, as_of_date)
-    scope = recorded_by(request.user)
     async with runtime.pool.acquire() as conn:
+        scope = await scope_for(conn, request.user, learner_id)
         position = await _position(conn, runtime, learner_id, as_of_position, as_of_time)
         answer = await replay(
             conn, runtime.times, learner_id, position, as_of_time, scope, as_of_date
@@ -222,8 +240,8 @@ async def get_progress(
     _check_learner_id(runtime, learner_id)
     _check_own(request.user, learner_id)
     _check_as_of(as_of_position, as_of_time, as_of_date)
-    scope = recorded_by(request.user)
     async with runtime.pool.acquire() as conn:
+        scope = await scope_for(conn, request.user, learner_id)
         position = await _position(conn, runtime, learner_id, as_of_position, as_of_time)
         try:
             decision = await decide_one(
