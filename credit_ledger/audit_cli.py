@@ -2,7 +2,7 @@
 
     replay --learner ID [--as-of POSITION|TIME] [--json]   the ledger's HTTP API, auditor key
     verify [--file export.ndjson]                          DATABASE_URL, or an export
-    check-inclusion --head --proof --event --previous-hash --jwks   offline
+    check-inclusion --bundle | --head --proof --event --previous-hash, --jwks   offline
     check-consistency --old --new --proof --jwks                    offline
     rebuild-tree                                           DATABASE_URL, as the owner
     build-tree                                             run the TreeBuilder here (DATABASE_URL)
@@ -97,20 +97,21 @@ def _add_proof_checks(commands: Any) -> None:
         "check-inclusion",
         "offline: an event is in the tree of a signed head",
         examples=[
+            "credit-ledger audit check-inclusion --bundle proof.json --jwks keys.json",
             "credit-ledger audit check-inclusion --head head.json --proof proof.json"
-            " --event event.json --previous-hash <hex> --jwks keys.json"
+            " --event event.json --previous-hash <hex> --jwks keys.json",
         ],
     )
-    inclusion.add_argument("--head", type=Path, required=True, help="a signed tree head (JSON)")
     inclusion.add_argument(
-        "--proof", type=Path, required=True, help="GET /v1/audit/proofs/inclusion"
+        "--bundle",
+        type=Path,
+        help="all but the keys in one file: GET /v1/learners/{id}/inclusion-proof (the"
+        " passbook's download); instead of --head, --proof, --event and --previous-hash",
     )
-    inclusion.add_argument(
-        "--event", type=Path, required=True, help="the event (RecordedEvent JSON)"
-    )
-    inclusion.add_argument(
-        "--previous-hash", required=True, help="the chain hash of the event before it (hex)"
-    )
+    inclusion.add_argument("--head", type=Path, help="a signed tree head (JSON)")
+    inclusion.add_argument("--proof", type=Path, help="GET /v1/audit/proofs/inclusion")
+    inclusion.add_argument("--event", type=Path, help="the event (RecordedEvent JSON)")
+    inclusion.add_argument("--previous-hash", help="the chain hash of the event before it (hex)")
     inclusion.add_argument("--jwks", type=Path, required=True, help="GET /v1/audit/keys")
 
     consistency = command(
@@ -160,6 +161,21 @@ def _add_tree_commands(commands: Any) -> None:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     command: str = args.audit_command
     if command == "check-inclusion":
+        if args.bundle is not None:
+            return check_bundle_command(args.bundle, args.jwks)
+        missing = [
+            flag
+            for flag, value in (
+                ("--head", args.head),
+                ("--proof", args.proof),
+                ("--event", args.event),
+                ("--previous-hash", args.previous_hash),
+            )
+            if value is None
+        ]
+        if missing:
+            print(f"give --bundle, or all of {', '.join(missing)}", file=sys.stderr)
+            return 2
         return check_inclusion_command(
             args.head, args.proof, args.event, args.previous_hash, args.jwks
         )
@@ -399,6 +415,27 @@ def check_inclusion_command(
         )
     except ValueError:
         print(f"--previous-hash {previous_hash!r} is not hex", file=sys.stderr)
+        return 2
+    except UsageError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    return _report(verdict, out)
+
+
+def check_bundle_command(bundle: Path, jwks: Path, out: TextIO | None = None) -> int:
+    """``check-inclusion`` of an ``InclusionBundle`` (one file of the four parts)."""
+    out = sys.stdout if out is None else out
+    try:
+        parts = _read(bundle, dict[str, Any], "an inclusion bundle")
+        verdict = check_inclusion(
+            msgspec.convert(parts["tree_head"], TreeHead),
+            msgspec.convert(parts["proof"], InclusionProof),
+            parts["event"],
+            bytes.fromhex(parts["previous_hash"]),
+            _read(jwks, JsonWebKeySet, "a JWK set"),
+        )
+    except (KeyError, TypeError, ValueError, msgspec.ValidationError) as error:
+        print(f"{bundle} is not an inclusion bundle: {error}", file=sys.stderr)
         return 2
     except UsageError as error:
         print(str(error), file=sys.stderr)

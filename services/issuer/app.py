@@ -160,6 +160,7 @@ ROUTES = [
     passbook.sign_out,
     passbook.revoke_link,
     passbook.transcript,
+    passbook.inclusion_proof,
     passbook.grant_consent,
     passbook.withdraw_consent,
     learners.learner_credentials,

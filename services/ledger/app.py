@@ -25,7 +25,7 @@ from services.ledger.audit import routes as audit_routes
 from services.ledger.audit.runtime import create_audit_runtime
 from services.ledger.event_store import PostgresEventStore
 from services.ledger.fair_share import FairShare
-from services.ledger.http import admin, events, ops, passbook_links, reads
+from services.ledger.http import admin, events, learner_proof, ops, passbook_links, reads
 from services.ledger.http.auth import bearer_auth
 from services.ledger.http.fast_append import fast_append_layer
 from services.ledger.http.problems import EXCEPTION_HANDLERS
@@ -98,6 +98,7 @@ ROUTES = [
     passbook_links.create_passbook_link,
     passbook_links.get_passbook_links,
     passbook_links.delete_passbook_link,
+    learner_proof.get_learner_inclusion_proof,
     ops.health,
     ops.ready,
     ops.metrics,

@@ -14,6 +14,7 @@ from proto.canonical import GENESIS_HASH
 from proto.envelope import EventMetadata, LedgerHead, RecordedEvent
 from proto.events import LedgerEvent
 from proto.partitions import Partition
+from services.common.db import Conn
 
 _COLUMNS = (
     "position, event_id::text AS event_id, stream, stream_version, type, schema_version,"
@@ -172,6 +173,13 @@ async def read_stream(
 async def read_event(pool: asyncpg.Pool, event_id: uuid.UUID) -> RecordedEvent | None:
     row = await pool.fetchrow(f"SELECT {_COLUMNS} FROM ledger.events WHERE event_id = $1", event_id)
     return None if row is None else to_recorded(row)
+
+
+async def read_event_at(conn: Conn, position: int) -> RecordedEvent:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM ledger.events WHERE position = $1", position)
+    if row is None:
+        raise LookupError(f"no event at position {position}")
+    return to_recorded(row)
 
 
 async def read_head(pool: asyncpg.Pool) -> LedgerHead:

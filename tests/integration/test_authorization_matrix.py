@@ -132,6 +132,16 @@ MATRIX: dict[tuple[str, str, str], tuple[int, ...]] = {
         200,
     ),
     ("ledger", "DELETE", "/v1/passbook-links/{link_id}"): (401, 404, 204, 403, 403, 204, 204),
+    # (a head is signed by the auditor's POST /v1/audit/tree-heads above, after LEARNER's pass)
+    ("ledger", "GET", "/v1/learners/{learner_id}/inclusion-proof"): (
+        401,
+        403,
+        403,
+        403,
+        200,
+        200,
+        200,
+    ),
     # issuer: public by design (verifiers hold no key), except a learner's credential list
     ("issuer", "GET", "/v1/learners/{learner_id}/credentials"): (401, 403, 403, 200, 200, 200, 200),
     ("issuer", "GET", "/.well-known/jwks.json"): (200, 200, 200, 200, 200, 200, 200),
@@ -150,6 +160,7 @@ MATRIX: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("issuer", "POST", "/passbook/sign-out"): (403, 403, 403, 403, 403, 403, 403),
     ("issuer", "POST", "/passbook/revoke-link"): (403, 403, 403, 403, 403, 403, 403),
     ("issuer", "GET", "/passbook/transcript.jwt"): (401, 401, 401, 401, 401, 401, 401),
+    ("issuer", "GET", "/passbook/proof.json"): (401, 401, 401, 401, 401, 401, 401),
     ("issuer", "POST", "/passbook/consent/grant"): (403, 403, 403, 403, 403, 403, 403),
     ("issuer", "POST", "/passbook/consent/withdraw"): (403, 403, 403, 403, 403, 403, 403),
     # A form post with nothing in it: the page asks for a credential.

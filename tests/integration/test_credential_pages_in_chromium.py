@@ -11,15 +11,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
+import asyncpg
 import msgspec
 import pytest
 from playwright.async_api import Page
 
 from proto.envelope import Role
 from services.issuer.credentials.jws import b64url_decode, b64url_encode
+from services.ledger.passbook_links import sign
 from tests.support.browser import keep_screenshot, offline_page, wcag_violations
 from tests.support.factories import ATI, NSTI
 from tests.support.issued import HOLDER, Issued
@@ -91,6 +94,10 @@ async def test_a_learner_opens_their_passbook_without_javascript(issued: Issued)
         await page.goto(f"{issued.issuer_url}/passbook?link={link['token']}")
         await page.get_by_role("heading", name="This passbook link does not work").wait_for()
         await keep_screenshot(page, "passbook-refused")
+        # A link past its end, and one signed with another key, are refused the same way.
+        for token in await _expired_and_forged(issued, link["link_id"]):
+            await page.goto(f"{issued.issuer_url}/passbook?link={token}")
+            await page.get_by_role("heading", name="This passbook link does not work").wait_for()
     assert browsing.refused == []
 
 
@@ -126,6 +133,19 @@ async def test_a_learner_grants_and_withdraws_consent_without_javascript(issued:
         await consent.get_by_text("Nobody else may read your whole record.").wait_for()
         assert await seen_by_ati() is None
     assert browsing.refused == []
+
+
+async def _expired_and_forged(issued: Issued, link_id: str) -> list[str]:
+    conn = await asyncpg.connect(issued.ledger.database_url)
+    try:
+        secret = bytes(await conn.fetchval("SELECT secret FROM ledger.passbook_link_keys"))
+    finally:
+        await conn.close()
+    now = dt.datetime.now(dt.UTC)
+    return [
+        sign(secret, link_id, HOLDER, now - dt.timedelta(minutes=1)),
+        sign(bytes(32), link_id, HOLDER, now + dt.timedelta(days=1)),
+    ]
 
 
 async def _sign_in_and_upload(page: Page, issued: Issued, results: Path) -> None:
@@ -167,6 +187,8 @@ async def test_every_page_meets_wcag_aa(issued: Issued, tmp_path: Path) -> None:
             await page.goto(url)
             found[name] = await wcag_violations(page)
             await keep_screenshot(page, f"page-{name}")
+        await page.goto(f"{issued.issuer_url}/passbook?link=clp_forged.link")
+        found["passbook-refused"] = await wcag_violations(page)
         link = await issued.ledger.passbook_link(HOLDER, NSTI)
         await page.goto(f"{issued.issuer_url}/passbook?link={link['token']}")
         found["passbook"] = await wcag_violations(page)

@@ -197,6 +197,37 @@ async def _recorded(runtime: IssuerRuntime, token: str, event: dict[str, Any]) -
     )
 
 
+@get("/passbook/proof.json", include_in_schema=False)
+async def inclusion_proof(request: Request[Any, Any, Any], runtime: Runtime) -> Response[Any]:
+    """The ledger's inclusion bundle of the learner's latest signed event, to check offline."""
+    token = request.cookies.get(COOKIE, "")
+    actor = await _learner(runtime, token)
+    if actor is None or not isinstance(actor.learner_id, str):
+        return _refused(runtime)
+    try:
+        bundle = await runtime.passbook.inclusion_bundle(token, actor.learner_id)
+    except LinkRefused:
+        return _refused(runtime)
+    except PassbookUnavailable:
+        return _unavailable(runtime, "The proof cannot be fetched right now", "The ledger")
+    if bundle is None:
+        return _page(
+            runtime,
+            "passbook_message.html",
+            status=404,
+            heading="No proof yet",
+            message="The ledger signs its tree heads every minute or so; try again shortly.",
+        )
+    return Response(
+        bundle,
+        media_type="application/json",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": 'attachment; filename="inclusion-proof.json"',
+        },
+    )
+
+
 @get("/passbook/transcript.jwt", include_in_schema=False)
 async def transcript(request: Request[Any, Any, Any], runtime: Runtime) -> Response[str]:
     """The learner's whole record as a signed CLR 2.0 ClrCredential (VC-JWT), to keep."""
@@ -329,8 +360,20 @@ async def _gather(runtime: IssuerRuntime, token: str, learner_id: str) -> dict[s
     )
     today = dt.datetime.now(dt.UTC).date()
     institutions = await reads.institutions(token)
+    bundle = await reads.inclusion_bundle(token, learner_id)
+    proof = None
+    if bundle is not None:
+        parts = _payload_decoder.decode(bundle)
+        proof = {
+            "position": parts["event"]["position"],
+            "tree_size": parts["tree_head"]["tree_size"],
+            "signed_at": parts["tree_head"]["timestamp"],
+            "key_id": parts["tree_head"]["key_id"],
+            "keys_url": f"{reads.ledger_url}/v1/audit/keys",
+        }
     grantee_names = {str(i["institution_id"]): str(i["name"]) for i in institutions}
     return {
+        "proof": proof,
         "grants": [
             {
                 "grant_id": g.grant_id,

@@ -61,6 +61,21 @@ class PassbookReads:
         found: list[dict[str, Any]] = _json(response)
         return found
 
+    async def inclusion_bundle(self, token: str, learner_id: str) -> bytes | None:
+        """The ledger's proof that the learner's latest signed event is in the log (JSON, as
+        the ledger wrote it); None while no signed head covers an event of theirs."""
+        response = await self._get(
+            self._ledger, f"/v1/learners/{learner_id}/inclusion-proof", token
+        )
+        if response.status_code == 404:
+            return None
+        _json(response)
+        return response.content
+
+    @property
+    def ledger_url(self) -> str:
+        return str(self._ledger.base_url).rstrip("/")
+
     async def institutions(self, token: str) -> list[dict[str, Any]]:
         """Every registered institution (employers among them): whom a grant may name."""
         found: list[dict[str, Any]] = _json(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from proto.envelope import Sha256Hex
+from proto.envelope import RecordedEvent, Sha256Hex
 from services.ledger.audit.tree_head import TreeHead
 
 TreeSize = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
@@ -56,3 +56,16 @@ class JsonWebKeySet(msgspec.Struct, frozen=True, kw_only=True):
     """RFC 7517 JWK Set: every public key that ever signed a tree head."""
 
     keys: list[dict[str, Any]]
+
+
+class InclusionBundle(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything an offline check of one event needs (``credit-ledger audit
+    check-inclusion --bundle``): the event as recorded, the chain hash before it, a signed
+    tree head that covers it, and the event's audit path in that head's tree. Only the
+    head's signature, checked with the ledger's public keys (``GET /v1/audit/keys``), is
+    trusted; the rest is recomputed."""
+
+    event: RecordedEvent
+    previous_hash: Sha256Hex
+    tree_head: StoredTreeHead
+    proof: InclusionProof
