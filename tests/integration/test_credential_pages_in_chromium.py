@@ -85,6 +85,12 @@ async def test_a_learner_opens_their_passbook_without_javascript(issued: Issued)
         assert "Advanced CNC Machining" in await held.inner_text()
         assert await held.get_by_role("img").count() == 1  # the share link's QR code
         await keep_screenshot(page, "passbook")
+        # Printed, the record stays and the forms and links to manage it go.
+        await page.emulate_media(media="print")
+        assert await page.get_by_role("button", name="Sign out").is_hidden()
+        assert await page.get_by_role("heading", name="Your history").is_visible()
+        assert await page.get_by_role("heading", name="Who may read your whole record").is_hidden()
+        await page.emulate_media(media="screen")
         await held.get_by_role("link", name="Its page").click()
         assert await _verdict(page) == "Genuine and in force"
 

@@ -38,7 +38,7 @@ from services.issuer.credentials.identity import identity_for
 from services.issuer.credentials.jws import parse_compact
 from services.issuer.credentials.transcript import HeldPass, build_transcript
 from services.issuer.credentials.vc_jwt import sign_credential
-from services.issuer.passbook.reads import LinkRefused, PassbookUnavailable
+from services.issuer.passbook.reads import LinkRefused, PassbookReads, PassbookUnavailable
 from services.issuer.passbook.timeline import Names, timeline
 from services.issuer.runtime import IssuerRuntime, Runtime
 
@@ -353,36 +353,13 @@ async def _gather(runtime: IssuerRuntime, token: str, learner_id: str) -> dict[s
         }
         for c in credentials
     ]
-    grants = grants_of(
-        (decode_event(json_encode(e["data"])), int(e["position"]))
-        for e in events
-        if e["type"] in CONSENT_TYPES
-    )
     today = dt.datetime.now(dt.UTC).date()
     institutions = await reads.institutions(token)
-    bundle = await reads.inclusion_bundle(token, learner_id)
-    proof = None
-    if bundle is not None:
-        parts = _payload_decoder.decode(bundle)
-        proof = {
-            "position": parts["event"]["position"],
-            "tree_size": parts["tree_head"]["tree_size"],
-            "signed_at": parts["tree_head"]["timestamp"],
-            "key_id": parts["tree_head"]["key_id"],
-            "keys_url": f"{reads.ledger_url}/v1/audit/keys",
-        }
+    proof = await _proof_summary(reads, token, learner_id)
     grantee_names = {str(i["institution_id"]): str(i["name"]) for i in institutions}
     return {
         "proof": proof,
-        "grants": [
-            {
-                "grant_id": g.grant_id,
-                "grantee": grantee_names.get(g.grantee_institution_id, g.grantee_institution_id),
-                "valid_until": g.valid_until,
-            }
-            for g in grants
-            if g.in_force(today)
-        ],
+        "grants": _grants_in_force(events, grantee_names, today),
         "institutions": sorted(institutions, key=lambda i: str(i["name"])),
         "today": today.isoformat(),
         "learner_id": learner_id,
@@ -396,6 +373,42 @@ async def _gather(runtime: IssuerRuntime, token: str, learner_id: str) -> dict[s
         "names": names,
         "latest_position": events[-1]["position"] if events else None,
     }
+
+
+async def _proof_summary(
+    reads: PassbookReads, token: str, learner_id: str
+) -> dict[str, Any] | None:
+    """What the passbook says of the proof of the learner's latest signed event."""
+    bundle = await reads.inclusion_bundle(token, learner_id)
+    if bundle is None:
+        return None
+    parts = _payload_decoder.decode(bundle)
+    return {
+        "position": parts["event"]["position"],
+        "tree_size": parts["tree_head"]["tree_size"],
+        "signed_at": parts["tree_head"]["timestamp"],
+        "key_id": parts["tree_head"]["key_id"],
+        "keys_url": f"{reads.ledger_url}/v1/audit/keys",
+    }
+
+
+def _grants_in_force(
+    events: list[dict[str, Any]], names: Mapping[str, str], today: dt.date
+) -> list[dict[str, Any]]:
+    grants = grants_of(
+        (decode_event(json_encode(e["data"])), int(e["position"]))
+        for e in events
+        if e["type"] in CONSENT_TYPES
+    )
+    return [
+        {
+            "grant_id": g.grant_id,
+            "grantee": names.get(g.grantee_institution_id, g.grantee_institution_id),
+            "valid_until": g.valid_until,
+        }
+        for g in grants
+        if g.in_force(today)
+    ]
 
 
 def _progress(decision: Mapping[str, Any], names: Names) -> Progress:
