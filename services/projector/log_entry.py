@@ -39,6 +39,12 @@ class LogEntry:
     def bucket(self) -> int | None:
         return stream_bucket(self.stream)
 
+    @property
+    def institution_id(self) -> str | None:
+        """The institution the event names (its ``institution_id``), if any."""
+        named: str | None = getattr(self.event, "institution_id", None)
+        return named
+
 
 def bank_stream(learner_id: str) -> str:
     return LEARNER_PREFIX + learner_id

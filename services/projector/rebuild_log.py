@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import msgspec
 from tqdm import tqdm
 
 from domain.catalog import Catalog, evolve_catalog
@@ -34,6 +35,7 @@ EVENT_COLUMNS = (
     "learner_id",
     "bucket",
     "stream_version",
+    "institution_id",
 )
 
 
@@ -141,6 +143,15 @@ async def _add_catalog_rows(conn: asyncpg.Connection, rows: list[tuple[Any, ...]
         )
 
 
+class _Named(msgspec.Struct):
+    """The one field of an event that phase 1 reads (the rest stays undecoded JSON)."""
+
+    institution_id: str | None = None
+
+
+_named_decoder = msgspec.json.Decoder(_Named)
+
+
 def _event_row(recorded: RawRecordedEvent, learner: str | None) -> tuple[Any, ...]:
     return (
         recorded.position,
@@ -151,4 +162,5 @@ def _event_row(recorded: RawRecordedEvent, learner: str | None) -> tuple[Any, ..
         learner,
         None if learner is None else learner_bucket(learner),
         recorded.stream_version,
+        _named_decoder.decode(recorded.data).institution_id,
     )

@@ -120,7 +120,7 @@ async def learner_history(
     rows = await conn.fetch(
         "SELECT data::text AS data, position, recorded_at FROM projector.events"
         " WHERE bucket = $1 AND learner_id = $2 AND position <= $3"
-        " AND ($4::text IS NULL OR data->>'institution_id' = $4) ORDER BY position",
+        " AND ($4::text IS NULL OR institution_id = $4) ORDER BY position",
         learner_bucket(learner_id),
         learner_id,
         up_to if up_to is not None else 2**62,
@@ -162,7 +162,7 @@ async def learners_recorded_by(
     """The learners an institution recorded an event for, in id order, after a learner."""
     rows = await conn.fetch(
         "SELECT DISTINCT learner_id FROM projector.events"
-        " WHERE data->>'institution_id' = $1 AND learner_id IS NOT NULL AND learner_id > $2"
+        " WHERE institution_id = $1 AND learner_id IS NOT NULL AND learner_id > $2"
         " ORDER BY learner_id LIMIT $3",
         institution_id,
         after_learner,
@@ -254,11 +254,12 @@ async def write_batch(
     write.add(
         """
         INSERT INTO projector.events
-            (position, stream, type, data, recorded_at, learner_id, bucket, stream_version)
-        SELECT p, s, t, d::json, r, l, b, v
+            (position, stream, type, data, recorded_at, learner_id, bucket, stream_version,
+             institution_id)
+        SELECT p, s, t, d::json, r, l, b, v, i
         FROM unnest({0}::bigint[], {1}::text[], {2}::text[], {3}::text[], {4}::timestamptz[],
-                    {5}::text[], {6}::smallint[], {7}::bigint[])
-            AS u(p, s, t, d, r, l, b, v)
+                    {5}::text[], {6}::smallint[], {7}::bigint[], {8}::text[])
+            AS u(p, s, t, d, r, l, b, v, i)
         ON CONFLICT (position) DO NOTHING
         """,
         [e.position for e in entries],
@@ -269,6 +270,7 @@ async def write_batch(
         [e.learner_id for e in entries],
         [e.bucket for e in entries],
         [e.stream_version for e in entries],
+        [e.institution_id for e in entries],
     )
     # Each changed learner's summary, computed once for its row and its message.
     summaries = {
