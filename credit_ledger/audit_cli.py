@@ -403,44 +403,57 @@ def _report(verdict: Verdict, out: TextIO) -> int:
 def check_inclusion_command(
     head: Path, proof: Path, event: Path, previous_hash: str, jwks: Path, out: TextIO | None = None
 ) -> int:
-    out = sys.stdout if out is None else out
     try:
-        previous = bytes.fromhex(previous_hash)
-        verdict = check_inclusion(
+        return _inclusion_checked(
             _read(head, TreeHead, "a signed tree head"),
             _read(proof, InclusionProof, "an inclusion proof"),
             _read(event, dict[str, Any], "an event"),
-            previous,
-            _read(jwks, JsonWebKeySet, "a JWK set"),
+            previous_hash,
+            jwks,
+            out,
         )
-    except ValueError:
-        print(f"--previous-hash {previous_hash!r} is not hex", file=sys.stderr)
-        return 2
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return 2
-    return _report(verdict, out)
+
+
+class _Bundle(msgspec.Struct, frozen=True):
+    """An inclusion bundle (the ledger's ``InclusionBundle``) as the offline check reads
+    it: the event stays JSON builtins, from which its canonical bytes are recomputed."""
+
+    event: dict[str, Any]
+    previous_hash: str
+    tree_head: TreeHead
+    proof: InclusionProof
 
 
 def check_bundle_command(bundle: Path, jwks: Path, out: TextIO | None = None) -> int:
-    """``check-inclusion`` of an ``InclusionBundle`` (one file of the four parts)."""
-    out = sys.stdout if out is None else out
+    """``check-inclusion`` of an inclusion bundle (the four parts in one file)."""
     try:
-        parts = _read(bundle, dict[str, Any], "an inclusion bundle")
-        verdict = check_inclusion(
-            msgspec.convert(parts["tree_head"], TreeHead),
-            msgspec.convert(parts["proof"], InclusionProof),
-            parts["event"],
-            bytes.fromhex(parts["previous_hash"]),
-            _read(jwks, JsonWebKeySet, "a JWK set"),
+        parts = _read(bundle, _Bundle, "an inclusion bundle")
+        return _inclusion_checked(
+            parts.tree_head, parts.proof, parts.event, parts.previous_hash, jwks, out
         )
-    except (KeyError, TypeError, ValueError, msgspec.ValidationError) as error:
-        print(f"{bundle} is not an inclusion bundle: {error}", file=sys.stderr)
-        return 2
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return 2
-    return _report(verdict, out)
+
+
+def _inclusion_checked(
+    head: TreeHead,
+    proof: InclusionProof,
+    event: dict[str, Any],
+    previous_hash: str,
+    jwks: Path,
+    out: TextIO | None,
+) -> int:
+    try:
+        previous = bytes.fromhex(previous_hash)
+    except ValueError:
+        print(f"the previous hash {previous_hash!r} is not hex", file=sys.stderr)
+        return 2
+    verdict = check_inclusion(head, proof, event, previous, _read(jwks, JsonWebKeySet, "a JWK set"))
+    return _report(verdict, sys.stdout if out is None else out)
 
 
 def check_consistency_command(

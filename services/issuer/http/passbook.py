@@ -82,12 +82,12 @@ async def passbook(
             key=COOKIE, value=link, path="/passbook", secure=True, httponly=True, samesite="lax"
         )
         return Response("", status_code=303, headers={"Location": "/passbook"}, cookies=[cookie])
-    token = request.cookies.get(COOKIE, "")
-    actor = await _learner(runtime, token)
-    if actor is None or not isinstance(actor.learner_id, str):
+    signed = await _signed_in(request, runtime)
+    if signed is None:
         return _refused(runtime)
+    token = signed.token
     try:
-        values = await _gather(runtime, token, actor.learner_id)
+        values = await _gather(runtime, token, signed.learner_id)
     except LinkRefused:
         return _refused(runtime)
     except (PassbookUnavailable, LedgerError):
@@ -113,12 +113,12 @@ async def sign_out(request: Request[Any, Any, Any], runtime: Runtime) -> Respons
 
 @post("/passbook/revoke-link", media_type=MediaType.HTML, include_in_schema=False, status_code=200)
 async def revoke_link(request: Request[Any, Any, Any], runtime: Runtime) -> Response[str]:
-    token = request.cookies.get(COOKIE, "")
-    actor = await _learner(runtime, token)
-    if actor is None or not await _form_is_ours(request, token):
+    signed = await _signed_in(request, runtime)
+    if signed is None or not await _form_is_ours(request, signed.token):
         return _forged(runtime)
+    token = signed.token
     try:
-        await runtime.passbook.revoke_link(token, actor.key_id.removeprefix("link-"))
+        await runtime.passbook.revoke_link(token, signed.actor.key_id.removeprefix("link-"))
     except LinkRefused:
         return _refused(runtime)
     except PassbookUnavailable:
@@ -141,15 +141,15 @@ async def revoke_link(request: Request[Any, Any, Any], runtime: Runtime) -> Resp
 async def grant_consent(request: Request[Any, Any, Any], runtime: Runtime) -> Response[str]:
     """The learner lets an institution read their whole bank: a ConsentGranted, recorded
     by the ledger as the learner's own (with the learner's link)."""
-    token = request.cookies.get(COOKIE, "")
-    actor = await _learner(runtime, token)
-    if actor is None or not await _form_is_ours(request, token):
+    signed = await _signed_in(request, runtime)
+    if signed is None or not await _form_is_ours(request, signed.token):
         return _forged(runtime)
+    token = signed.token
     form = await request.form()
     event: dict[str, Any] = {
         "type": "ConsentGranted",
         "grant_id": str(uuid.uuid4()),
-        "learner_id": actor.learner_id,
+        "learner_id": signed.learner_id,
         "grantee_institution_id": str(form.get("grantee", "")),
     }
     if until := str(form.get("valid_until", "")).strip():
@@ -164,15 +164,15 @@ async def grant_consent(request: Request[Any, Any, Any], runtime: Runtime) -> Re
     status_code=200,
 )
 async def withdraw_consent(request: Request[Any, Any, Any], runtime: Runtime) -> Response[str]:
-    token = request.cookies.get(COOKIE, "")
-    actor = await _learner(runtime, token)
-    if actor is None or not await _form_is_ours(request, token):
+    signed = await _signed_in(request, runtime)
+    if signed is None or not await _form_is_ours(request, signed.token):
         return _forged(runtime)
+    token = signed.token
     form = await request.form()
     event = {
         "type": "ConsentWithdrawn",
         "grant_id": str(form.get("grant_id", "")),
-        "learner_id": actor.learner_id,
+        "learner_id": signed.learner_id,
     }
     return await _recorded(runtime, token, event)
 
@@ -200,12 +200,12 @@ async def _recorded(runtime: IssuerRuntime, token: str, event: dict[str, Any]) -
 @get("/passbook/proof.json", include_in_schema=False)
 async def inclusion_proof(request: Request[Any, Any, Any], runtime: Runtime) -> Response[Any]:
     """The ledger's inclusion bundle of the learner's latest signed event, to check offline."""
-    token = request.cookies.get(COOKIE, "")
-    actor = await _learner(runtime, token)
-    if actor is None or not isinstance(actor.learner_id, str):
+    signed = await _signed_in(request, runtime)
+    if signed is None:
         return _refused(runtime)
+    token = signed.token
     try:
-        bundle = await runtime.passbook.inclusion_bundle(token, actor.learner_id)
+        bundle = await runtime.passbook.inclusion_bundle(token, signed.learner_id)
     except LinkRefused:
         return _refused(runtime)
     except PassbookUnavailable:
@@ -231,11 +231,11 @@ async def inclusion_proof(request: Request[Any, Any, Any], runtime: Runtime) -> 
 @get("/passbook/transcript.jwt", include_in_schema=False)
 async def transcript(request: Request[Any, Any, Any], runtime: Runtime) -> Response[str]:
     """The learner's whole record as a signed CLR 2.0 ClrCredential (VC-JWT), to keep."""
-    token = request.cookies.get(COOKIE, "")
-    actor = await _learner(runtime, token)
-    if actor is None or not isinstance(actor.learner_id, str):
+    signed = await _signed_in(request, runtime)
+    if signed is None:
         return _refused(runtime)
-    learner_id = actor.learner_id
+    token = signed.token
+    learner_id = signed.learner_id
     try:
         bank = await runtime.passbook.bank(token, learner_id)
     except LinkRefused:
@@ -273,9 +273,9 @@ async def transcript(request: Request[Any, Any, Any], runtime: Runtime) -> Respo
         qualifications=qualifications,
         nsqf_url=runtime.ctx.settings.nsqf_url,
     )
-    signed, _ = sign_credential(credential, runtime.ctx.keys)
+    vc_jwt, _ = sign_credential(credential, runtime.ctx.keys)
     return Response(
-        signed,
+        vc_jwt,
         media_type=VC_JWT_MEDIA_TYPE,
         headers={
             "Cache-Control": "no-store",
@@ -301,6 +301,23 @@ def _held_pass(found: Mapping[str, Any], names: Names) -> HeldPass:
         assessed_on=dt.date.fromisoformat(str(found["assessed_on"])),
         position=int(found["position"]),
     )
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    token: str  # the passbook link's, from the cookie
+    actor: Actor
+    learner_id: str
+
+
+async def _signed_in(request: Request[Any, Any, Any], runtime: IssuerRuntime) -> SignedIn | None:
+    """The learner whose link the passbook cookie holds, or None (no cookie, or a link
+    that does not work)."""
+    token = request.cookies.get(COOKIE, "")
+    actor = await _learner(runtime, token)
+    if actor is None or not isinstance(actor.learner_id, str):
+        return None
+    return SignedIn(token, actor, actor.learner_id)
 
 
 async def _learner(runtime: IssuerRuntime, token: str) -> Actor | None:
@@ -333,13 +350,10 @@ async def _gather(runtime: IssuerRuntime, token: str, learner_id: str) -> dict[s
     codes |= {str(p["qualification_code"]) for p in progress_rows}
     codes |= {c.qualification_code for c in credentials}
     titles, _ = await runtime.ctx.catalogs.kinds(codes)
-    institution_ids = {
-        str(e["data"][key])
-        for e in events
-        for key in ("institution_id", "grantee_institution_id")
-        if key in e["data"]
-    }
-    names = Names(titles, await runtime.ctx.catalogs.institution_names(institution_ids))
+    # Every institution, for the grant form: the names of the page come from the same list.
+    institutions = await reads.institutions(token)
+    institution_names = {str(i["institution_id"]): str(i["name"]) for i in institutions}
+    names = Names(titles, institution_names)
     held = [
         {
             "title": names.title(c.qualification_code),
@@ -354,12 +368,10 @@ async def _gather(runtime: IssuerRuntime, token: str, learner_id: str) -> dict[s
         for c in credentials
     ]
     today = dt.datetime.now(dt.UTC).date()
-    institutions = await reads.institutions(token)
     proof = await _proof_summary(reads, token, learner_id)
-    grantee_names = {str(i["institution_id"]): str(i["name"]) for i in institutions}
     return {
         "proof": proof,
-        "grants": _grants_in_force(events, grantee_names, today),
+        "grants": _grants_in_force(events, institution_names, today),
         "institutions": sorted(institutions, key=lambda i: str(i["name"])),
         "today": today.isoformat(),
         "learner_id": learner_id,
